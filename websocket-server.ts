@@ -1,0 +1,1842 @@
+/**
+ * websocket-server: a WebSocket server for Node.js in one file, with no runtime dependencies.
+ *
+ * It speaks RFC 6455 strictly (https://www.rfc-editor.org/rfc/rfc6455) and offers the callback API of the
+ * Python `python-websocket-server` package: register callbacks on a {@link WebsocketServer}, then run it.
+ * Runs on Node.js >= 20 (compiled with `tsc`) and, as it uses erasable TypeScript only, directly under
+ * Node's type stripping.
+ *
+ * @example
+ * ```ts
+ * import { WebsocketServer } from './websocket-server.ts';
+ *
+ * const server = new WebsocketServer({ port: 13254, host: '127.0.0.1', loglevel: 'info' });
+ * server.setFnNewClient((client, server) => server.sendMessageToAll('Hey all, a new client has joined us'));
+ * server.setFnMessageReceived((client, server, message) => server.sendMessage(client, message));
+ * server.setFnClientLeft((client) => console.log(`client ${client.id} left`));
+ * await server.runForever();
+ * console.log(`listening on ws://127.0.0.1:${server.port}/`);
+ * ```
+ *
+ * @module
+ */
+
+import { Buffer, isUtf8 } from 'node:buffer';
+import { createHash } from 'node:crypto';
+import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import { endianness } from 'node:os';
+
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+// 1. Public types and options
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+
+/** Log levels, as in Python's `logging`. The server prints nothing below its level. */
+export type LogLevel = 'debug' | 'info' | 'warning' | 'error' | 'critical';
+
+/**
+ * Where log lines go. `console` fits, and so do most logging libraries (pino, winston, bunyan).
+ * `critical` lines go to `error`.
+ */
+export interface Logger {
+  debug(message: string): void;
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+/** Options of {@link WebsocketServer}. Every one is optional. */
+export interface WebsocketServerOptions {
+  /** TCP port to listen on. Default `0`: an ephemeral port, read back from {@link WebsocketServer.port}. */
+  port?: number;
+  /** Interface to listen on. Default `'127.0.0.1'`; `'0.0.0.0'` (or `'::'`) listens on all interfaces. */
+  host?: string;
+  /** Lowest level that is logged. Default `'warning'`. */
+  loglevel?: LogLevel;
+  /** Where log lines go. Default: the process's standard error, through `console`. */
+  logger?: Logger;
+  /**
+   * Largest message accepted, in bytes, after reassembling its fragments. A bigger one closes the connection
+   * with 1009 (Message Too Big), decided from the frame header before its payload is buffered.
+   * Default 16 MiB (16,777,216).
+   */
+  maxMessageSize?: number;
+  /**
+   * Largest HTTP request head accepted during the opening handshake (request line and headers), in bytes.
+   * A bigger one is answered `431 Request Header Fields Too Large`. Default 16 KiB (16,384).
+   */
+  maxHeaderSize?: number;
+  /**
+   * Milliseconds a client has to complete its opening handshake (and `setFnAuthenticate` to answer).
+   * A slower one is answered `408 Request Timeout`. Default 10,000.
+   */
+  handshakeTimeout?: number;
+  /**
+   * Milliseconds to wait for the peer's part of the closing handshake (its Close frame, then the end of
+   * the TCP connection) before the connection is dropped. Default 5,000.
+   */
+  closeTimeout?: number;
+}
+
+/** A received message: a `string` for a text message, a `Buffer` for a binary one. */
+export type Message = string | Buffer;
+
+/** What can be sent: a `string` goes as a text message, bytes as a binary message. */
+export type Sendable = string | Uint8Array;
+
+/**
+ * What became of a message handed to `sendMessage` / `ClientHandler.send`:
+ * - `'written'`: handed to the socket, which accepted it without buffering past its high-water mark;
+ * - `'queued'`: handed to the socket, which buffered it in memory (see `ClientHandler.bufferedAmount`);
+ * - `'dropped'`: not sent, because the connection is closing or closed.
+ */
+export type SendResult = 'written' | 'queued' | 'dropped';
+
+/** Where a client connects from. */
+export interface ClientAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** A connected client, as in `WebsocketServer.clients`. */
+export interface Client {
+  /** Unique and increasing for the life of the server, starting at 1. */
+  readonly id: number;
+  /** The connection: send, close, ping, state. */
+  readonly handler: ClientHandler;
+  /** The peer's host and port. */
+  readonly address: ClientAddress;
+}
+
+/** The opening handshake's HTTP request, as given to `setFnAuthenticate` and kept on `ClientHandler.request`. */
+export interface HandshakeRequest {
+  /** Always `'GET'` for a request that reaches `setFnAuthenticate`. */
+  readonly method: string;
+  /** The request target as sent, e.g. `'/chat?room=1'`. */
+  readonly url: string;
+  /** The path part of the target, e.g. `'/chat'`. */
+  readonly path: string;
+  /** The query part of the target, parsed. */
+  readonly query: URLSearchParams;
+  /** Header fields by lower-case name; repeated fields are joined with `', '` (`cookie` with `'; '`). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The peer's IP address. */
+  readonly remoteAddress: string;
+  /** The peer's TCP port. */
+  readonly remotePort: number;
+}
+
+/** The state of a connection, after RFC 6455 §4.1 and §7: `open`, then `closing`, then `closed`. */
+export type ConnectionState = 'open' | 'closing' | 'closed';
+
+/** Called when a client has completed its opening handshake; it is already in `server.clients`. */
+export type NewClientCallback = (client: Client, server: WebsocketServer) => void;
+/** Called once for every client that got new-client, after it left `server.clients`, however it ended. */
+export type ClientLeftCallback = (client: Client, server: WebsocketServer) => void;
+/** Called for every complete message: `string` for text, `Buffer` for binary. */
+export type MessageReceivedCallback = (client: Client, server: WebsocketServer, message: Message) => void;
+/** Decides during the handshake, before the 101 response, whether to accept; `false` answers 403. */
+export type AuthenticateCallback = (request: HandshakeRequest) => boolean | Promise<boolean>;
+/**
+ * Receives every failure: protocol errors of a client (with the client), handshake rejections (client `null`),
+ * and exceptions thrown by the other callbacks.
+ */
+export type ErrorCallback = (error: Error, client: Client | null, server: WebsocketServer) => void;
+
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+// 2. Protocol vocabulary (RFC 6455 §5.2, §7.4, §11.7)
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+
+/** Frame opcodes (RFC 6455 §5.2, §11.8). */
+export const Opcode = {
+  CONTINUATION: 0x0,
+  TEXT: 0x1,
+  BINARY: 0x2,
+  CLOSE: 0x8,
+  PING: 0x9,
+  PONG: 0xa,
+} as const;
+
+/** Close codes (RFC 6455 §7.4.1 and the IANA registry, §11.7). */
+export const CloseCode = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  PROTOCOL_ERROR: 1002,
+  UNSUPPORTED_DATA: 1003,
+  /** Never sent: reports that a Close frame carried no code (§7.1.5). */
+  NO_STATUS: 1005,
+  /** Never sent: reports that the connection ended without a Close frame (§7.1.5). */
+  ABNORMAL: 1006,
+  INVALID_PAYLOAD: 1007,
+  POLICY_VIOLATION: 1008,
+  MESSAGE_TOO_BIG: 1009,
+  MANDATORY_EXTENSION: 1010,
+  INTERNAL_ERROR: 1011,
+  SERVICE_RESTART: 1012,
+  TRY_AGAIN_LATER: 1013,
+  BAD_GATEWAY: 1014,
+} as const;
+
+/** The GUID that the opening handshake appends to the client's key (RFC 6455 §1.3, §4.2.2). */
+const HANDSHAKE_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+const DEFAULTS = {
+  port: 0,
+  host: '127.0.0.1',
+  loglevel: 'warning',
+  maxMessageSize: 16 * 1024 * 1024,
+  maxHeaderSize: 16 * 1024,
+  handshakeTimeout: 10_000,
+  closeTimeout: 5_000,
+} as const satisfies Required<Omit<WebsocketServerOptions, 'logger'>>;
+
+/** Control frames carry at most 125 bytes (§5.5); a close reason therefore at most 123. */
+const MAX_CONTROL_PAYLOAD = 125;
+const MAX_CLOSE_REASON_BYTES = MAX_CONTROL_PAYLOAD - 2;
+/** At most this many header fields in a handshake request; more is answered 431. */
+const MAX_HEADER_COUNT = 100;
+/** A request line longer than this is answered 414. */
+const MAX_REQUEST_LINE = 8 * 1024;
+
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+// 3. Errors
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+
+/** Base of every error this library reports. `code` is a stable string, e.g. `'WS_ERR_UNMASKED_FRAME'`. */
+export class WebSocketError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: string;
+  /** The close code sent to the peer for this failure (1002, 1007, 1008, 1009, 1011), or 1006 if none applies. */
+  readonly closeCode: number;
+  constructor(message: string, code: string, closeCode: number) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+    this.closeCode = closeCode;
+  }
+}
+
+/** The peer broke a rule of RFC 6455: closed with 1002. */
+export class ProtocolError extends WebSocketError {
+  constructor(message: string, code: string) {
+    super(message, code, CloseCode.PROTOCOL_ERROR);
+  }
+}
+
+/** A message's data did not match its type (e.g. invalid UTF-8 in text): closed with 1007. */
+export class InvalidPayloadError extends WebSocketError {
+  constructor(message: string, code: string) {
+    super(message, code, CloseCode.INVALID_PAYLOAD);
+  }
+}
+
+/** The peer broke a policy of this server: closed with 1008. */
+export class PolicyViolationError extends WebSocketError {
+  constructor(message: string, code: string) {
+    super(message, code, CloseCode.POLICY_VIOLATION);
+  }
+}
+
+/** A message exceeded `maxMessageSize`: closed with 1009. */
+export class MessageTooBigError extends WebSocketError {
+  constructor(message: string, code: string) {
+    super(message, code, CloseCode.MESSAGE_TOO_BIG);
+  }
+}
+
+/** The server failed unexpectedly: closed with 1011 and no detail sent to the peer. */
+export class InternalError extends WebSocketError {
+  constructor(message: string, code: string) {
+    super(message, code, CloseCode.INTERNAL_ERROR);
+  }
+}
+
+/** The opening handshake was refused with HTTP `status`; no WebSocket connection was made. */
+export class HandshakeError extends WebSocketError {
+  /** The HTTP status answered (400, 403, 405, 408, 414, 426, 431, 500, 503, 505). */
+  readonly status: number;
+  /** Header fields sent with the refusal, e.g. `Sec-WebSocket-Version` with a 426. */
+  readonly headers: Readonly<Record<string, string>>;
+  constructor(message: string, code: string, status: number, headers: Readonly<Record<string, string>> = {}) {
+    super(message, code, CloseCode.ABNORMAL);
+    this.status = status;
+    this.headers = headers;
+  }
+}
+
+/**
+ * Every way a stream of frames can break the protocol, with the close code it earns (RFC 6455 §7.4.1).
+ * The one table that maps failures to close codes; `frameFailure` turns an entry into an error.
+ */
+const FRAME_FAILURES = {
+  RESERVED_BITS: [ProtocolError, 'a frame has RSV bits set but no extension was negotiated (RFC 6455 §5.2)'],
+  RESERVED_OPCODE: [ProtocolError, 'a frame uses a reserved opcode (RFC 6455 §5.2)'],
+  UNMASKED_FRAME: [ProtocolError, 'a client frame is not masked (RFC 6455 §5.1)'],
+  FRAGMENTED_CONTROL_FRAME: [ProtocolError, 'a control frame is fragmented (RFC 6455 §5.5)'],
+  CONTROL_FRAME_TOO_LONG: [ProtocolError, 'a control frame carries more than 125 bytes (RFC 6455 §5.5)'],
+  UNEXPECTED_CONTINUATION: [ProtocolError, 'a continuation frame arrived with no message to continue (RFC 6455 §5.4)'],
+  UNFINISHED_MESSAGE: [ProtocolError, 'a new message started before the fragmented one ended (RFC 6455 §5.4)'],
+  NON_MINIMAL_LENGTH: [ProtocolError, 'a payload length is not in its minimal encoding (RFC 6455 §5.2)'],
+  LENGTH_TOP_BIT_SET: [ProtocolError, 'a 64-bit payload length has its top bit set (RFC 6455 §5.2)'],
+  CLOSE_PAYLOAD_ONE_BYTE: [ProtocolError, 'a close frame has a one-byte payload (RFC 6455 §5.5.1)'],
+  INVALID_CLOSE_CODE: [ProtocolError, 'a close frame carries a code that may not be sent (RFC 6455 §7.4)'],
+  INVALID_CLOSE_REASON: [InvalidPayloadError, 'a close reason is not valid UTF-8 (RFC 6455 §5.5.1)'],
+  INVALID_UTF8: [InvalidPayloadError, 'a text message is not valid UTF-8 (RFC 6455 §8.1)'],
+  MESSAGE_TOO_BIG: [MessageTooBigError, 'a message is larger than maxMessageSize (RFC 6455 §10.4)'],
+} as const satisfies Record<string, readonly [new (message: string, code: string) => WebSocketError, string]>;
+
+/** A key of the failure table. */
+type FrameFailure = keyof typeof FRAME_FAILURES;
+
+/** The error for a frame failure, with the stable code `WS_ERR_<kind>`. */
+function frameFailure(kind: FrameFailure): WebSocketError {
+  const [ErrorClass, description] = FRAME_FAILURES[kind];
+  return new ErrorClass(`The connection failed: ${description}.`, `WS_ERR_${kind}`);
+}
+
+const VERSION_HEADER = { 'Sec-WebSocket-Version': '13' } as const;
+
+/** Every reason to refuse an opening handshake, with the HTTP status it is answered with (RFC 6455 §4.2.1). */
+const HANDSHAKE_FAILURES = {
+  MALFORMED_REQUEST_LINE: [400, 'the request line is not of the form "GET /path HTTP/1.1"'],
+  MALFORMED_HEADER: [400, 'a header line is malformed'],
+  HTTP_VERSION_TOO_OLD: [400, 'WebSocket needs HTTP/1.1 or later (RFC 6455 §4.1)'],
+  HTTP_VERSION_NOT_SUPPORTED: [505, 'only HTTP/1.x is spoken here'],
+  REQUEST_LINE_TOO_LONG: [414, 'the request line is too long'],
+  HEADERS_TOO_LARGE: [431, 'the request head is larger than maxHeaderSize'],
+  TOO_MANY_HEADERS: [431, `the request has more than ${MAX_HEADER_COUNT} header fields`],
+  NOT_ACCEPTING: [503, 'the server is not accepting new connections'],
+  METHOD_NOT_ALLOWED: [405, 'the method must be GET (RFC 6455 §4.1)', { Allow: 'GET' }],
+  UPGRADE_REQUIRED: [
+    426,
+    'this is a WebSocket endpoint: send "Upgrade: websocket" (RFC 6455 §4.1)',
+    { Upgrade: 'websocket', Connection: 'Upgrade', ...VERSION_HEADER },
+  ],
+  MISSING_CONNECTION_UPGRADE: [400, 'the Connection header must contain "Upgrade" (RFC 6455 §4.1)'],
+  MISSING_HOST: [400, 'the request needs exactly one Host header (RFC 6455 §4.1)'],
+  MISSING_VERSION: [400, 'the Sec-WebSocket-Version header is missing (RFC 6455 §4.1)', VERSION_HEADER],
+  UNSUPPORTED_VERSION: [426, 'only Sec-WebSocket-Version 13 is supported (RFC 6455 §4.4)', VERSION_HEADER],
+  INVALID_KEY: [400, 'Sec-WebSocket-Key must be one base64-encoded 16-byte value (RFC 6455 §4.1)'],
+  UNEXPECTED_BODY: [400, 'an opening handshake has no body'],
+  FORBIDDEN: [403, 'the connection was not authorized'],
+  AUTHENTICATION_FAILED: [500, 'authentication failed with an error'],
+  AUTHENTICATION_TIMEOUT: [503, 'authentication did not answer in time'],
+  HANDSHAKE_TIMEOUT: [408, 'the opening handshake did not complete in time'],
+} as const satisfies Record<string, readonly [number, string, Readonly<Record<string, string>>?]>;
+
+/** The refusal for a handshake failure, with the stable code `WS_ERR_HANDSHAKE_<kind>`. */
+function handshakeFailure(kind: keyof typeof HANDSHAKE_FAILURES): HandshakeError {
+  const [status, description, headers] = HANDSHAKE_FAILURES[kind] as readonly [number, string, Record<string, string>?];
+  return new HandshakeError(`The WebSocket handshake was refused: ${description}.`, `WS_ERR_HANDSHAKE_${kind}`, status, headers);
+}
+
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+// 4. The server: options, listening, the opening handshake, the client list, broadcast, lifecycle
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+
+/**
+ * What a {@link ClientHandler} needs from its server. One per server, shared by all its connections.
+ * @internal
+ */
+export interface ServerContext {
+  readonly maxMessageSize: number;
+  readonly closeTimeout: number;
+  readonly log: LevelLogger;
+  messageReceived(client: Client, message: Message): void;
+  connectionFailed(client: Client, error: WebSocketError): void;
+  connectionClosed(client: Client): void;
+}
+
+/** A socket still in its opening handshake. */
+interface PendingHandshake {
+  readonly server: WebsocketServer;
+  /** Bytes of the request head received so far (kept only while the head is incomplete). */
+  head: Buffer | undefined;
+  timer: ReturnType<typeof setTimeout>;
+  /** Set once a response has been chosen: later bytes are ignored. */
+  answered: boolean;
+}
+
+const kPendingHandshake = Symbol('websocket-server.pendingHandshake');
+type HandshakingSocket = Socket & { [kPendingHandshake]?: PendingHandshake | undefined };
+
+/**
+ * A WebSocket server with the callback API of Python's `python-websocket-server`.
+ *
+ * @example
+ * ```ts
+ * const server = new WebsocketServer({ port: 13254 });
+ * server.setFnMessageReceived((client, server, message) => server.sendMessageToAll(message));
+ * await server.runForever();
+ * ```
+ */
+export class WebsocketServer {
+  /** The connected clients, in the order they connected (by `id`). Read it; do not modify it. */
+  readonly clients: Client[] = [];
+
+  readonly #options: Readonly<Required<Omit<WebsocketServerOptions, 'logger'>>>;
+  readonly #log: LevelLogger;
+  readonly #context: ServerContext;
+  #listener: NetServer | undefined;
+  #boundPort: number | undefined;
+  #nextClientId = 1;
+  #acceptingConnections = true;
+  readonly #handshakingSockets = new Set<Socket>();
+
+  #onNewClient: NewClientCallback | undefined;
+  #onClientLeft: ClientLeftCallback | undefined;
+  #onMessageReceived: MessageReceivedCallback | undefined;
+  #onAuthenticate: AuthenticateCallback | undefined;
+  #onError: ErrorCallback | undefined;
+
+  /**
+   * @param options Every option is optional; see {@link WebsocketServerOptions} for the defaults.
+   * @throws {TypeError} for an unknown option or a value of the wrong type.
+   * @throws {RangeError} for a value out of range.
+   */
+  constructor(options: WebsocketServerOptions = {}) {
+    this.#options = resolveOptions(options);
+    this.#log = new LevelLogger(options.logger ?? defaultLogger, this.#options.loglevel);
+    this.#context = {
+      maxMessageSize: this.#options.maxMessageSize,
+      closeTimeout: this.#options.closeTimeout,
+      log: this.#log,
+      messageReceived: (client, message) => this.#deliverMessage(client, message),
+      connectionFailed: (client, error) => this.#reportError(error, client),
+      connectionClosed: (client) => this.#removeClient(client),
+    };
+  }
+
+  /** The port listened on: the bound port once {@link runForever} has resolved, else the configured one. */
+  get port(): number {
+    return this.#boundPort ?? this.#options.port;
+  }
+
+  /** The interface listened on. */
+  get host(): string {
+    return this.#options.host;
+  }
+
+  /**
+   * Starts listening. Resolves once connections are accepted; {@link port} then holds the bound port.
+   * @throws the OS error (e.g. `EADDRINUSE`, `EACCES`) as a rejection.
+   */
+  runForever(): Promise<void> {
+    if (this.#listener !== undefined) {
+      return Promise.reject(new Error('Cannot start the server: it is already listening.'));
+    }
+    const listener = createServer({ noDelay: true }, (socket) => this.#acceptSocket(socket));
+    this.#listener = listener;
+    return new Promise<void>((resolve, reject) => {
+      const failToListen = (error: Error): void => {
+        this.#listener = undefined;
+        reject(error);
+      };
+      listener.once('error', failToListen);
+      listener.listen(this.#options.port, this.#options.host, () => {
+        listener.off('error', failToListen);
+        listener.on('error', (error) => this.#log.error(`listener error: ${describeError(error)}`));
+        const address = listener.address();
+        this.#boundPort = typeof address === 'object' && address !== null ? address.port : this.#options.port;
+        this.#log.info(`listening on ${formatHostPort(this.#options.host, this.#boundPort)}`);
+        resolve();
+      });
+    });
+  }
+
+  /** Sets the function called when a client has connected (after its opening handshake). */
+  setFnNewClient(fn: NewClientCallback): void {
+    this.#onNewClient = checkCallback(fn, 'setFnNewClient');
+  }
+
+  /** Sets the function called once when a client has left, however the connection ended. */
+  setFnClientLeft(fn: ClientLeftCallback): void {
+    this.#onClientLeft = checkCallback(fn, 'setFnClientLeft');
+  }
+
+  /** Sets the function called for every message received: a `string` for text, a `Buffer` for binary. */
+  setFnMessageReceived(fn: MessageReceivedCallback): void {
+    this.#onMessageReceived = checkCallback(fn, 'setFnMessageReceived');
+  }
+
+  /**
+   * Sets the function that decides, during the opening handshake and before the 101 response, whether to
+   * accept a client. `false` (or a promise of it) answers 403; a throw or rejection answers 500.
+   */
+  setFnAuthenticate(fn: AuthenticateCallback): void {
+    this.#onAuthenticate = checkCallback(fn, 'setFnAuthenticate');
+  }
+
+  /** Sets the function that receives protocol errors, handshake refusals and exceptions thrown by callbacks. */
+  setFnError(fn: ErrorCallback): void {
+    this.#onError = checkCallback(fn, 'setFnError');
+  }
+
+  /**
+   * Sends a message to one client: a `string` as a text message, bytes as a binary message.
+   * @returns `'written'` or `'queued'` when sent, `'dropped'` when the client is closing or gone.
+   */
+  sendMessage(client: Client, message: Sendable): SendResult {
+    return client.handler.send(message);
+  }
+
+  /**
+   * Sends a message to every open client. The frame is built once and the same bytes are written to each.
+   * @returns the number of clients it was written or queued to.
+   */
+  sendMessageToAll(message: Sendable): number {
+    const frame = encodeDataFrame(message);
+    let sent = 0;
+    for (const client of this.clients) {
+      if (client.handler.sendFrame(frame) !== 'dropped') sent++;
+    }
+    return sent;
+  }
+
+  /**
+   * Closes every connection with a close handshake (default 1001, Going Away), waits for each to end (at most
+   * `closeTimeout`), and stops listening.
+   */
+  async shutdownGracefully(code: number = CloseCode.GOING_AWAY, reason = ''): Promise<void> {
+    checkCloseArguments(code, reason);
+    const listenerClosed = this.#stopListening();
+    await this.disconnectClientsGracefully(code, reason);
+    await listenerClosed;
+  }
+
+  /** Drops every connection at once, without a close handshake, and stops listening. */
+  async shutdownAbruptly(): Promise<void> {
+    const listenerClosed = this.#stopListening();
+    this.disconnectClientsAbruptly();
+    await listenerClosed;
+  }
+
+  /** Closes every client with a close handshake (default 1000); resolves when all of them have gone. */
+  async disconnectClientsGracefully(code: number = CloseCode.NORMAL, reason = ''): Promise<void> {
+    checkCloseArguments(code, reason);
+    const clients = [...this.clients];
+    for (const client of clients) client.handler.close(code, reason);
+    await Promise.all(clients.map((client) => client.handler.closed));
+  }
+
+  /** Drops every client's TCP connection at once, without a close handshake. */
+  disconnectClientsAbruptly(): void {
+    for (const client of [...this.clients]) client.handler.terminate();
+  }
+
+  /** From now on, opening handshakes are answered `503 Service Unavailable`. Connected clients stay. */
+  denyNewConnections(): void {
+    this.#acceptingConnections = false;
+  }
+
+  /** Undoes {@link denyNewConnections}. */
+  allowNewConnections(): void {
+    this.#acceptingConnections = true;
+  }
+
+  // ── listening and shutting down ──────────────────────────────────────────────────────────────────────────
+
+  /** Stops accepting TCP connections and drops the ones still in their handshake. */
+  #stopListening(): Promise<void> {
+    const listener = this.#listener;
+    this.#listener = undefined;
+    for (const socket of this.#handshakingSockets) socket.destroy();
+    if (listener === undefined) return Promise.resolve();
+    return new Promise((resolve) => {
+      listener.close(() => {
+        this.#log.info('stopped listening');
+        this.#boundPort = undefined;
+        resolve();
+      });
+    });
+  }
+
+  // ── the opening handshake (RFC 6455 §4.2) ────────────────────────────────────────────────────────────────
+
+  #acceptSocket(socket: HandshakingSocket): void {
+    socket.setNoDelay(true);
+    this.#handshakingSockets.add(socket);
+    socket[kPendingHandshake] = {
+      server: this,
+      head: undefined,
+      timer: setTimeout(WebsocketServer.#onHandshakeTimeout, this.#options.handshakeTimeout, socket),
+      answered: false,
+    };
+    socket.on('data', WebsocketServer.#onHandshakeData);
+    socket.on('error', WebsocketServer.#onHandshakeError);
+    socket.on('close', WebsocketServer.#onHandshakeClose);
+  }
+
+  static #onHandshakeData(this: HandshakingSocket, chunk: Buffer): void {
+    const pending = this[kPendingHandshake];
+    if (pending !== undefined && !pending.answered) pending.server.#readRequestHead(this, pending, chunk);
+  }
+
+  static #onHandshakeError(this: HandshakingSocket, error: Error): void {
+    const pending = this[kPendingHandshake];
+    if (pending !== undefined) pending.server.#log.debug(`connection error during handshake: ${describeError(error)}`);
+  }
+
+  static #onHandshakeClose(this: HandshakingSocket): void {
+    const pending = this[kPendingHandshake];
+    if (pending === undefined) return;
+    clearTimeout(pending.timer);
+    this[kPendingHandshake] = undefined;
+    pending.server.#handshakingSockets.delete(this);
+  }
+
+  static #onHandshakeTimeout(socket: HandshakingSocket): void {
+    const pending = socket[kPendingHandshake];
+    if (pending === undefined) return;
+    if (pending.answered) {
+      // A refusal was sent but the peer has not closed: stop waiting for it.
+      socket.destroy();
+      return;
+    }
+    pending.server.#refuseHandshake(
+      socket,
+      pending.head === undefined && socket.isPaused()
+        ? handshakeFailure('AUTHENTICATION_TIMEOUT')
+        : handshakeFailure('HANDSHAKE_TIMEOUT'),
+    );
+  }
+
+  /** Collects the request head across TCP chunks, enforcing the size limits as it grows. */
+  #readRequestHead(socket: HandshakingSocket, pending: PendingHandshake, chunk: Buffer): void {
+    const previousLength = pending.head?.length ?? 0;
+    const head = pending.head === undefined ? chunk : Buffer.concat([pending.head, chunk]);
+    // Resume the search a little before the new bytes: the terminator may straddle two chunks.
+    const end = head.indexOf('\r\n\r\n', Math.max(0, previousLength - 3), 'latin1');
+    if (end === -1) {
+      pending.head = head;
+      const failure = checkIncompleteHead(head, this.#options.maxHeaderSize);
+      if (failure !== undefined) this.#refuseHandshake(socket, failure);
+      return;
+    }
+    pending.head = undefined;
+    if (end + 4 > this.#options.maxHeaderSize) {
+      this.#refuseHandshake(socket, handshakeFailure('HEADERS_TOO_LARGE'));
+      return;
+    }
+    const parsed = parseRequestHead(head.toString('latin1', 0, end));
+    if (parsed instanceof HandshakeError) {
+      this.#refuseHandshake(socket, parsed);
+      return;
+    }
+    if (!this.#acceptingConnections) {
+      this.#refuseHandshake(socket, handshakeFailure('NOT_ACCEPTING'));
+      return;
+    }
+    const key = checkUpgradeRequest(parsed);
+    if (key instanceof HandshakeError) {
+      this.#refuseHandshake(socket, key);
+      return;
+    }
+    const request = new UpgradeRequest(parsed, socket.remoteAddress ?? '', socket.remotePort ?? 0);
+    const firstFrames = head.subarray(end + 4);
+    this.#authenticate(socket, pending, request, key, firstFrames);
+  }
+
+  #authenticate(
+    socket: HandshakingSocket,
+    pending: PendingHandshake,
+    request: UpgradeRequest,
+    key: string,
+    firstFrames: Buffer,
+  ): void {
+    const authenticate = this.#onAuthenticate;
+    if (authenticate === undefined) {
+      this.#completeHandshake(socket, request, key, firstFrames);
+      return;
+    }
+    let verdict: boolean | Promise<boolean>;
+    try {
+      verdict = authenticate(request);
+    } catch (error) {
+      this.#authenticationFailed(socket, error);
+      return;
+    }
+    if (!isPromiseLike(verdict)) {
+      this.#applyVerdict(socket, verdict, request, key, firstFrames);
+      return;
+    }
+    // Hold the bytes that follow while the application decides.
+    pending.answered = true;
+    socket.pause();
+    verdict.then(
+      (accepted) => {
+        pending.answered = false;
+        if (socket.destroyed || socket[kPendingHandshake] !== pending) return;
+        socket.resume();
+        this.#applyVerdict(socket, accepted, request, key, firstFrames);
+      },
+      (error: unknown) => {
+        pending.answered = false;
+        if (socket.destroyed || socket[kPendingHandshake] !== pending) return;
+        socket.resume();
+        this.#authenticationFailed(socket, error);
+      },
+    );
+  }
+
+  #applyVerdict(socket: HandshakingSocket, accepted: unknown, request: UpgradeRequest, key: string, rest: Buffer): void {
+    if (accepted === true) this.#completeHandshake(socket, request, key, rest);
+    else this.#refuseHandshake(socket, handshakeFailure('FORBIDDEN'));
+  }
+
+  #authenticationFailed(socket: HandshakingSocket, error: unknown): void {
+    this.#callbackFailed(error, null, 'authenticate');
+    this.#refuseHandshake(socket, handshakeFailure('AUTHENTICATION_FAILED'), false);
+  }
+
+  /** Answers a refused handshake with an HTTP error response and closes the connection. */
+  #refuseHandshake(socket: HandshakingSocket, error: HandshakeError, report = true): void {
+    const pending = socket[kPendingHandshake];
+    if (pending === undefined || pending.answered) return;
+    pending.answered = true;
+    pending.head = undefined;
+    this.#log.info(
+      `refused a handshake from ${formatHostPort(socket.remoteAddress, socket.remotePort)}: ` +
+        `${error.status} ${error.message}`,
+    );
+    if (report) this.#reportError(error, null);
+    socket.end(httpErrorResponse(error), 'latin1');
+    // Wait a little for the peer to close its side, then drop it.
+    clearTimeout(pending.timer);
+    pending.timer = setTimeout(WebsocketServer.#onHandshakeTimeout, this.#options.closeTimeout, socket);
+  }
+
+  /** Sends the 101 response and turns the socket into a client (RFC 6455 §4.2.2). */
+  #completeHandshake(socket: HandshakingSocket, request: UpgradeRequest, key: string, firstFrames: Buffer): void {
+    const pending = socket[kPendingHandshake];
+    if (pending !== undefined) clearTimeout(pending.timer);
+    socket[kPendingHandshake] = undefined;
+    this.#handshakingSockets.delete(socket);
+    socket.removeListener('data', WebsocketServer.#onHandshakeData);
+    socket.removeListener('error', WebsocketServer.#onHandshakeError);
+    socket.removeListener('close', WebsocketServer.#onHandshakeClose);
+    if (socket.destroyed) return;
+
+    socket.write(
+      'HTTP/1.1 101 Switching Protocols\r\n' +
+        'Upgrade: websocket\r\n' +
+        'Connection: Upgrade\r\n' +
+        `Sec-WebSocket-Accept: ${acceptKeyFor(key)}\r\n\r\n`,
+      'latin1',
+    );
+    const handler = new ClientHandler(socket, this.#context, request, this.#nextClientId++);
+    const client = handler.client;
+    this.clients.push(client);
+    this.#log.info(`client ${client.id} connected from ${formatHostPort(client.address.host, client.address.port)}`);
+    this.#runCallback(this.#onNewClient, client, 'new-client');
+    if (firstFrames.length > 0) handler.receive(firstFrames);
+  }
+
+  // ── callbacks into the application ───────────────────────────────────────────────────────────────────────
+
+  #deliverMessage(client: Client, message: Message): void {
+    const fn = this.#onMessageReceived;
+    if (fn === undefined) return;
+    try {
+      const result: unknown = fn(client, this, message);
+      if (isPromiseLike(result)) result.then(undefined, (error: unknown) => this.#callbackFailed(error, client, 'message-received'));
+    } catch (error) {
+      this.#callbackFailed(error, client, 'message-received');
+    }
+  }
+
+  /** Runs a new-client or client-left callback; what it throws is reported, never propagated. */
+  #runCallback(fn: NewClientCallback | ClientLeftCallback | undefined, client: Client, name: string): void {
+    if (fn === undefined) return;
+    try {
+      const result: unknown = fn(client, this);
+      if (isPromiseLike(result)) result.then(undefined, (error: unknown) => this.#callbackFailed(error, client, name));
+    } catch (error) {
+      this.#callbackFailed(error, client, name);
+    }
+  }
+
+  #callbackFailed(thrown: unknown, client: Client | null, name: string): void {
+    const error = thrown instanceof Error ? thrown : new Error(`The ${name} callback threw a non-Error value: ${String(thrown)}`);
+    this.#log.error(`the ${name} callback failed${client ? ` for client ${client.id}` : ''}: ${error.stack ?? error.message}`);
+    this.#reportError(error, client);
+  }
+
+  #reportError(error: Error, client: Client | null): void {
+    if (error instanceof WebSocketError && !(error instanceof HandshakeError) && client !== null) {
+      this.#log.info(`client ${client.id} failed: ${error.closeCode} ${error.message}`);
+    }
+    const fn = this.#onError;
+    if (fn === undefined) return;
+    try {
+      const result: unknown = fn(error, client, this);
+      if (isPromiseLike(result)) result.then(undefined, (e: unknown) => this.#log.error(`the error callback failed: ${describeError(e)}`));
+    } catch (e) {
+      this.#log.error(`the error callback failed: ${describeError(e)}`);
+    }
+  }
+
+  /** Called once per client when its TCP connection has closed: leaves `clients`, then client-left. */
+  #removeClient(client: Client): void {
+    const index = this.clients.indexOf(client);
+    if (index === -1) return;
+    this.clients.splice(index, 1);
+    this.#log.info(
+      `client ${client.id} left (${client.handler.closeCode ?? CloseCode.ABNORMAL}` +
+        `${client.handler.closeReason ? ` ${client.handler.closeReason}` : ''})`,
+    );
+    this.#runCallback(this.#onClientLeft, client, 'client-left');
+  }
+}
+
+/** The handshake request as kept on a client: parsed once, the query only when asked for. */
+class UpgradeRequest implements HandshakeRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  #query: URLSearchParams | undefined;
+
+  constructor(head: RequestHead, remoteAddress: string, remotePort: number) {
+    this.method = head.method;
+    this.url = head.target;
+    const queryStart = head.target.indexOf('?');
+    this.path = queryStart === -1 ? head.target : head.target.slice(0, queryStart);
+    this.headers = head.headers;
+    this.remoteAddress = remoteAddress;
+    this.remotePort = remotePort;
+  }
+
+  get query(): URLSearchParams {
+    if (this.#query === undefined) {
+      const queryStart = this.url.indexOf('?');
+      this.#query = new URLSearchParams(queryStart === -1 ? '' : this.url.slice(queryStart + 1));
+    }
+    return this.#query;
+  }
+}
+
+/** A request head as parsed from the wire, before the WebSocket checks. */
+interface RequestHead {
+  readonly method: string;
+  readonly target: string;
+  readonly headers: Record<string, string>;
+  /** Names of single-valued fields that appeared more than once. */
+  readonly repeated: ReadonlySet<string>;
+}
+
+/** Header fields that must appear at most once in an opening handshake (RFC 6455 §4.1, §11.3; RFC 9110 §7.2). */
+const SINGLE_VALUED_HEADERS = new Set(['host', 'sec-websocket-key', 'sec-websocket-version']);
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) HTTP\/(\d)\.(\d)$/;
+/** Field values may hold visible ASCII, spaces, tabs and obs-text; no other control characters (RFC 9110 §5.5). */
+const INVALID_FIELD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+
+/** Refuses an incomplete head early when it can already not fit the limits. */
+function checkIncompleteHead(head: Buffer, maxHeaderSize: number): HandshakeError | undefined {
+  const lineEnd = head.indexOf('\r\n', 0, 'latin1');
+  if (lineEnd === -1 ? head.length > MAX_REQUEST_LINE : lineEnd > MAX_REQUEST_LINE) {
+    return handshakeFailure('REQUEST_LINE_TOO_LONG');
+  }
+  if (head.length >= maxHeaderSize) return handshakeFailure('HEADERS_TOO_LARGE');
+  return undefined;
+}
+
+/** Parses an HTTP/1.1 request head (RFC 9112 §2–§5), without its final empty line. Strict: no obs-fold, no bare LF. */
+function parseRequestHead(text: string): RequestHead | HandshakeError {
+  const lines = text.split('\r\n');
+  const requestLine = REQUEST_LINE.exec(lines[0]!);
+  if (requestLine === null) return handshakeFailure('MALFORMED_REQUEST_LINE');
+  const [, method, target, major, minor] = requestLine as unknown as [string, string, string, string, string];
+  if (major !== '1') return handshakeFailure('HTTP_VERSION_NOT_SUPPORTED');
+  // RFC 6455 §4.1: "the HTTP version MUST be at least 1.1".
+  if (minor === '0') return handshakeFailure('HTTP_VERSION_TOO_OLD');
+  if (lines.length - 1 > MAX_HEADER_COUNT) return handshakeFailure('TOO_MANY_HEADERS');
+
+  const headers: Record<string, string> = Object.create(null) as Record<string, string>;
+  const repeated = new Set<string>();
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    const colon = line.indexOf(':');
+    // A name must be a token directly followed by the colon; a leading space would be obs-fold (RFC 9112 §5.2).
+    if (colon <= 0) return handshakeFailure('MALFORMED_HEADER');
+    const name = line.slice(0, colon);
+    if (!TOKEN.test(name)) return handshakeFailure('MALFORMED_HEADER');
+    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+    if (INVALID_FIELD_VALUE.test(value)) return handshakeFailure('MALFORMED_HEADER');
+    const key = name.toLowerCase();
+    const existing = headers[key];
+    if (existing === undefined) {
+      headers[key] = value;
+    } else {
+      if (SINGLE_VALUED_HEADERS.has(key)) repeated.add(key);
+      headers[key] = `${existing}${key === 'cookie' ? '; ' : ', '}${value}`;
+    }
+  }
+  return { method, target, headers, repeated };
+}
+
+/**
+ * Checks an opening handshake request (RFC 6455 §4.2.1), in a fixed order.
+ * @returns the client's `Sec-WebSocket-Key`, or the refusal.
+ */
+function checkUpgradeRequest(head: RequestHead): string | HandshakeError {
+  const { headers } = head;
+  if (head.method !== 'GET') return handshakeFailure('METHOD_NOT_ALLOWED');
+  if (!hasToken(headers['upgrade'], 'websocket')) return handshakeFailure('UPGRADE_REQUIRED');
+  if (!hasToken(headers['connection'], 'upgrade')) return handshakeFailure('MISSING_CONNECTION_UPGRADE');
+  if (headers['host'] === undefined || head.repeated.has('host')) return handshakeFailure('MISSING_HOST');
+  const version = headers['sec-websocket-version'];
+  if (version === undefined) return handshakeFailure('MISSING_VERSION');
+  // §4.4: a version we do not speak gets 426 and the list of versions we do.
+  if (version !== '13' || head.repeated.has('sec-websocket-version')) return handshakeFailure('UNSUPPORTED_VERSION');
+  const key = headers['sec-websocket-key'];
+  // §4.1: the key is a base64-encoded 16-byte value, i.e. 22 characters and '=='.
+  if (key === undefined || head.repeated.has('sec-websocket-key') || !/^[A-Za-z0-9+/]{21}[AQgw]==$/.test(key)) {
+    return handshakeFailure('INVALID_KEY');
+  }
+  // A GET that announces a body would have its bytes read as frames.
+  const contentLength = headers['content-length'];
+  if ((contentLength !== undefined && contentLength !== '0') || headers['transfer-encoding'] !== undefined) {
+    return handshakeFailure('UNEXPECTED_BODY');
+  }
+  return key;
+}
+
+/** `Sec-WebSocket-Accept` for a key (RFC 6455 §4.2.2, item 5.4). */
+function acceptKeyFor(key: string): string {
+  return createHash('sha1').update(key + HANDSHAKE_GUID, 'latin1').digest('base64');
+}
+
+const STATUS_TEXT: Readonly<Record<number, string>> = {
+  400: 'Bad Request',
+  403: 'Forbidden',
+  405: 'Method Not Allowed',
+  408: 'Request Timeout',
+  414: 'URI Too Long',
+  426: 'Upgrade Required',
+  431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+  505: 'HTTP Version Not Supported',
+};
+
+function httpErrorResponse(error: HandshakeError): string {
+  const body = `${error.message}\n`;
+  let response =
+    `HTTP/1.1 ${error.status} ${STATUS_TEXT[error.status] ?? 'Error'}\r\n` +
+    'Connection: close\r\n' +
+    'Content-Type: text/plain; charset=utf-8\r\n' +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n`;
+  for (const [name, value] of Object.entries(error.headers)) response += `${name}: ${value}\r\n`;
+  return `${response}\r\n${body}`;
+}
+
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+// 5. The per-connection handler: sending, the closing handshake, state
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+
+const kHandler = Symbol('websocket-server.handler');
+type ClientSocket = Socket & { [kHandler]?: ClientHandler };
+
+/**
+ * One client's connection: `client.handler`. Sends messages, pings, and closes; reports its state.
+ *
+ * @example
+ * ```ts
+ * server.setFnNewClient((client) => {
+ *   client.handler.send('welcome');
+ *   if (client.handler.request.query.get('token') !== 'secret') client.handler.close(4001, 'who are you?');
+ * });
+ * ```
+ */
+export class ClientHandler {
+  /** The record of this client in `server.clients`. */
+  readonly client: Client;
+  /** The opening handshake's request: path, query, headers, remote address. */
+  readonly request: HandshakeRequest;
+
+  readonly #socket: ClientSocket;
+  readonly #context: ServerContext;
+  readonly #parser: FrameParser;
+  #state: ConnectionState = 'open';
+  #closeFrameSent = false;
+  #closeCode: number | undefined;
+  #closeReason = '';
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  #closed: Promise<void> | undefined;
+  #resolveClosed: (() => void) | undefined;
+
+  /** @internal Made by the server when a handshake completes. */
+  constructor(socket: Socket, context: ServerContext, request: HandshakeRequest, id: number) {
+    this.#socket = socket;
+    this.#context = context;
+    this.request = request;
+    this.client = { id, handler: this, address: { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 } };
+    this.#parser = new FrameParser(this, { maxMessageSize: context.maxMessageSize });
+    this.#socket[kHandler] = this;
+    socket.on('data', ClientHandler.#onSocketData);
+    socket.on('error', ClientHandler.#onSocketError);
+    socket.on('close', ClientHandler.#onSocketClose);
+  }
+
+  /** `'open'`, then `'closing'` once a Close frame was sent or received, then `'closed'` once TCP has ended. */
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** Bytes handed to the socket and not yet written to the network. */
+  get bufferedAmount(): number {
+    return this.#socket.writableLength;
+  }
+
+  /**
+   * Once closed: the close code received from the peer (1005 if its Close frame had none), or the code the
+   * server failed the connection with, or 1006 if the connection ended without a Close frame (RFC 6455 §7.1.5).
+   */
+  get closeCode(): number | undefined {
+    return this.#closeCode;
+  }
+
+  /** Once closed: the reason that came with {@link closeCode} (empty if none). */
+  get closeReason(): string {
+    return this.#closeReason;
+  }
+
+  /** Resolves once the connection is closed (after client-left has been called). */
+  get closed(): Promise<void> {
+    if (this.#closed === undefined) {
+      this.#closed =
+        this.#state === 'closed' && this.#resolveClosed === undefined
+          ? Promise.resolve()
+          : new Promise<void>((resolve) => {
+              this.#resolveClosed = resolve;
+            });
+    }
+    return this.#closed;
+  }
+
+  /**
+   * Sends a message: a `string` as a text message, bytes as a binary message.
+   * @returns `'written'`, `'queued'` (buffered in memory), or `'dropped'` when the connection is not open.
+   */
+  send(message: Sendable): SendResult {
+    if (this.#state !== 'open') return 'dropped';
+    return this.sendFrame(encodeDataFrame(message));
+  }
+
+  /** @internal Writes an already framed data message (shared by a broadcast). */
+  sendFrame(frame: EncodedFrame): SendResult {
+    if (this.#state !== 'open') return 'dropped';
+    const socket = this.#socket;
+    if (frame.payload === undefined) return socket.write(frame.header) ? 'written' : 'queued';
+    // Header and a large payload go as two writes in one batch, rather than copying the payload (see STYLE.md).
+    socket.cork();
+    socket.write(frame.header);
+    const flushed = socket.write(frame.payload);
+    socket.uncork();
+    return flushed ? 'written' : 'queued';
+  }
+
+  /**
+   * Sends a Ping (RFC 6455 §5.5.2); the peer answers with a Pong.
+   * @returns `false` when the connection is not open.
+   * @throws {RangeError} if the payload is longer than 125 bytes.
+   */
+  ping(payload: Sendable = EMPTY): boolean {
+    const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+    if (bytes.length > MAX_CONTROL_PAYLOAD) {
+      throw new RangeError(`Cannot send a ping: its payload is ${bytes.length} bytes, and at most 125 are allowed.`);
+    }
+    if (this.#state !== 'open') return false;
+    this.#socket.write(encodeFrame(Opcode.PING, bytes));
+    return true;
+  }
+
+  /**
+   * Starts the closing handshake (RFC 6455 §7.1.2): sends a Close frame, waits for the peer's, then ends TCP.
+   * A peer that does not answer within `closeTimeout` is dropped. Does nothing if already closing.
+   * @throws {RangeError} for a code an endpoint may not send, or a reason over 123 UTF-8 bytes.
+   */
+  close(code: number = CloseCode.NORMAL, reason = ''): void {
+    checkCloseArguments(code, reason);
+    if (this.#state !== 'open') return;
+    this.#state = 'closing';
+    this.#sendClose(code, reason);
+    this.#armCloseTimer();
+  }
+
+  /** Drops the TCP connection at once, without a closing handshake. */
+  terminate(): void {
+    if (this.#state === 'closed') return;
+    this.#parser.stop();
+    if (this.#state === 'open') this.#state = 'closing';
+    this.#socket.destroy();
+  }
+
+  // ── the parser's events (FrameParserHandler) ─────────────────────────────────────────────────────────────
+
+  /** @internal */
+  onText(text: string): void {
+    if (this.#context.log.enabled('debug')) this.#context.log.debug(`client ${this.client.id} sent text (${text.length} chars)`);
+    this.#context.messageReceived(this.client, text);
+  }
+
+  /** @internal */
+  onBinary(data: Buffer): void {
+    if (this.#context.log.enabled('debug')) this.#context.log.debug(`client ${this.client.id} sent binary (${data.length} bytes)`);
+    this.#context.messageReceived(this.client, data);
+  }
+
+  /** @internal §5.5.2: a Ping is answered with a Pong carrying the same payload, unless we already closed. */
+  onPing(payload: Buffer): void {
+    if (!this.#closeFrameSent && !this.#socket.destroyed) this.#socket.write(encodeFrame(Opcode.PONG, payload));
+  }
+
+  /** @internal §5.5.3: a Pong, solicited or not, needs no answer. */
+  onPong(): void {}
+
+  /** @internal §5.5.1: the peer's Close frame. */
+  onClose(code: number, reason: string): void {
+    this.#closeCode = code;
+    this.#closeReason = reason;
+    if (!this.#closeFrameSent) {
+      // Echo the code (§5.5.1); a Close without a code is answered without one.
+      this.#sendClose(code === CloseCode.NO_STATUS ? undefined : code, '');
+    }
+    this.#state = 'closing';
+    // §7.1.1: once both Close frames have passed, the server closes the TCP connection first.
+    this.#socket.end();
+    this.#armCloseTimer();
+  }
+
+  /** @internal §7.1.7: fail the connection with the error's close code. */
+  onProtocolError(error: WebSocketError): void {
+    this.#failConnection(error);
+  }
+
+  // ── internals ────────────────────────────────────────────────────────────────────────────────────────────
+
+  /** @internal Feeds bytes that arrived with the handshake. */
+  receive(chunk: Buffer): void {
+    const socket = this.#socket;
+    // Replies produced while handling one read (echoes, pongs) leave in one write.
+    socket.cork();
+    try {
+      this.#parser.push(chunk);
+    } catch (error) {
+      // Callbacks are guarded by the server, so this is a bug of ours: 1011, no detail to the peer.
+      this.#context.log.error(`internal error on client ${this.client.id}: ${describeError(error)}`);
+      this.#failConnection(new InternalError('An internal error occurred while reading frames.', 'WS_ERR_INTERNAL'));
+    } finally {
+      socket.uncork();
+    }
+  }
+
+  #failConnection(error: WebSocketError): void {
+    this.#parser.stop();
+    if (this.#state === 'closed') return;
+    this.#closeCode = error.closeCode;
+    this.#closeReason = '';
+    this.#context.connectionFailed(this.client, error);
+    if (!this.#closeFrameSent) {
+      // 1011 carries no detail; the others say briefly what was wrong.
+      this.#sendClose(error.closeCode, error instanceof InternalError ? '' : closeReasonFor(error));
+    }
+    this.#state = 'closing';
+    this.#socket.end();
+    this.#armCloseTimer();
+  }
+
+  #sendClose(code: number | undefined, reason: string): void {
+    this.#closeFrameSent = true;
+    if (!this.#socket.destroyed) this.#socket.write(encodeFrame(Opcode.CLOSE, encodeClosePayload(code, reason)));
+  }
+
+  #armCloseTimer(): void {
+    if (this.#closeTimer !== undefined || this.#state === 'closed') return;
+    this.#closeTimer = setTimeout(ClientHandler.#onCloseTimeout, this.#context.closeTimeout, this);
+  }
+
+  static #onCloseTimeout(handler: ClientHandler): void {
+    handler.#context.log.info(`client ${handler.client.id} did not finish the closing handshake in time; dropping it`);
+    handler.#socket.destroy();
+  }
+
+  static #onSocketData(this: ClientSocket, chunk: Buffer): void {
+    this[kHandler]!.receive(chunk);
+  }
+
+  static #onSocketError(this: ClientSocket, error: Error): void {
+    const handler = this[kHandler]!;
+    handler.#context.log.debug(`client ${handler.client.id} connection error: ${describeError(error)}`);
+  }
+
+  /** The one place a connection ends: exactly once per client, however the connection went. */
+  static #onSocketClose(this: ClientSocket): void {
+    const handler = this[kHandler]!;
+    if (handler.#state === 'closed') return;
+    handler.#state = 'closed';
+    handler.#parser.stop();
+    if (handler.#closeTimer !== undefined) clearTimeout(handler.#closeTimer);
+    handler.#closeTimer = undefined;
+    handler.#closeCode ??= CloseCode.ABNORMAL;
+    handler.#context.connectionClosed(handler.client);
+    const resolve = handler.#resolveClosed;
+    handler.#resolveClosed = undefined;
+    resolve?.();
+  }
+}
+
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+// 6. The incremental frame parser (RFC 6455 §5): pure — no socket, no timers
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+
+/** What the parser reports. After `onClose` or `onProtocolError` it reports nothing more. */
+export interface FrameParserHandler {
+  /** A complete text message, validated as UTF-8. */
+  onText(text: string): void;
+  /** A complete binary message. */
+  onBinary(data: Buffer): void;
+  /** A Ping's payload (at most 125 bytes). */
+  onPing(payload: Buffer): void;
+  /** A Pong's payload (at most 125 bytes). */
+  onPong(payload: Buffer): void;
+  /** A valid Close frame: its code (1005 if it carried none) and reason. */
+  onClose(code: number, reason: string): void;
+  /** A broken rule: the error carries the close code to send (1002, 1007 or 1009). */
+  onProtocolError(error: WebSocketError): void;
+}
+
+/** Options of {@link FrameParser}. */
+export interface FrameParserOptions {
+  /** Largest message accepted, in bytes, after reassembly; more fails with 1009. */
+  readonly maxMessageSize: number;
+}
+
+/**
+ * Decodes client-to-server frames from a byte stream split in any way, and reports complete messages and
+ * control frames to its handler, synchronously. It keeps a queue of received chunks and takes exactly the
+ * bytes each step needs; a payload is a view of the chunk it arrived in when it fits in one, and a copy only
+ * when it spans several. Every rule decidable from a frame header is checked before its payload is awaited.
+ *
+ * @example
+ * ```ts
+ * const parser = new FrameParser(handler, { maxMessageSize: 1 << 20 });
+ * socket.on('data', (chunk) => parser.push(chunk));
+ * ```
+ */
+export class FrameParser {
+  readonly #handler: FrameParserHandler;
+  readonly #maxMessageSize: number;
+
+  /** Received bytes not consumed yet: `#chunks[0]` from `#offset` on, then the other chunks whole. */
+  #chunks: Buffer[] = [];
+  #offset = 0;
+  #buffered = 0;
+  /** Set after a Close frame or a failure: everything later is discarded (RFC 6455 §5.5.1, §7.1.7). */
+  #stopped = false;
+
+  // The frame being read: its header has been consumed, its payload not yet.
+  #awaitingPayload = false;
+  #fin = false;
+  #opcode = 0;
+  #payloadLength = 0;
+  readonly #mask = Buffer.alloc(4);
+
+  // The fragmented message in progress (RFC 6455 §5.4); `#messageOpcode` 0 when none.
+  #messageOpcode = 0;
+  #messageLength = 0;
+  #fragments: Buffer[] = [];
+  /** For text: the bytes of an incomplete UTF-8 sequence at the end of the fragments so far. */
+  #utf8Tail: Buffer = EMPTY;
+
+  constructor(handler: FrameParserHandler, options: FrameParserOptions) {
+    this.#handler = handler;
+    this.#maxMessageSize = options.maxMessageSize;
+  }
+
+  /** Feeds received bytes; complete frames are handled before this returns. */
+  push(chunk: Buffer): void {
+    if (this.#stopped || chunk.length === 0) return;
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+    while (!this.#stopped) {
+      if (!this.#awaitingPayload && !this.#readHeader()) return;
+      if (this.#buffered < this.#payloadLength) return;
+      this.#awaitingPayload = false;
+      const payload = this.#take(this.#payloadLength);
+      unmask(payload, this.#mask);
+      this.#handleFrame(payload);
+    }
+  }
+
+  /** Discards all further input and frees what is buffered. */
+  stop(): void {
+    this.#stopped = true;
+    this.#chunks = [];
+    this.#buffered = 0;
+    this.#fragments = [];
+  }
+
+  /**
+   * Reads and checks a frame header (RFC 6455 §5.2) once all of its 2–14 bytes are buffered.
+   * @returns `false` when more bytes are needed or the frame failed.
+   */
+  #readHeader(): boolean {
+    if (this.#buffered < 2) return false;
+    const byte0 = this.#peek(0);
+    const byte1 = this.#peek(1);
+    // Decide what the first two bytes can decide before waiting for the rest of the header.
+    const failure = checkFrameStart(byte0, byte1, this.#messageOpcode !== 0);
+    if (failure !== undefined) return this.#fail(frameFailure(failure));
+
+    const lengthCode = byte1 & 0x7f;
+    const extendedLengthBytes = lengthCode === 126 ? 2 : lengthCode === 127 ? 8 : 0;
+    const headerLength = 2 + extendedLengthBytes + 4;
+    if (this.#buffered < headerLength) return false;
+
+    let payloadLength = lengthCode;
+    if (lengthCode === 126) {
+      payloadLength = (this.#peek(2) << 8) | this.#peek(3);
+      // §5.2: "the minimal number of bytes MUST be used to encode the length".
+      if (payloadLength < 126) return this.#fail(frameFailure('NON_MINIMAL_LENGTH'));
+    } else if (lengthCode === 127) {
+      const high = this.#peek32(2);
+      // §5.2: "the most significant bit MUST be 0".
+      if (high >= 0x80000000) return this.#fail(frameFailure('LENGTH_TOP_BIT_SET'));
+      payloadLength = high * 0x100000000 + this.#peek32(6);
+      if (payloadLength < 65536) return this.#fail(frameFailure('NON_MINIMAL_LENGTH'));
+    }
+    const opcode = byte0 & 0x0f;
+    // §10.4: the size limit is decided here, before any of the payload is buffered.
+    if (opcode < Opcode.CLOSE && this.#messageLength + payloadLength > this.#maxMessageSize) {
+      return this.#fail(frameFailure('MESSAGE_TOO_BIG'));
+    }
+    const maskAt = 2 + extendedLengthBytes;
+    for (let i = 0; i < 4; i++) this.#mask[i] = this.#peek(maskAt + i);
+    this.#skip(headerLength);
+    this.#fin = (byte0 & 0x80) !== 0;
+    this.#opcode = opcode;
+    this.#payloadLength = payloadLength;
+    this.#awaitingPayload = true;
+    return true;
+  }
+
+  #handleFrame(payload: Buffer): void {
+    switch (this.#opcode) {
+      case Opcode.PING:
+        this.#handler.onPing(payload);
+        return;
+      case Opcode.PONG:
+        this.#handler.onPong(payload);
+        return;
+      case Opcode.CLOSE:
+        this.#handleClose(payload);
+        return;
+      default:
+        this.#handleDataFrame(payload);
+    }
+  }
+
+  #handleDataFrame(payload: Buffer): void {
+    const opcode = this.#opcode === Opcode.CONTINUATION ? this.#messageOpcode : this.#opcode;
+    if (this.#fin && this.#messageOpcode === 0) {
+      // The common case: a whole message in one frame, delivered without copying.
+      if (opcode === Opcode.BINARY) {
+        this.#handler.onBinary(payload);
+      } else if (isUtf8(payload)) {
+        this.#handler.onText(payload.toString('utf8'));
+      } else {
+        this.#fail(frameFailure('INVALID_UTF8'));
+      }
+      return;
+    }
+    if (this.#messageOpcode === 0) this.#messageOpcode = opcode;
+    this.#messageLength += payload.length;
+    // §8.1: invalid UTF-8 fails as soon as a fragment shows it, not only when the message ends.
+    if (opcode === Opcode.TEXT && !this.#checkTextFragment(payload)) {
+      this.#fail(frameFailure('INVALID_UTF8'));
+      return;
+    }
+    // A small view would keep its whole socket chunk alive until the message ends: copy it.
+    if (payload.length > 0) this.#fragments.push(payload.length < 16384 ? Buffer.from(payload) : payload);
+    if (!this.#fin) return;
+
+    const message = this.#fragments.length === 1 ? this.#fragments[0]! : Buffer.concat(this.#fragments, this.#messageLength);
+    this.#fragments = [];
+    this.#messageOpcode = 0;
+    this.#messageLength = 0;
+    if (opcode === Opcode.BINARY) this.#handler.onBinary(message);
+    else this.#handler.onText(message.toString('utf8'));
+  }
+
+  /**
+   * Validates one fragment of a text message, carrying an incomplete trailing sequence to the next one.
+   * On the final fragment nothing may be left incomplete.
+   */
+  #checkTextFragment(fragment: Buffer): boolean {
+    let bytes = fragment;
+    if (this.#utf8Tail.length > 0) {
+      // Complete the carried sequence with the first bytes of this fragment, then check it alone.
+      const missing = utf8SequenceLength(this.#utf8Tail[0]!) - this.#utf8Tail.length;
+      const joined = Buffer.concat([this.#utf8Tail, fragment.subarray(0, missing)]);
+      if (joined.length < this.#utf8Tail.length + missing) {
+        this.#utf8Tail = joined;
+        return isValidUtf8Prefix(joined) && !this.#fin;
+      }
+      if (!isUtf8(joined)) return false;
+      bytes = fragment.subarray(missing);
+      this.#utf8Tail = EMPTY;
+    }
+    const tailLength = incompleteUtf8TailLength(bytes);
+    if (!isUtf8(tailLength === 0 ? bytes : bytes.subarray(0, bytes.length - tailLength))) return false;
+    if (tailLength === 0) return true;
+    const tail = bytes.subarray(bytes.length - tailLength);
+    if (this.#fin || !isValidUtf8Prefix(tail)) return false;
+    this.#utf8Tail = Buffer.from(tail);
+    return true;
+  }
+
+  /** §5.5.1: an optional 2-byte code, then a UTF-8 reason. */
+  #handleClose(payload: Buffer): void {
+    if (payload.length === 1) {
+      this.#fail(frameFailure('CLOSE_PAYLOAD_ONE_BYTE'));
+      return;
+    }
+    const code = payload.length === 0 ? CloseCode.NO_STATUS : payload.readUInt16BE(0);
+    if (payload.length > 0 && !isValidReceivedCloseCode(code)) {
+      this.#fail(frameFailure('INVALID_CLOSE_CODE'));
+      return;
+    }
+    const reason = payload.subarray(2);
+    if (!isUtf8(reason)) {
+      this.#fail(frameFailure('INVALID_CLOSE_REASON'));
+      return;
+    }
+    this.stop();
+    this.#handler.onClose(code, reason.toString('utf8'));
+  }
+
+  #fail(error: WebSocketError): false {
+    this.stop();
+    this.#handler.onProtocolError(error);
+    return false;
+  }
+
+  // ── the chunk queue ──────────────────────────────────────────────────────────────────────────────────────
+
+  /** The buffered byte at `index` from the read position (only used within a frame header). */
+  #peek(index: number): number {
+    let at = this.#offset + index;
+    for (const chunk of this.#chunks) {
+      if (at < chunk.length) return chunk[at]!;
+      at -= chunk.length;
+    }
+    throw new RangeError('FrameParser read past its buffered bytes.');
+  }
+
+  #peek32(index: number): number {
+    return ((this.#peek(index) << 24) | (this.#peek(index + 1) << 16) | (this.#peek(index + 2) << 8) | this.#peek(index + 3)) >>> 0;
+  }
+
+  #skip(count: number): void {
+    this.#buffered -= count;
+    let remaining = count;
+    while (remaining > 0) {
+      const available = this.#chunks[0]!.length - this.#offset;
+      if (remaining < available) {
+        this.#offset += remaining;
+        return;
+      }
+      remaining -= available;
+      this.#chunks.shift();
+      this.#offset = 0;
+    }
+  }
+
+  /** Takes `count` bytes: a view when they lie in one chunk, else one copy of exactly those bytes. */
+  #take(count: number): Buffer {
+    if (count === 0) return EMPTY;
+    const first = this.#chunks[0]!;
+    const start = this.#offset;
+    if (first.length - start >= count) {
+      this.#skip(count);
+      return first.subarray(start, start + count);
+    }
+    const out = Buffer.allocUnsafe(count);
+    let written = 0;
+    while (written < count) {
+      const chunk = this.#chunks[0]!;
+      const n = Math.min(chunk.length - this.#offset, count - written);
+      chunk.copy(out, written, this.#offset, this.#offset + n);
+      written += n;
+      this.#skip(n);
+    }
+    return out;
+  }
+}
+
+/**
+ * The rules decidable from a frame's first two bytes (RFC 6455 §5.1, §5.2, §5.4, §5.5), in the RFC's order.
+ * @returns the failure, or `undefined` when the frame may proceed.
+ */
+function checkFrameStart(byte0: number, byte1: number, inMessage: boolean): FrameFailure | undefined {
+  // §5.2: RSV1-3 "MUST be 0 unless an extension is negotiated that defines meanings for non-zero values".
+  if ((byte0 & 0x70) !== 0) return 'RESERVED_BITS';
+  const opcode = byte0 & 0x0f;
+  const isControl = (opcode & 0x08) !== 0;
+  if (isControl ? opcode > Opcode.PONG : opcode > Opcode.BINARY) return 'RESERVED_OPCODE';
+  // §5.1: "The server MUST close the connection upon receiving a frame that is not masked."
+  if ((byte1 & 0x80) === 0) return 'UNMASKED_FRAME';
+  if (isControl) {
+    // §5.5: "All control frames MUST have a payload length of 125 bytes or less and MUST NOT be fragmented."
+    if ((byte0 & 0x80) === 0) return 'FRAGMENTED_CONTROL_FRAME';
+    if ((byte1 & 0x7f) > MAX_CONTROL_PAYLOAD) return 'CONTROL_FRAME_TOO_LONG';
+    return undefined;
+  }
+  // §5.4: a continuation continues a message; a new message may not start inside another.
+  if (opcode === Opcode.CONTINUATION) return inMessage ? undefined : 'UNEXPECTED_CONTINUATION';
+  return inMessage ? 'UNFINISHED_MESSAGE' : undefined;
+}
+
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+// 7. The frame writer (RFC 6455 §5.2): server frames are never masked
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+
+/**
+ * A framed data message ready to write, possibly to many sockets: `header` holds the whole frame, or only the
+ * header when a large binary `payload` is written after it uncopied.
+ * @internal
+ */
+export interface EncodedFrame {
+  readonly header: Buffer;
+  readonly payload: Uint8Array | undefined;
+}
+
+/** Binary payloads up to this size are copied behind their header and written once; larger ones are not copied. */
+const COPY_PAYLOAD_LIMIT = 64 * 1024;
+
+/** Length of a frame header for a payload of `length` bytes: 2, 4 or 10 (§5.2, minimal encoding). */
+function frameHeaderLength(length: number): number {
+  return length < 126 ? 2 : length < 65536 ? 4 : 10;
+}
+
+/** Writes an unmasked, final frame's header at the start of `target`. */
+function writeFrameHeader(target: Buffer, opcode: number, length: number): void {
+  target[0] = 0x80 | opcode;
+  if (length < 126) {
+    target[1] = length;
+  } else if (length < 65536) {
+    target[1] = 126;
+    target.writeUInt16BE(length, 2);
+  } else {
+    target[1] = 127;
+    target.writeUInt32BE(Math.floor(length / 0x100000000), 2);
+    target.writeUInt32BE(length >>> 0, 6);
+  }
+}
+
+/** One complete, final, unmasked frame as a single buffer. */
+function encodeFrame(opcode: number, payload: Uint8Array): Buffer {
+  const headerLength = frameHeaderLength(payload.length);
+  const frame = Buffer.allocUnsafe(headerLength + payload.length);
+  writeFrameHeader(frame, opcode, payload.length);
+  frame.set(payload, headerLength);
+  return frame;
+}
+
+/** Frames a message: text encoded straight into the frame buffer; large binary left uncopied. */
+function encodeDataFrame(message: Sendable): EncodedFrame {
+  if (typeof message === 'string') {
+    const length = Buffer.byteLength(message, 'utf8');
+    const headerLength = frameHeaderLength(length);
+    const frame = Buffer.allocUnsafe(headerLength + length);
+    writeFrameHeader(frame, Opcode.TEXT, length);
+    frame.write(message, headerLength, 'utf8');
+    return { header: frame, payload: undefined };
+  }
+  if (!(message instanceof Uint8Array)) {
+    throw new TypeError(`Cannot send a message of type ${describeType(message)}: send a string or a Uint8Array.`);
+  }
+  if (message.length <= COPY_PAYLOAD_LIMIT) return { header: encodeFrame(Opcode.BINARY, message), payload: undefined };
+  const header = Buffer.allocUnsafe(frameHeaderLength(message.length));
+  writeFrameHeader(header, Opcode.BINARY, message.length);
+  return { header, payload: message };
+}
+
+/** A Close frame's payload (§5.5.1): nothing, or the code and a UTF-8 reason. */
+function encodeClosePayload(code: number | undefined, reason: string): Buffer {
+  if (code === undefined) return EMPTY;
+  const payload = Buffer.allocUnsafe(2 + Buffer.byteLength(reason, 'utf8'));
+  payload.writeUInt16BE(code, 0);
+  payload.write(reason, 2, 'utf8');
+  return payload;
+}
+
+/** The reason sent with a failure's Close frame: the error's message, cut to fit a control frame. */
+function closeReasonFor(error: WebSocketError): string {
+  return truncateUtf8(error.message, MAX_CLOSE_REASON_BYTES);
+}
+
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+// 8. Validation helpers: masking, UTF-8, close codes, options
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+
+const LITTLE_ENDIAN = endianness() === 'LE';
+
+/**
+ * XORs `data` with the 4-byte masking key in place (RFC 6455 §5.3). The aligned middle goes 32 bits at a
+ * time; short payloads and the unaligned ends byte by byte.
+ */
+function unmask(data: Buffer, mask: Buffer): void {
+  const length = data.length;
+  if (length < 32) {
+    for (let i = 0; i < length; i++) data[i] = data[i]! ^ mask[i & 3]!;
+    return;
+  }
+  let i = 0;
+  const misaligned = (4 - (data.byteOffset & 3)) & 3;
+  for (; i < misaligned; i++) data[i] = data[i]! ^ mask[i & 3]!;
+  const words = (length - i) >>> 2;
+  const m0 = mask[i & 3]!;
+  const m1 = mask[(i + 1) & 3]!;
+  const m2 = mask[(i + 2) & 3]!;
+  const m3 = mask[(i + 3) & 3]!;
+  const key = LITTLE_ENDIAN ? (m0 | (m1 << 8) | (m2 << 16) | (m3 << 24)) : ((m0 << 24) | (m1 << 16) | (m2 << 8) | m3);
+  const view = new Int32Array(data.buffer, data.byteOffset + i, words);
+  for (let w = 0; w < words; w++) view[w] = view[w]! ^ key;
+  for (i += words * 4; i < length; i++) data[i] = data[i]! ^ mask[i & 3]!;
+}
+
+/** Total length of the UTF-8 sequence a lead byte starts (2–4); 0 for a byte that cannot lead one. */
+function utf8SequenceLength(lead: number): number {
+  if (lead >= 0xc2 && lead <= 0xdf) return 2;
+  if (lead >= 0xe0 && lead <= 0xef) return 3;
+  if (lead >= 0xf0 && lead <= 0xf4) return 4;
+  return 0;
+}
+
+/**
+ * How many bytes at the end of `bytes` begin a multi-byte sequence that is not complete yet (0–3).
+ * Whether they are a *valid* beginning is left to {@link isValidUtf8Prefix}.
+ */
+function incompleteUtf8TailLength(bytes: Buffer): number {
+  const end = bytes.length;
+  for (let back = 1; back <= 3 && back <= end; back++) {
+    const byte = bytes[end - back]!;
+    if ((byte & 0xc0) === 0x80) continue; // a continuation byte: look further back for its lead
+    if (byte < 0x80) return 0;
+    return utf8SequenceLength(byte) > back ? back : 0;
+  }
+  return 0;
+}
+
+/** Whether 1–3 bytes can begin a valid UTF-8 sequence (RFC 3629 §4, including the second-byte ranges). */
+function isValidUtf8Prefix(bytes: Buffer): boolean {
+  const lead = bytes[0]!;
+  const length = utf8SequenceLength(lead);
+  if (length === 0 || bytes.length >= length) return false;
+  if (bytes.length >= 2) {
+    const second = bytes[1]!;
+    const low = lead === 0xe0 ? 0xa0 : lead === 0xf0 ? 0x90 : 0x80;
+    const high = lead === 0xed ? 0x9f : lead === 0xf4 ? 0x8f : 0xbf;
+    if (second < low || second > high) return false;
+  }
+  return bytes.length < 3 || (bytes[2]! & 0xc0) === 0x80;
+}
+
+/** Codes a peer may send in a Close frame (RFC 6455 §7.4.1, §7.4.2, and the IANA registry's 1012–1014). */
+function isValidReceivedCloseCode(code: number): boolean {
+  return (
+    (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999)
+  );
+}
+
+/** Validates the arguments of a close the application asked for; the same codes a peer may send. */
+function checkCloseArguments(code: number, reason: string): void {
+  if (typeof code !== 'number' || !Number.isInteger(code) || !isValidReceivedCloseCode(code)) {
+    throw new RangeError(
+      `Cannot close with code ${String(code)}: use 1000-1003, 1007-1014 or 3000-4999 (RFC 6455 §7.4).`,
+    );
+  }
+  if (typeof reason !== 'string') {
+    throw new TypeError(`Cannot close with a reason of type ${describeType(reason)}: the reason must be a string.`);
+  }
+  const length = Buffer.byteLength(reason, 'utf8');
+  if (length > MAX_CLOSE_REASON_BYTES) {
+    throw new RangeError(`Cannot close with a reason of ${length} bytes: at most 123 UTF-8 bytes fit in a Close frame.`);
+  }
+}
+
+/** Whether a comma-separated header value holds `token`, compared case-insensitively (RFC 9110 §5.6.1). */
+function hasToken(value: string | undefined, token: string): boolean {
+  if (value === undefined) return false;
+  for (const part of value.split(',')) {
+    if (part.trim().toLowerCase() === token) return true;
+  }
+  return false;
+}
+
+const OPTION_NAMES = new Set<string>([...Object.keys(DEFAULTS), 'logger']);
+
+/** Merges the options with the defaults and checks every value. */
+function resolveOptions(options: WebsocketServerOptions): Readonly<Required<Omit<WebsocketServerOptions, 'logger'>>> {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`Cannot create the server: options must be an object, not ${describeType(options)}.`);
+  }
+  for (const name of Object.keys(options)) {
+    if (!OPTION_NAMES.has(name)) {
+      throw new TypeError(`Cannot create the server: '${name}' is not an option (known: ${[...OPTION_NAMES].join(', ')}).`);
+    }
+  }
+  const resolved = { ...DEFAULTS, ...withoutUndefined(options) };
+  checkInteger('port', resolved.port, 0, 65535);
+  if (typeof resolved.host !== 'string' || resolved.host === '') {
+    throw new TypeError(`Cannot create the server: 'host' must be a non-empty string, not ${describeType(resolved.host)}.`);
+  }
+  if (typeof resolved.loglevel !== 'string') {
+    throw new TypeError(`Cannot create the server: 'loglevel' must be a string, not ${describeType(resolved.loglevel)}.`);
+  }
+  if (!Object.hasOwn(LEVEL_RANK, resolved.loglevel)) {
+    throw new RangeError(
+      `Cannot create the server: loglevel '${resolved.loglevel}' is not one of ${Object.keys(LEVEL_RANK).join(', ')}.`,
+    );
+  }
+  checkInteger('maxMessageSize', resolved.maxMessageSize, 1, BUFFER_MAX_LENGTH);
+  checkInteger('maxHeaderSize', resolved.maxHeaderSize, 1024, 1024 * 1024);
+  checkInteger('handshakeTimeout', resolved.handshakeTimeout, 1, TIMER_MAX);
+  checkInteger('closeTimeout', resolved.closeTimeout, 1, TIMER_MAX);
+  const logger = options.logger;
+  if (logger !== undefined) {
+    const methods = ['debug', 'info', 'warn', 'error'] as const;
+    if (typeof logger !== 'object' || logger === null || methods.some((m) => typeof logger[m] !== 'function')) {
+      throw new TypeError(`Cannot create the server: 'logger' must have the methods ${methods.join(', ')}.`);
+    }
+  }
+  return resolved;
+}
+
+function checkInteger(name: string, value: unknown, min: number, max: number): void {
+  if (typeof value !== 'number' || Number.isNaN(value)) {
+    throw new TypeError(`Cannot create the server: '${name}' must be a number, not ${describeType(value)}.`);
+  }
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`Cannot create the server: '${name}' must be an integer from ${min} to ${max}, not ${value}.`);
+  }
+}
+
+function checkCallback<T>(fn: T, setter: string): T {
+  if (typeof fn !== 'function') {
+    throw new TypeError(`${setter} needs a function, not ${describeType(fn)}.`);
+  }
+  return fn;
+}
+
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+// 9. Small utilities: logging, formatting
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+
+const EMPTY: Buffer = Buffer.alloc(0);
+const BUFFER_MAX_LENGTH = 2 ** 32;
+/** setTimeout's largest delay (about 24.8 days). */
+const TIMER_MAX = 2 ** 31 - 1;
+
+const LEVEL_RANK: Readonly<Record<LogLevel, number>> = { debug: 10, info: 20, warning: 30, error: 40, critical: 50 };
+
+/** The default logger: one line per event on standard error. */
+const defaultLogger: Logger = {
+  debug: (message) => writeLogLine('DEBUG', message),
+  info: (message) => writeLogLine('INFO', message),
+  warn: (message) => writeLogLine('WARNING', message),
+  error: (message) => writeLogLine('ERROR', message),
+};
+
+function writeLogLine(level: string, message: string): void {
+  process.stderr.write(`${new Date().toISOString()} ${level} websocket-server: ${message}\n`);
+}
+
+/**
+ * The one logger of a server: drops what is below its level, and never lets a failing logger fail the caller.
+ * @internal
+ */
+export class LevelLogger {
+  readonly #logger: Logger;
+  readonly #threshold: number;
+
+  constructor(logger: Logger, level: LogLevel) {
+    this.#logger = logger;
+    this.#threshold = LEVEL_RANK[level];
+  }
+
+  /** Whether lines of `level` are written: guard costly debug messages with it. */
+  enabled(level: LogLevel): boolean {
+    return LEVEL_RANK[level] >= this.#threshold;
+  }
+
+  debug(message: string): void {
+    if (this.#threshold <= LEVEL_RANK.debug) this.#write('debug', message);
+  }
+
+  info(message: string): void {
+    if (this.#threshold <= LEVEL_RANK.info) this.#write('info', message);
+  }
+
+  warning(message: string): void {
+    if (this.#threshold <= LEVEL_RANK.warning) this.#write('warn', message);
+  }
+
+  error(message: string): void {
+    if (this.#threshold <= LEVEL_RANK.error) this.#write('error', message);
+  }
+
+  critical(message: string): void {
+    this.#write('error', `CRITICAL ${message}`);
+  }
+
+  #write(method: keyof Logger, message: string): void {
+    try {
+      this.#logger[method](message);
+    } catch {
+      // A broken logger must not take a connection down with it.
+    }
+  }
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return (
+    value !== null &&
+    (typeof value === 'object' || typeof value === 'function') &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+function describeType(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? `an object (${value.constructor?.name ?? 'no prototype'})` : `${typeof value} ${String(value)}`;
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof Error) return 'code' in error && error.code !== undefined ? `${String(error.code)} ${error.message}` : error.message;
+  return String(error);
+}
+
+function formatHostPort(host: string | undefined, port: number | undefined): string {
+  const h = host ?? '?';
+  return `${h.includes(':') ? `[${h}]` : h}:${port ?? '?'}`;
+}
+
+/** Cuts a string to at most `maxBytes` of UTF-8 without splitting a character. */
+function truncateUtf8(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text, 'utf8') <= maxBytes) return text;
+  let cut = text;
+  while (Buffer.byteLength(cut, 'utf8') > maxBytes - 3) cut = cut.slice(0, -1);
+  if (/[\ud800-\udbff]$/.test(cut)) cut = cut.slice(0, -1);
+  return `${cut}...`;
+}
+
+function withoutUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
