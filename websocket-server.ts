@@ -349,11 +349,14 @@ export interface ServerContext {
 /** A socket still in its opening handshake. */
 interface PendingHandshake {
   readonly server: WebsocketServer;
-  /** Bytes of the request head received so far (kept only while the head is incomplete). */
-  head: Buffer | undefined;
+  /**
+   * `reading` the request head; `authenticating` while `setFnAuthenticate` decides (bytes that arrive are
+   * held for the parser); `refused` once an error response went out (later bytes are ignored).
+   */
+  phase: 'reading' | 'authenticating' | 'refused';
+  /** While reading: the bytes of the incomplete head. While authenticating: bytes that followed the head. */
+  bytes: Buffer | undefined;
   timer: ReturnType<typeof setTimeout>;
-  /** Set once a response has been chosen: later bytes are ignored. */
-  answered: boolean;
 }
 
 const kPendingHandshake = Symbol('websocket-server.pendingHandshake');
@@ -553,13 +556,12 @@ export class WebsocketServer {
   // ── the opening handshake (RFC 6455 §4.2) ────────────────────────────────────────────────────────────────
 
   #acceptSocket(socket: HandshakingSocket): void {
-    socket.setNoDelay(true);
     this.#handshakingSockets.add(socket);
     socket[kPendingHandshake] = {
       server: this,
-      head: undefined,
+      phase: 'reading',
+      bytes: undefined,
       timer: setTimeout(WebsocketServer.#onHandshakeTimeout, this.#options.handshakeTimeout, socket),
-      answered: false,
     };
     socket.on('data', WebsocketServer.#onHandshakeData);
     socket.on('error', WebsocketServer.#onHandshakeError);
@@ -568,7 +570,9 @@ export class WebsocketServer {
 
   static #onHandshakeData(this: HandshakingSocket, chunk: Buffer): void {
     const pending = this[kPendingHandshake];
-    if (pending !== undefined && !pending.answered) pending.server.#readRequestHead(this, pending, chunk);
+    if (pending === undefined) return;
+    if (pending.phase === 'reading') pending.server.#readRequestHead(this, pending, chunk);
+    else if (pending.phase === 'authenticating') pending.bytes = concatBytes(pending.bytes, chunk);
   }
 
   static #onHandshakeError(this: HandshakingSocket, error: Error): void {
@@ -587,32 +591,30 @@ export class WebsocketServer {
   static #onHandshakeTimeout(socket: HandshakingSocket): void {
     const pending = socket[kPendingHandshake];
     if (pending === undefined) return;
-    if (pending.answered) {
+    if (pending.phase === 'refused') {
       // A refusal was sent but the peer has not closed: stop waiting for it.
       socket.destroy();
       return;
     }
     pending.server.#refuseHandshake(
       socket,
-      pending.head === undefined && socket.isPaused()
-        ? handshakeFailure('AUTHENTICATION_TIMEOUT')
-        : handshakeFailure('HANDSHAKE_TIMEOUT'),
+      handshakeFailure(pending.phase === 'authenticating' ? 'AUTHENTICATION_TIMEOUT' : 'HANDSHAKE_TIMEOUT'),
     );
   }
 
   /** Collects the request head across TCP chunks, enforcing the size limits as it grows. */
   #readRequestHead(socket: HandshakingSocket, pending: PendingHandshake, chunk: Buffer): void {
-    const previousLength = pending.head?.length ?? 0;
-    const head = pending.head === undefined ? chunk : Buffer.concat([pending.head, chunk]);
+    const previousLength = pending.bytes?.length ?? 0;
+    const head = concatBytes(pending.bytes, chunk);
     // Resume the search a little before the new bytes: the terminator may straddle two chunks.
     const end = head.indexOf('\r\n\r\n', Math.max(0, previousLength - 3), 'latin1');
     if (end === -1) {
-      pending.head = head;
+      pending.bytes = head;
       const failure = checkIncompleteHead(head, this.#options.maxHeaderSize);
       if (failure !== undefined) this.#refuseHandshake(socket, failure);
       return;
     }
-    pending.head = undefined;
+    pending.bytes = undefined;
     if (end + 4 > this.#options.maxHeaderSize) {
       this.#refuseHandshake(socket, handshakeFailure('HEADERS_TOO_LARGE'));
       return;
@@ -659,21 +661,22 @@ export class WebsocketServer {
       this.#applyVerdict(socket, verdict, request, key, firstFrames);
       return;
     }
-    // Hold the bytes that follow while the application decides.
-    pending.answered = true;
+    // Hold the bytes that follow while the application decides; they are frames for the parser.
+    // Reading pauses meanwhile, so what is held stays small.
+    pending.phase = 'authenticating';
+    pending.bytes = firstFrames;
     socket.pause();
+    const stillWaiting = (): boolean => {
+      if (socket.destroyed || socket[kPendingHandshake] !== pending || pending.phase !== 'authenticating') return false;
+      socket.resume();
+      return true;
+    };
     verdict.then(
       (accepted) => {
-        pending.answered = false;
-        if (socket.destroyed || socket[kPendingHandshake] !== pending) return;
-        socket.resume();
-        this.#applyVerdict(socket, accepted, request, key, firstFrames);
+        if (stillWaiting()) this.#applyVerdict(socket, accepted, request, key, pending.bytes ?? EMPTY);
       },
       (error: unknown) => {
-        pending.answered = false;
-        if (socket.destroyed || socket[kPendingHandshake] !== pending) return;
-        socket.resume();
-        this.#authenticationFailed(socket, error);
+        if (stillWaiting()) this.#authenticationFailed(socket, error);
       },
     );
   }
@@ -691,15 +694,16 @@ export class WebsocketServer {
   /** Answers a refused handshake with an HTTP error response and closes the connection. */
   #refuseHandshake(socket: HandshakingSocket, error: HandshakeError, report = true): void {
     const pending = socket[kPendingHandshake];
-    if (pending === undefined || pending.answered) return;
-    pending.answered = true;
-    pending.head = undefined;
+    if (pending === undefined || pending.phase === 'refused') return;
+    pending.phase = 'refused';
+    pending.bytes = undefined;
+    socket.resume();
     this.#log.info(
       `refused a handshake from ${formatHostPort(socket.remoteAddress, socket.remotePort)}: ` +
         `${error.status} ${error.message}`,
     );
     if (report) this.#reportError(error, null);
-    socket.end(httpErrorResponse(error), 'latin1');
+    socket.end(httpErrorResponse(error), 'utf8');
     // Wait a little for the peer to close its side, then drop it.
     clearTimeout(pending.timer);
     pending.timer = setTimeout(WebsocketServer.#onHandshakeTimeout, this.#options.closeTimeout, socket);
@@ -849,6 +853,7 @@ function parseRequestHead(text: string): RequestHead | HandshakeError {
   const requestLine = REQUEST_LINE.exec(lines[0]!);
   if (requestLine === null) return handshakeFailure('MALFORMED_REQUEST_LINE');
   const [, method, target, major, minor] = requestLine as unknown as [string, string, string, string, string];
+  if (lines[0]!.length > MAX_REQUEST_LINE) return handshakeFailure('REQUEST_LINE_TOO_LONG');
   if (major !== '1') return handshakeFailure('HTTP_VERSION_NOT_SUPPORTED');
   // RFC 6455 §4.1: "the HTTP version MUST be at least 1.1".
   if (minor === '0') return handshakeFailure('HTTP_VERSION_TOO_OLD');
@@ -1243,7 +1248,8 @@ export class FrameParser {
   #fin = false;
   #opcode = 0;
   #payloadLength = 0;
-  readonly #mask = Buffer.alloc(4);
+  /** The frame's masking key, its 4 bytes read as a big-endian 32-bit number. */
+  #mask = 0;
 
   // The fragmented message in progress (RFC 6455 §5.4); `#messageOpcode` 0 when none.
   #messageOpcode = 0;
@@ -1314,8 +1320,7 @@ export class FrameParser {
     if (opcode < Opcode.CLOSE && this.#messageLength + payloadLength > this.#maxMessageSize) {
       return this.#fail(frameFailure('MESSAGE_TOO_BIG'));
     }
-    const maskAt = 2 + extendedLengthBytes;
-    for (let i = 0; i < 4; i++) this.#mask[i] = this.#peek(maskAt + i);
+    this.#mask = this.#peek32(2 + extendedLengthBytes);
     this.#skip(headerLength);
     this.#fin = (byte0 & 0x80) !== 0;
     this.#opcode = opcode;
@@ -1587,27 +1592,34 @@ function closeReasonFor(error: WebSocketError): string {
 const LITTLE_ENDIAN = endianness() === 'LE';
 
 /**
- * XORs `data` with the 4-byte masking key in place (RFC 6455 §5.3). The aligned middle goes 32 bits at a
- * time; short payloads and the unaligned ends byte by byte.
+ * XORs `data` in place with a masking key given as the big-endian number of its 4 bytes (RFC 6455 §5.3:
+ * byte i is XORed with key byte i mod 4). The aligned middle goes 32 bits at a time; short payloads and the
+ * unaligned ends byte by byte.
  */
-function unmask(data: Buffer, mask: Buffer): void {
+function unmask(data: Buffer, mask: number): void {
   const length = data.length;
-  if (length < 32) {
-    for (let i = 0; i < length; i++) data[i] = data[i]! ^ mask[i & 3]!;
-    return;
-  }
   let i = 0;
-  const misaligned = (4 - (data.byteOffset & 3)) & 3;
-  for (; i < misaligned; i++) data[i] = data[i]! ^ mask[i & 3]!;
-  const words = (length - i) >>> 2;
-  const m0 = mask[i & 3]!;
-  const m1 = mask[(i + 1) & 3]!;
-  const m2 = mask[(i + 2) & 3]!;
-  const m3 = mask[(i + 3) & 3]!;
-  const key = LITTLE_ENDIAN ? (m0 | (m1 << 8) | (m2 << 16) | (m3 << 24)) : ((m0 << 24) | (m1 << 16) | (m2 << 8) | m3);
-  const view = new Int32Array(data.buffer, data.byteOffset + i, words);
-  for (let w = 0; w < words; w++) view[w] = view[w]! ^ key;
-  for (i += words * 4; i < length; i++) data[i] = data[i]! ^ mask[i & 3]!;
+  if (length >= 32) {
+    const misaligned = (4 - (data.byteOffset & 3)) & 3;
+    for (; i < misaligned; i++) data[i] = data[i]! ^ maskByte(mask, i);
+    // The word key starts at key byte `i`: rotate the key so that byte comes first.
+    const rotated = i === 0 ? mask : ((mask << (8 * i)) | (mask >>> (32 - 8 * i))) >>> 0;
+    const key = LITTLE_ENDIAN ? byteSwap32(rotated) : rotated | 0;
+    const words = (length - i) >>> 2;
+    const view = new Int32Array(data.buffer, data.byteOffset + i, words);
+    for (let w = 0; w < words; w++) view[w] = view[w]! ^ key;
+    i += words * 4;
+  }
+  for (; i < length; i++) data[i] = data[i]! ^ maskByte(mask, i);
+}
+
+/** Key byte `i mod 4` of a big-endian 32-bit masking key. */
+function maskByte(mask: number, i: number): number {
+  return (mask >>> (24 - 8 * (i & 3))) & 0xff;
+}
+
+function byteSwap32(value: number): number {
+  return ((value & 0xff) << 24) | ((value & 0xff00) << 8) | ((value >>> 8) & 0xff00) | (value >>> 24);
 }
 
 /** Total length of the UTF-8 sequence a lead byte starts (2–4); 0 for a byte that cannot lead one. */
@@ -1835,6 +1847,11 @@ function truncateUtf8(text: string, maxBytes: number): string {
   while (Buffer.byteLength(cut, 'utf8') > maxBytes - 3) cut = cut.slice(0, -1);
   if (/[\ud800-\udbff]$/.test(cut)) cut = cut.slice(0, -1);
   return `${cut}...`;
+}
+
+/** Appends a chunk to optional bytes, copying only when there is something to append to. */
+function concatBytes(bytes: Buffer | undefined, chunk: Buffer): Buffer {
+  return bytes === undefined || bytes.length === 0 ? chunk : Buffer.concat([bytes, chunk]);
 }
 
 function withoutUndefined<T extends object>(value: T): Partial<T> {
