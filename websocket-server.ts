@@ -85,8 +85,10 @@ export type Sendable = string | Uint8Array;
 
 /**
  * What became of a message handed to `sendMessage` / `ClientHandler.send`:
- * - `'written'`: handed to the socket, which accepted it without buffering past its high-water mark;
- * - `'queued'`: handed to the socket, which buffered it in memory (see `ClientHandler.bufferedAmount`);
+ * - `'written'`: handed to the socket, whose buffer stays below its high-water mark (16 KiB);
+ * - `'queued'`: handed to the socket, whose buffer is now past its high-water mark: the message will still be
+ *   sent, but a sender of many messages should slow down (see `ClientHandler.bufferedAmount`). A message
+ *   larger than the high-water mark is always `'queued'`;
  * - `'dropped'`: not sent, because the connection is closing or closed.
  */
 export type SendResult = 'written' | 'queued' | 'dropped';
@@ -294,11 +296,17 @@ function frameFailure(kind: FrameFailure): WebSocketError {
 }
 
 const VERSION_HEADER = { 'Sec-WebSocket-Version': '13' } as const;
+/**
+ * RFC 9110 §7.8: a 426 names the protocol to switch to in Upgrade, which goes with the "upgrade" connection
+ * option ("close" too, as we close anyway); RFC 6455 §4.4 adds the versions we speak.
+ */
+const UPGRADE_REQUIRED_HEADERS = { Upgrade: 'websocket', Connection: 'Upgrade, close', ...VERSION_HEADER } as const;
 
 /** Every reason to refuse an opening handshake, with the HTTP status it is answered with (RFC 6455 §4.2.1). */
 const HANDSHAKE_FAILURES = {
   MALFORMED_REQUEST_LINE: [400, 'the request line is not of the form "GET /path HTTP/1.1"'],
   MALFORMED_HEADER: [400, 'a header line is malformed'],
+  BARE_LINE_FEED: [400, 'lines must end with CR LF (RFC 9112 §2.2)'],
   HTTP_VERSION_TOO_OLD: [400, 'WebSocket needs HTTP/1.1 or later (RFC 6455 §4.1)'],
   HTTP_VERSION_NOT_SUPPORTED: [505, 'only HTTP/1.x is spoken here'],
   REQUEST_LINE_TOO_LONG: [414, 'the request line is too long'],
@@ -309,12 +317,12 @@ const HANDSHAKE_FAILURES = {
   UPGRADE_REQUIRED: [
     426,
     'this is a WebSocket endpoint: send "Upgrade: websocket" (RFC 6455 §4.1)',
-    { Upgrade: 'websocket', Connection: 'Upgrade', ...VERSION_HEADER },
+    UPGRADE_REQUIRED_HEADERS,
   ],
   MISSING_CONNECTION_UPGRADE: [400, 'the Connection header must contain "Upgrade" (RFC 6455 §4.1)'],
   MISSING_HOST: [400, 'the request needs exactly one Host header (RFC 6455 §4.1)'],
   MISSING_VERSION: [400, 'the Sec-WebSocket-Version header is missing (RFC 6455 §4.1)', VERSION_HEADER],
-  UNSUPPORTED_VERSION: [426, 'only Sec-WebSocket-Version 13 is supported (RFC 6455 §4.4)', VERSION_HEADER],
+  UNSUPPORTED_VERSION: [426, 'only Sec-WebSocket-Version 13 is supported (RFC 6455 §4.4)', UPGRADE_REQUIRED_HEADERS],
   INVALID_KEY: [400, 'Sec-WebSocket-Key must be one base64-encoded 16-byte value (RFC 6455 §4.1)'],
   UNEXPECTED_BODY: [400, 'an opening handshake has no body'],
   FORBIDDEN: [403, 'the connection was not authorized'],
@@ -610,7 +618,7 @@ export class WebsocketServer {
     const end = head.indexOf('\r\n\r\n', Math.max(0, previousLength - 3), 'latin1');
     if (end === -1) {
       pending.bytes = head;
-      const failure = checkIncompleteHead(head, this.#options.maxHeaderSize);
+      const failure = checkIncompleteHead(head, previousLength, this.#options.maxHeaderSize);
       if (failure !== undefined) this.#refuseHandshake(socket, failure);
       return;
     }
@@ -837,8 +845,14 @@ const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) HTTP\/(\d)\
 /** Field values may hold visible ASCII, spaces, tabs and obs-text; no other control characters (RFC 9110 §5.5). */
 const INVALID_FIELD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 
-/** Refuses an incomplete head early when it can already not fit the limits. */
-function checkIncompleteHead(head: Buffer, maxHeaderSize: number): HandshakeError | undefined {
+/**
+ * Refuses an incomplete head early: when it can no longer fit the limits, or when its new bytes (from
+ * `checkedLength` on) hold a line feed without a carriage return, which would never end the head.
+ */
+function checkIncompleteHead(head: Buffer, checkedLength: number, maxHeaderSize: number): HandshakeError | undefined {
+  for (let lf = head.indexOf(0x0a, checkedLength); lf !== -1; lf = head.indexOf(0x0a, lf + 1)) {
+    if (lf === 0 || head[lf - 1] !== 0x0d) return handshakeFailure('BARE_LINE_FEED');
+  }
   const lineEnd = head.indexOf('\r\n', 0, 'latin1');
   if (lineEnd === -1 ? head.length > MAX_REQUEST_LINE : lineEnd > MAX_REQUEST_LINE) {
     return handshakeFailure('REQUEST_LINE_TOO_LONG');
@@ -931,7 +945,7 @@ function httpErrorResponse(error: HandshakeError): string {
   const body = `${error.message}\n`;
   let response =
     `HTTP/1.1 ${error.status} ${STATUS_TEXT[error.status] ?? 'Error'}\r\n` +
-    'Connection: close\r\n' +
+    (error.headers['Connection'] === undefined ? 'Connection: close\r\n' : '') +
     'Content-Type: text/plain; charset=utf-8\r\n' +
     `Content-Length: ${Buffer.byteLength(body)}\r\n`;
   for (const [name, value] of Object.entries(error.headers)) response += `${name}: ${value}\r\n`;
@@ -1731,7 +1745,7 @@ function resolveOptions(options: WebsocketServerOptions): Readonly<Required<Omit
 }
 
 function checkInteger(name: string, value: unknown, min: number, max: number): void {
-  if (typeof value !== 'number' || Number.isNaN(value)) {
+  if (typeof value !== 'number') {
     throw new TypeError(`Cannot create the server: '${name}' must be a number, not ${describeType(value)}.`);
   }
   if (!Number.isInteger(value) || value < min || value > max) {

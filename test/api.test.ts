@@ -1,0 +1,999 @@
+// API tests: every public method and callback of WebsocketServer and ClientHandler, driven by `ws` as an
+// independent client (and by the raw test client where a peer must misbehave).
+import { Buffer } from 'node:buffer';
+import type { Socket } from 'node:net';
+import { describe, test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as delay } from 'node:timers/promises';
+import WebSocket from 'ws';
+import {
+  ClientHandler,
+  HandshakeError,
+  ProtocolError,
+  WebsocketServer,
+  type Client,
+  type HandshakeRequest,
+  type Logger,
+  type Message,
+  type WebsocketServerOptions,
+} from '../websocket-server.ts';
+import { Op } from './support/frames.ts';
+import { LIMIT, SETTLE_MS, SILENT, until, within } from './support/wait.ts';
+import { connectRaw, handshakeRequest, rawRequest, type RawClient } from './support/raw-client.ts';
+
+// ─── shared helpers ─────────────────────────────────────────────────────────────────────────────────────────
+
+interface Harness {
+  server: WebsocketServer;
+  /** Every new-client call, with whether the client was already in `server.clients`. */
+  joined: Array<{ client: Client; listed: boolean }>;
+  /** Every client-left call, with whether the client was still in `server.clients`. */
+  left: Array<{ client: Client; listed: boolean }>;
+  messages: Array<{ client: Client; message: Message }>;
+  errors: Array<{ error: Error; client: Client | null }>;
+}
+
+/**
+ * Starts a server on an ephemeral port with recording callbacks (message-received echoes), and registers its
+ * abrupt shutdown as cleanup.
+ */
+async function startServer(t: TestContext, options: WebsocketServerOptions = {}): Promise<Harness> {
+  const server = new WebsocketServer({ logger: SILENT, ...options });
+  const h: Harness = { server, joined: [], left: [], messages: [], errors: [] };
+  server.setFnNewClient((client, s) => h.joined.push({ client, listed: s.clients.includes(client) }));
+  server.setFnClientLeft((client, s) => h.left.push({ client, listed: s.clients.includes(client) }));
+  server.setFnMessageReceived((client, s, message) => {
+    h.messages.push({ client, message });
+    s.sendMessage(client, message);
+  });
+  server.setFnError((error, client) => h.errors.push({ error, client }));
+  t.after(() => shutdownQuietly(server));
+  await within(server.runForever(), 'runForever()');
+  return h;
+}
+
+/** Cleanup: a server may already be shut down (or never have listened) when the test ends. */
+async function shutdownQuietly(server: WebsocketServer): Promise<void> {
+  try {
+    await server.shutdownAbruptly();
+  } catch {
+    // already stopped
+  }
+}
+
+/** A `ws` client with its received messages, its close event and its TCP socket. */
+interface WsPeer {
+  ws: WebSocket;
+  inbox: Array<{ data: Buffer; isBinary: boolean }>;
+  closed: Promise<{ code: number; reason: string }>;
+  errors: Error[];
+  socket: () => Socket;
+}
+
+function wsPeer(t: TestContext, url: string, options: WebSocket.ClientOptions = {}): WsPeer {
+  const ws = new WebSocket(url, options);
+  const peer: WsPeer = {
+    ws,
+    inbox: [],
+    errors: [],
+    closed: new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }))),
+    socket: () => {
+      throw new Error('The ws client has not been upgraded yet.');
+    },
+  };
+  ws.on('upgrade', (response) => {
+    const socket = response.socket as Socket;
+    peer.socket = () => socket;
+  });
+  ws.on('message', (data, isBinary) => peer.inbox.push({ data: toBuffer(data), isBinary }));
+  ws.on('error', (error) => peer.errors.push(error)); // a listener, so that no test crashes on a client error
+  t.after(() => ws.terminate());
+  return peer;
+}
+
+function toBuffer(data: WebSocket.RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+function urlOf(h: Harness, path = '/'): string {
+  return `ws://127.0.0.1:${h.server.port}${path}`;
+}
+
+/** Opens a `ws` client and waits for the server's new-client call for it (connect one at a time). */
+async function connectWs(t: TestContext, h: Harness, path = '/'): Promise<WsPeer & { client: Client }> {
+  const before = h.joined.length;
+  const peer = wsPeer(t, urlOf(h, path));
+  await within(new Promise((resolve, reject) => {
+    peer.ws.once('open', resolve);
+    peer.ws.once('error', reject);
+  }), 'the ws client to open');
+  await until(() => h.joined.length > before, 'new-client');
+  return { ...peer, client: h.joined[before]!.client };
+}
+
+/** Opens a raw client (completed handshake) and waits for the server's new-client call for it. */
+async function connectRawClient(t: TestContext, h: Harness): Promise<{ raw: RawClient; client: Client }> {
+  const before = h.joined.length;
+  const raw = await within(connectRaw(h.server.port), 'the raw client to connect');
+  t.after(() => raw.destroy());
+  await until(() => h.joined.length > before, 'new-client');
+  return { raw, client: h.joined[before]!.client };
+}
+
+/**
+ * Sends an unmasked frame (§5.1), expects the server to fail the connection with close 1002 and to end TCP,
+ * then ends TCP in turn, as a well-behaved peer's stack would (§7.1.1).
+ */
+async function failWithUnmaskedFrame(raw: RawClient): Promise<void> {
+  raw.sendFrame({ opcode: Op.TEXT, payload: 'unmasked', masked: false });
+  const close = await raw.closeFrame(2_000);
+  assert.equal(close.code, 1002);
+  await raw.ended(2_000);
+  raw.socket.end();
+}
+
+/** Expects the handshake to be refused; resolves with the HTTP status. */
+async function refusedStatus(t: TestContext, url: string, options: WebSocket.ClientOptions = {}): Promise<number> {
+  const peer = wsPeer(t, url, options);
+  return within(new Promise<number>((resolve, reject) => {
+    peer.ws.once('unexpected-response', (_request, response) => resolve(response.statusCode ?? -1));
+    peer.ws.once('open', () => reject(new Error('The handshake was accepted.')));
+    peer.ws.once('error', reject);
+  }), 'the handshake to be refused');
+}
+
+/** Expects the connection itself to fail; resolves with the error. */
+async function connectionError(t: TestContext, url: string): Promise<NodeJS.ErrnoException> {
+  const peer = wsPeer(t, url);
+  return within(new Promise((resolve, reject) => {
+    peer.ws.once('error', resolve);
+    peer.ws.once('open', () => reject(new Error('The connection was accepted.')));
+    peer.ws.once('unexpected-response', (_request, response) =>
+      reject(new Error(`The server answered HTTP ${response.statusCode}.`)));
+  }), 'the connection to fail');
+}
+
+/** Waits for the next message the ws client receives after `count` already received. */
+async function nextMessage(peer: WsPeer, count = peer.inbox.length): Promise<{ data: Buffer; isBinary: boolean }> {
+  await until(() => peer.inbox.length > count, 'a message at the ws client');
+  return peer.inbox[count]!;
+}
+
+/** Sends `text` and expects the echo server to send it back. */
+async function assertEchoes(peer: WsPeer, text: string): Promise<void> {
+  const count = peer.inbox.length;
+  peer.ws.send(text);
+  const reply = await nextMessage(peer, count);
+  assert.equal(reply.data.toString(), text);
+  assert.equal(reply.isBinary, false);
+}
+
+function countFor(list: Array<{ client: Client }>, client: Client): number {
+  return list.filter((entry) => entry.client === client).length;
+}
+
+/** A logger that records each line by level. */
+function recordingLogger(): Logger & { lines: Record<'debug' | 'info' | 'warn' | 'error', string[]> } {
+  const lines = { debug: [] as string[], info: [] as string[], warn: [] as string[], error: [] as string[] };
+  return {
+    lines,
+    debug: (m) => lines.debug.push(m),
+    info: (m) => lines.info.push(m),
+    warn: (m) => lines.warn.push(m),
+    error: (m) => lines.error.push(m),
+  };
+}
+
+// ─── constructor ────────────────────────────────────────────────────────────────────────────────────────────
+
+describe('new WebsocketServer(options)', () => {
+  const sentence = /\.$/;
+  const badOptions: Array<{ options: Record<string, unknown>; error: typeof TypeError | typeof RangeError; names: RegExp }> = [
+    { options: { port: '8080' }, error: TypeError, names: /port/ },
+    { options: { port: -1 }, error: RangeError, names: /port/ },
+    { options: { port: 65536 }, error: RangeError, names: /port/ },
+    { options: { port: 80.5 }, error: RangeError, names: /port/ },
+    { options: { port: Number.NaN }, error: RangeError, names: /port/ },
+    { options: { host: 127 }, error: TypeError, names: /host/ },
+    { options: { loglevel: 'verbose' }, error: RangeError, names: /loglevel|log level/i },
+    { options: { loglevel: 3 }, error: TypeError, names: /loglevel|log level/i },
+    { options: { logger: 'console' }, error: TypeError, names: /logger/ },
+    { options: { logger: { info() {} } }, error: TypeError, names: /logger/ },
+    { options: { maxMessageSize: '1024' }, error: TypeError, names: /maxMessageSize/ },
+    { options: { maxMessageSize: 0 }, error: RangeError, names: /maxMessageSize/ },
+    { options: { maxMessageSize: -5 }, error: RangeError, names: /maxMessageSize/ },
+    { options: { maxMessageSize: 1.5 }, error: RangeError, names: /maxMessageSize/ },
+    { options: { maxHeaderSize: true }, error: TypeError, names: /maxHeaderSize/ },
+    { options: { maxHeaderSize: 0 }, error: RangeError, names: /maxHeaderSize/ },
+    { options: { maxHeaderSize: 100.25 }, error: RangeError, names: /maxHeaderSize/ },
+    { options: { handshakeTimeout: '10s' }, error: TypeError, names: /handshakeTimeout/ },
+    { options: { handshakeTimeout: -1 }, error: RangeError, names: /handshakeTimeout/ },
+    { options: { handshakeTimeout: Number.NaN }, error: RangeError, names: /handshakeTimeout/ },
+    { options: { closeTimeout: null }, error: TypeError, names: /closeTimeout/ },
+    { options: { closeTimeout: -1 }, error: RangeError, names: /closeTimeout/ },
+    { options: { closeTimeout: Number.NaN }, error: RangeError, names: /closeTimeout/ },
+    { options: { prot: 80 }, error: TypeError, names: /prot/ },
+    { options: { maxPayload: 10 }, error: TypeError, names: /maxPayload/ },
+  ];
+  for (const { options, error, names } of badOptions) {
+    const [[name, value]] = Object.entries(options) as [[string, unknown]];
+    const shown = typeof value === 'string' ? `'${value}'` : typeof value === 'object' ? JSON.stringify(value) : String(value);
+    test(`option ${name}: ${shown} throws a ${error.name} whose message names the option`, LIMIT, () => {
+      assert.throws(
+        () => new WebsocketServer(options as WebsocketServerOptions),
+        (thrown: unknown) => {
+          assert.ok(thrown instanceof error, `expected a ${error.name}, got ${String(thrown)}`);
+          assert.equal(thrown.constructor, error, `expected exactly a ${error.name}, got ${thrown.constructor.name}`);
+          assert.match(thrown.message, names);
+          assert.match(thrown.message, sentence, 'the message is a full sentence');
+          return true;
+        },
+      );
+    });
+  }
+
+  test('valid boundary values are accepted', LIMIT, () => {
+    for (const options of [
+      { port: 0 }, { port: 65535 }, { host: 'localhost' }, { loglevel: 'debug' as const },
+      { loglevel: 'critical' as const }, { logger: SILENT }, { maxMessageSize: 1 }, { maxHeaderSize: 1024 },
+      { handshakeTimeout: 1 }, { closeTimeout: 1 }, {},
+    ]) {
+      assert.doesNotThrow(() => new WebsocketServer(options), `options ${JSON.stringify(options)}`);
+    }
+    assert.doesNotThrow(() => new WebsocketServer());
+  });
+
+  test('defaults to host 127.0.0.1 and an ephemeral port', LIMIT, async (t) => {
+    const server = new WebsocketServer({ logger: SILENT });
+    t.after(() => shutdownQuietly(server));
+    assert.equal(server.host, '127.0.0.1');
+    await within(server.runForever(), 'runForever()');
+    assert.ok(Number.isInteger(server.port) && server.port > 0, `port ${server.port}`);
+    const peer = wsPeer(t, `ws://127.0.0.1:${server.port}/`);
+    await within(new Promise((resolve, reject) => {
+      peer.ws.once('open', resolve);
+      peer.ws.once('error', reject);
+    }), 'a connection on 127.0.0.1');
+  });
+});
+
+// ─── runForever ─────────────────────────────────────────────────────────────────────────────────────────────
+
+describe('runForever()', () => {
+  test('resolves once listening, and server.port is the bound port', LIMIT, async (t) => {
+    const h = await startServer(t);
+    assert.ok(Number.isInteger(h.server.port) && h.server.port > 0 && h.server.port <= 65535);
+    await connectWs(t, h);
+  });
+
+  test('a second server on the same port rejects with EADDRINUSE', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const second = new WebsocketServer({ port: h.server.port, logger: SILENT });
+    t.after(() => shutdownQuietly(second));
+    await assert.rejects(within(second.runForever(), 'the second runForever()'), (error: NodeJS.ErrnoException) => {
+      assert.equal(error.code, 'EADDRINUSE');
+      return true;
+    });
+    // The first server is unaffected.
+    await connectWs(t, h);
+  });
+});
+
+// ─── setFnNewClient ─────────────────────────────────────────────────────────────────────────────────────────
+
+describe('setFnNewClient', () => {
+  test('fires with the client already in server.clients, and with the server', LIMIT, async (t) => {
+    const h = await startServer(t);
+    let seenServer: WebsocketServer | undefined;
+    h.server.setFnNewClient((client, s) => {
+      seenServer = s;
+      h.joined.push({ client, listed: s.clients.includes(client) });
+    });
+    const { client } = await connectWs(t, h);
+    assert.equal(h.joined.length, 1);
+    assert.equal(h.joined[0]!.listed, true);
+    assert.equal(seenServer, h.server);
+    assert.deepEqual(h.server.clients, [client]);
+    assert.ok(client.handler instanceof ClientHandler);
+    assert.equal(client.handler.state, 'open');
+    assert.equal(client.handler.closeCode, undefined);
+  });
+
+  test('ids are unique and increasing, and server.clients is in id order', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const clients: Client[] = [];
+    for (let i = 0; i < 4; i++) clients.push((await connectWs(t, h)).client);
+    for (let i = 1; i < clients.length; i++) assert.ok(clients[i]!.id > clients[i - 1]!.id, `ids ${clients.map((c) => c.id)}`);
+    assert.deepEqual(h.server.clients.map((c) => c.id), clients.map((c) => c.id));
+    // An id is never reused after its client left.
+    const first = h.server.clients[0]!;
+    first.handler.terminate();
+    await until(() => h.left.length === 1, 'client-left');
+    const next = (await connectWs(t, h)).client;
+    assert.ok(next.id > clients[clients.length - 1]!.id, `new id ${next.id}`);
+  });
+
+  test('address is the peer host and the client socket local port', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const peer = await connectWs(t, h);
+    assert.equal(peer.client.address.host, '127.0.0.1');
+    assert.equal(peer.client.address.port, peer.socket().localPort);
+  });
+
+  test('handler.request carries the path, query and headers of the handshake', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const before = h.joined.length;
+    const peer = wsPeer(t, urlOf(h, '/room?x=1&y=two'), { headers: { 'X-Custom-Header': 'Custom Value' } });
+    await within(new Promise((resolve, reject) => {
+      peer.ws.once('open', resolve);
+      peer.ws.once('error', reject);
+    }), 'the ws client to open');
+    await until(() => h.joined.length > before, 'new-client');
+    const request = h.joined[before]!.client.handler.request;
+    assert.equal(request.method, 'GET');
+    assert.equal(request.url, '/room?x=1&y=two');
+    assert.equal(request.path, '/room');
+    assert.equal(request.query.get('x'), '1');
+    assert.equal(request.query.get('y'), 'two');
+    assert.equal(request.headers['x-custom-header'], 'Custom Value');
+    assert.equal(request.headers['host'], `127.0.0.1:${h.server.port}`);
+    assert.equal(request.headers['sec-websocket-version'], '13');
+    assert.equal(request.remoteAddress, '127.0.0.1');
+    assert.equal(request.remotePort, peer.socket().localPort);
+  });
+});
+
+// ─── setFnMessageReceived ───────────────────────────────────────────────────────────────────────────────────
+
+describe('setFnMessageReceived', () => {
+  test('a text message arrives as a string', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const peer = await connectWs(t, h);
+    peer.ws.send('héllo wörld');
+    await until(() => h.messages.length === 1, 'message-received');
+    const { client, message } = h.messages[0]!;
+    assert.equal(client, peer.client);
+    assert.equal(typeof message, 'string');
+    assert.equal(message, 'héllo wörld');
+  });
+
+  test('a binary message arrives as a Buffer with the exact bytes', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const peer = await connectWs(t, h);
+    const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => 255 - i));
+    peer.ws.send(bytes);
+    await until(() => h.messages.length === 1, 'message-received');
+    const { message } = h.messages[0]!;
+    assert.ok(Buffer.isBuffer(message), `got ${typeof message}`);
+    assert.deepEqual(message, bytes);
+  });
+
+  test('an empty text message arrives as the empty string and an empty binary one as an empty Buffer', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const peer = await connectWs(t, h);
+    peer.ws.send('');
+    peer.ws.send(Buffer.alloc(0));
+    await until(() => h.messages.length === 2, 'two messages');
+    assert.equal(h.messages[0]!.message, '');
+    assert.ok(Buffer.isBuffer(h.messages[1]!.message));
+    assert.equal(h.messages[1]!.message.length, 0);
+  });
+});
+
+// ─── setFnClientLeft and closeCode, for every way a connection ends ─────────────────────────────────────────
+
+interface Ending {
+  /** Completes "client-left fires exactly once, after removal, when ..." */
+  when: string;
+  options?: WebsocketServerOptions;
+  /** The ending client is a raw client (else a ws client). */
+  raw?: boolean;
+  /** The ending affects every client (a ws bystander leaves too). */
+  all?: boolean;
+  end(target: { client: Client; peer?: WsPeer; raw?: RawClient }, h: Harness): Promise<unknown> | void;
+  closeCode: number;
+  closeReason?: string;
+  /** What the ws client's close event reports. */
+  peerSees?: { code: number; reason?: string };
+}
+
+const endings: Ending[] = [
+  {
+    when: 'the client closes with ws.close(1000, "bye") (§7.1.2)',
+    end: ({ peer }) => peer!.ws.close(1000, 'bye'),
+    closeCode: 1000, closeReason: 'bye', peerSees: { code: 1000 },
+  },
+  {
+    when: 'the client resets its TCP connection',
+    end: ({ peer }) => void peer!.socket().resetAndDestroy(),
+    closeCode: 1006, peerSees: { code: 1006 },
+  },
+  {
+    when: 'the client drops its TCP connection without a close frame',
+    raw: true,
+    end: ({ raw }) => raw!.destroy(),
+    closeCode: 1006,
+  },
+  {
+    when: 'the client sends an unmasked frame (§5.1 protocol error)',
+    raw: true,
+    end: ({ raw }) => failWithUnmaskedFrame(raw!),
+    closeCode: 1002,
+  },
+  {
+    when: 'the server calls handler.close(4000, "done")',
+    end: ({ client }) => client.handler.close(4000, 'done'),
+    closeCode: 4000, peerSees: { code: 4000, reason: 'done' },
+  },
+  {
+    when: 'the server calls handler.terminate()',
+    end: ({ client }) => client.handler.terminate(),
+    closeCode: 1006, peerSees: { code: 1006 },
+  },
+  {
+    when: 'the peer never answers the server close frame (closeTimeout)',
+    raw: true,
+    options: { closeTimeout: 200 },
+    end: async ({ client, raw }) => {
+      client.handler.close(1000, 'going');
+      const close = await raw!.closeFrame(2_000);
+      assert.equal(close.code, 1000);
+    },
+    closeCode: 1006,
+  },
+  {
+    when: 'the server calls disconnectClientsGracefully()',
+    all: true,
+    end: (_target, h) => within(h.server.disconnectClientsGracefully(), 'disconnectClientsGracefully()'),
+    closeCode: 1000, peerSees: { code: 1000 },
+  },
+  {
+    when: 'the server calls disconnectClientsAbruptly()',
+    all: true,
+    end: (_target, h) => h.server.disconnectClientsAbruptly(),
+    closeCode: 1006, peerSees: { code: 1006 },
+  },
+  {
+    when: 'the server calls shutdownGracefully()',
+    all: true,
+    end: (_target, h) => within(h.server.shutdownGracefully(), 'shutdownGracefully()'),
+    closeCode: 1001, peerSees: { code: 1001 },
+  },
+  {
+    when: 'the server calls shutdownAbruptly()',
+    all: true,
+    end: (_target, h) => within(h.server.shutdownAbruptly(), 'shutdownAbruptly()'),
+    closeCode: 1006, peerSees: { code: 1006 },
+  },
+];
+
+describe('setFnClientLeft, closeCode and closeReason (§7.1.5)', () => {
+  for (const ending of endings) {
+    test(`client-left fires exactly once, after removal from server.clients, when ${ending.when}`, LIMIT, async (t) => {
+      const h = await startServer(t, ending.options ?? {});
+      let target: { client: Client; peer?: WsPeer; raw?: RawClient };
+      if (ending.raw) {
+        target = await connectRawClient(t, h);
+      } else {
+        const peer = await connectWs(t, h);
+        target = { client: peer.client, peer };
+      }
+      const bystander = await connectWs(t, h);
+      assert.equal(target.client.handler.closeCode, undefined, 'no close code while open');
+
+      await ending.end(target, h);
+      const leaving = ending.all ? [target.client, bystander.client] : [target.client];
+      await until(() => leaving.every((c) => countFor(h.left, c) > 0), 'client-left');
+      await delay(SETTLE_MS);
+
+      for (const client of leaving) {
+        assert.equal(countFor(h.left, client), 1, `client-left calls for client ${client.id}`);
+        assert.equal(h.left.find((e) => e.client === client)!.listed, false, 'removed before client-left');
+        assert.ok(!h.server.clients.includes(client));
+        assert.equal(client.handler.state, 'closed');
+      }
+      assert.equal(h.left.length, leaving.length, 'no other client left');
+      assert.equal(target.client.handler.closeCode, ending.closeCode);
+      if (ending.closeReason !== undefined) assert.equal(target.client.handler.closeReason, ending.closeReason);
+      if (ending.peerSees && target.peer) {
+        const seen = await within(target.peer.closed, 'the ws close event');
+        assert.equal(seen.code, ending.peerSees.code);
+        if (ending.peerSees.reason !== undefined) assert.equal(seen.reason, ending.peerSees.reason);
+      }
+      if (!ending.all) {
+        assert.deepEqual(h.server.clients, [bystander.client], 'the bystander stays');
+        await assertEchoes(bystander, 'still here');
+      } else {
+        assert.equal(h.server.clients.length, 0);
+      }
+    });
+  }
+
+  test('a handshake that is refused never triggers new-client or client-left', LIMIT, async (t) => {
+    const h = await startServer(t);
+    h.server.setFnAuthenticate((request) => request.path !== '/forbidden');
+    assert.equal(await refusedStatus(t, urlOf(h, '/forbidden')), 403);
+    const bad = await within(
+      rawRequest(h.server.port, handshakeRequest({ headers: { 'Sec-WebSocket-Version': '12' } })),
+      'a handshake with version 12',
+    );
+    assert.equal(bad.status, 426);
+    const malformed = await within(rawRequest(h.server.port, 'GET / HTTP/1.1\r\nHost 127.0.0.1\r\n\r\n'), 'a malformed request');
+    assert.equal(malformed.status, 400);
+    h.server.denyNewConnections();
+    assert.equal(await refusedStatus(t, urlOf(h)), 503);
+    await delay(SETTLE_MS);
+    assert.equal(h.joined.length, 0);
+    assert.equal(h.left.length, 0);
+    assert.equal(h.server.clients.length, 0);
+  });
+});
+
+// ─── sendMessage / sendMessageToAll ─────────────────────────────────────────────────────────────────────────
+
+describe('sendMessage and sendMessageToAll', () => {
+  test('sendMessage to an open client returns written or queued and the client receives it', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const peer = await connectWs(t, h);
+    const result = h.server.sendMessage(peer.client, 'to you');
+    assert.ok(result === 'written' || result === 'queued', `result ${result}`);
+    const got = await nextMessage(peer, 0);
+    assert.equal(got.data.toString(), 'to you');
+  });
+
+  test('a string is sent as a text message and a Uint8Array as a binary message', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const peer = await connectWs(t, h);
+    h.server.sendMessage(peer.client, 'text ✓');
+    h.server.sendMessage(peer.client, Uint8Array.of(0, 1, 2, 0xfe, 0xff));
+    h.server.sendMessage(peer.client, Buffer.from('buffer'));
+    await until(() => peer.inbox.length === 3, 'three messages');
+    assert.deepEqual(peer.inbox[0], { data: Buffer.from('text ✓'), isBinary: false });
+    assert.deepEqual(peer.inbox[1], { data: Buffer.from([0, 1, 2, 0xfe, 0xff]), isBinary: true });
+    assert.deepEqual(peer.inbox[2], { data: Buffer.from('buffer'), isBinary: true });
+  });
+
+  test('sendMessage after the client left returns dropped without throwing', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const peer = await connectWs(t, h);
+    peer.ws.close();
+    await until(() => h.left.length === 1, 'client-left');
+    assert.equal(h.server.sendMessage(peer.client, 'too late'), 'dropped');
+    assert.equal(peer.client.handler.send(Uint8Array.of(1)), 'dropped');
+  });
+
+  test('sendMessage while the client is closing returns dropped', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const peer = await connectWs(t, h);
+    peer.client.handler.close();
+    assert.equal(peer.client.handler.state, 'closing');
+    assert.equal(h.server.sendMessage(peer.client, 'too late'), 'dropped');
+    await within(peer.closed, 'the ws close event');
+    await delay(SETTLE_MS);
+    assert.equal(peer.inbox.length, 0);
+  });
+
+  test('sendMessageToAll reaches every open client exactly once and returns the count', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const peers: WsPeer[] = [];
+    for (let i = 0; i < 3; i++) peers.push(await connectWs(t, h));
+    assert.equal(h.server.sendMessageToAll('to everyone'), 3);
+    assert.equal(h.server.sendMessageToAll(Uint8Array.of(7, 8, 9)), 3);
+    await until(() => peers.every((p) => p.inbox.length >= 2), 'the broadcasts');
+    await delay(SETTLE_MS);
+    for (const peer of peers) {
+      assert.deepEqual(peer.inbox, [
+        { data: Buffer.from('to everyone'), isBinary: false },
+        { data: Buffer.from([7, 8, 9]), isBinary: true },
+      ]);
+    }
+  });
+
+  test('sendMessageToAll skips a closing client', LIMIT, async (t) => {
+    const h = await startServer(t, { closeTimeout: 3_000 });
+    const closing = await connectRawClient(t, h);
+    const open = [await connectWs(t, h), await connectWs(t, h)];
+    closing.client.handler.close(1000);
+    assert.equal(closing.client.handler.state, 'closing');
+    assert.equal(h.server.sendMessageToAll('after the close'), 2);
+    await until(() => open.every((p) => p.inbox.length === 1), 'the broadcast');
+    const close = await closing.raw.closeFrame(2_000);
+    assert.equal(close.code, 1000);
+    await assert.rejects(closing.raw.nextFrame(SETTLE_MS), 'no frame after the close frame');
+  });
+
+  test('sendMessageToAll with no clients returns 0', LIMIT, async (t) => {
+    const h = await startServer(t);
+    assert.equal(h.server.sendMessageToAll('nobody'), 0);
+  });
+});
+
+// ─── ClientHandler ──────────────────────────────────────────────────────────────────────────────────────────
+
+describe('ClientHandler', () => {
+  test('send() returns written or queued, a string as text and bytes as binary', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const peer = await connectWs(t, h);
+    for (const result of [peer.client.handler.send('one'), peer.client.handler.send(Uint8Array.of(2))]) {
+      assert.ok(result === 'written' || result === 'queued', `result ${result}`);
+    }
+    await until(() => peer.inbox.length === 2, 'two messages');
+    assert.deepEqual(peer.inbox, [
+      { data: Buffer.from('one'), isBinary: false },
+      { data: Buffer.from([2]), isBinary: true },
+    ]);
+  });
+
+  test('ping(payload) reaches the client with the payload, and the connection keeps working (§5.5.2)', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const peer = await connectWs(t, h);
+    const pings: Buffer[] = [];
+    peer.ws.on('ping', (data) => pings.push(data));
+    assert.equal(peer.client.handler.ping('are you there'), true);
+    assert.equal(peer.client.handler.ping(Uint8Array.of(0, 255)), true);
+    assert.equal(peer.client.handler.ping(), true);
+    await until(() => pings.length === 3, 'three pings');
+    assert.deepEqual(pings, [Buffer.from('are you there'), Buffer.from([0, 255]), Buffer.alloc(0)]);
+    await assertEchoes(peer, 'after the pongs');
+    assert.equal(h.errors.length, 0, `errors: ${h.errors.map((e) => e.error.message)}`);
+    assert.equal(peer.client.handler.state, 'open');
+  });
+
+  test('ping() accepts 125 bytes and throws a RangeError for 126', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const peer = await connectWs(t, h);
+    const pings: Buffer[] = [];
+    peer.ws.on('ping', (data) => pings.push(data));
+    assert.throws(() => peer.client.handler.ping(Buffer.alloc(126, 1)), RangeError);
+    assert.equal(peer.client.handler.ping(Buffer.alloc(125, 2)), true);
+    await until(() => pings.length === 1, 'the ping');
+    assert.deepEqual(pings[0], Buffer.alloc(125, 2));
+  });
+
+  test('ping() returns false once the connection is closed', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const peer = await connectWs(t, h);
+    peer.client.handler.terminate();
+    await until(() => h.left.length === 1, 'client-left');
+    assert.equal(peer.client.handler.ping('late'), false);
+  });
+
+  test('close(1000, "done") reaches the ws client as close event 1000 "done"', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const peer = await connectWs(t, h);
+    peer.client.handler.close(1000, 'done');
+    assert.deepEqual(await within(peer.closed, 'the ws close event'), { code: 1000, reason: 'done' });
+  });
+
+  test('close() without arguments sends 1000', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const peer = await connectWs(t, h);
+    peer.client.handler.close();
+    assert.equal((await within(peer.closed, 'the ws close event')).code, 1000);
+  });
+
+  test('close() accepts every code an endpoint may send and a 123-byte reason (§7.4)', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const cases: Array<[number, string]> = [[1003, ''], [1014, 'x'], [3000, 'a'.repeat(123)], [4999, 'é'.repeat(61) + 'z']];
+    for (const [code, reason] of cases) {
+      const peer = await connectWs(t, h);
+      peer.client.handler.close(code, reason);
+      assert.deepEqual(await within(peer.closed, `close ${code}`), { code, reason });
+    }
+  });
+
+  test('close() with a code an endpoint may not send throws a RangeError and the connection stays open', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const peer = await connectWs(t, h);
+    for (const code of [0, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 1000.5]) {
+      assert.throws(() => peer.client.handler.close(code), RangeError, `code ${code}`);
+    }
+    assert.equal(peer.client.handler.state, 'open');
+    await assertEchoes(peer, 'still open');
+  });
+
+  test('close() with a reason over 123 UTF-8 bytes throws a RangeError', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const peer = await connectWs(t, h);
+    assert.throws(() => peer.client.handler.close(1000, 'a'.repeat(124)), RangeError);
+    assert.throws(() => peer.client.handler.close(1000, 'é'.repeat(62)), RangeError, '62 characters but 124 bytes');
+    assert.equal(peer.client.handler.state, 'open');
+    await assertEchoes(peer, 'still open');
+  });
+
+  test('state goes open, closing, closed', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const peer = await connectWs(t, h);
+    let stateAtLeft: string | undefined;
+    h.server.setFnClientLeft((client) => {
+      stateAtLeft = client.handler.state;
+      h.left.push({ client, listed: false });
+    });
+    assert.equal(peer.client.handler.state, 'open');
+    peer.client.handler.close(1000);
+    assert.equal(peer.client.handler.state, 'closing');
+    await until(() => h.left.length === 1, 'client-left');
+    assert.equal(stateAtLeft, 'closed');
+    assert.equal(peer.client.handler.state, 'closed');
+  });
+
+  test('terminate() ends the TCP connection without a close frame', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const peer = await connectWs(t, h);
+    peer.client.handler.terminate();
+    assert.equal((await within(peer.closed, 'the ws close event')).code, 1006);
+    assert.equal(peer.client.handler.state, 'closed');
+  });
+
+  test('bufferedAmount is 0 when idle and grows while the client does not read', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const peer = await connectWs(t, h);
+    assert.equal(peer.client.handler.bufferedAmount, 0);
+    peer.socket().pause();
+    const chunk = Buffer.alloc(1024 * 1024, 0x5a);
+    const results: string[] = [];
+    // Bounded: the kernel buffers of a paused loopback peer hold far less than 64 MiB.
+    while (results.length < 64 && peer.client.handler.bufferedAmount === 0) results.push(peer.client.handler.send(chunk));
+    assert.ok(peer.client.handler.bufferedAmount > 0, `bufferedAmount stayed 0 after ${results.length} MiB`);
+    assert.equal(results.at(-1), 'queued', 'the send that left bytes buffered reports queued');
+    assert.ok(results.every((r) => r === 'written' || r === 'queued'), `results ${results}`);
+    peer.socket().resume();
+    await until(() => peer.inbox.length === results.length, 'every queued message', 8_000);
+    await until(() => peer.client.handler.bufferedAmount === 0, 'the queue to drain');
+  });
+});
+
+// ─── setFnAuthenticate ──────────────────────────────────────────────────────────────────────────────────────
+
+describe('setFnAuthenticate (§4.2.2)', () => {
+  test('returning true accepts the connection', LIMIT, async (t) => {
+    const h = await startServer(t);
+    h.server.setFnAuthenticate(() => true);
+    const peer = await connectWs(t, h);
+    await assertEchoes(peer, 'authenticated');
+  });
+
+  test('returning false refuses with 403', LIMIT, async (t) => {
+    const h = await startServer(t);
+    h.server.setFnAuthenticate(() => false);
+    assert.equal(await refusedStatus(t, urlOf(h)), 403);
+  });
+
+  test('a promise resolving to true accepts, to false refuses with 403', LIMIT, async (t) => {
+    const h = await startServer(t);
+    h.server.setFnAuthenticate(async (request) => {
+      await delay(20);
+      return request.query.get('token') === 'good';
+    });
+    await connectWs(t, h, '/?token=good');
+    assert.equal(await refusedStatus(t, urlOf(h, '/?token=bad')), 403);
+  });
+
+  test('a refusal reaches setFnError as a HandshakeError with status 403 and no client', LIMIT, async (t) => {
+    const h = await startServer(t);
+    h.server.setFnAuthenticate(() => false);
+    assert.equal(await refusedStatus(t, urlOf(h)), 403);
+    await until(() => h.errors.length > 0, 'setFnError');
+    const { error, client } = h.errors[0]!;
+    assert.ok(error instanceof HandshakeError, `got ${error.name}`);
+    assert.equal(error.status, 403);
+    assert.equal(client, null);
+  });
+
+  test('throwing refuses with 500 and the thrown error reaches setFnError', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const thrown = new Error('auth database down');
+    h.server.setFnAuthenticate(() => {
+      throw thrown;
+    });
+    assert.equal(await refusedStatus(t, urlOf(h)), 500);
+    await until(() => h.errors.some((e) => e.error === thrown), 'the thrown error at setFnError');
+    assert.equal(h.errors.find((e) => e.error === thrown)!.client, null);
+    assert.equal(h.joined.length, 0);
+  });
+
+  test('a rejected promise refuses with 500 and the error reaches setFnError', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const rejected = new Error('auth service timeout');
+    h.server.setFnAuthenticate(() => Promise.reject(rejected));
+    assert.equal(await refusedStatus(t, urlOf(h)), 500);
+    await until(() => h.errors.some((e) => e.error === rejected), 'the rejection at setFnError');
+    // The server still accepts once authentication works again.
+    h.server.setFnAuthenticate(() => true);
+    await connectWs(t, h);
+  });
+
+  test('receives the request: method GET, url, path, query, headers and remote address', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const requests: HandshakeRequest[] = [];
+    h.server.setFnAuthenticate((request) => {
+      requests.push(request);
+      return true;
+    });
+    const peer = wsPeer(t, urlOf(h, '/auth/path?token=abc&n=1'), { headers: { 'X-Api-Key': 'k-123', Cookie: 'a=1' } });
+    await within(new Promise((resolve, reject) => {
+      peer.ws.once('open', resolve);
+      peer.ws.once('error', reject);
+    }), 'the ws client to open');
+    assert.equal(requests.length, 1);
+    const request = requests[0]!;
+    assert.equal(request.method, 'GET');
+    assert.equal(request.url, '/auth/path?token=abc&n=1');
+    assert.equal(request.path, '/auth/path');
+    assert.equal(request.query.get('token'), 'abc');
+    assert.equal(request.query.get('n'), '1');
+    assert.equal(request.headers['x-api-key'], 'k-123');
+    assert.equal(request.headers['cookie'], 'a=1');
+    assert.equal(request.headers['upgrade']?.toLowerCase(), 'websocket');
+    assert.ok(request.headers['sec-websocket-key'], 'the key header is present');
+    assert.equal(request.remoteAddress, '127.0.0.1');
+    assert.equal(request.remotePort, peer.socket().localPort);
+  });
+});
+
+// ─── setFnError and throwing callbacks ──────────────────────────────────────────────────────────────────────
+
+describe('setFnError', () => {
+  test('receives a ProtocolError with closeCode 1002 and the client for an unmasked frame (§5.1)', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const { raw, client } = await connectRawClient(t, h);
+    await failWithUnmaskedFrame(raw);
+    await until(() => h.errors.length > 0, 'setFnError');
+    const { error, client: reported } = h.errors[0]!;
+    assert.ok(error instanceof ProtocolError, `got ${error.name}`);
+    assert.equal(error.closeCode, 1002);
+    assert.equal(typeof error.code, 'string');
+    assert.equal(reported, client);
+    await delay(SETTLE_MS);
+    assert.equal(h.errors.length, 1, 'reported once');
+  });
+
+  // Each callback that throws (or rejects): the error reaches setFnError with the client, the process survives
+  // and a second client keeps getting echoes.
+  const throwers: Array<{ callback: string; install(h: Harness, error: Error, victimId: () => number): void; trigger(peer: WsPeer): void }> = [
+    {
+      callback: 'new-client throws',
+      install: (h, error) => h.server.setFnNewClient((client, s) => {
+        h.joined.push({ client, listed: s.clients.includes(client) });
+        if (h.joined.length === 1) throw error;
+      }),
+      trigger: () => {},
+    },
+    {
+      callback: 'message-received throws',
+      install: (h, error) => h.server.setFnMessageReceived((client, s, message) => {
+        if (message === 'boom') throw error;
+        s.sendMessage(client, message);
+      }),
+      trigger: (peer) => peer.ws.send('boom'),
+    },
+    {
+      callback: 'message-received returns a rejected promise',
+      install: (h, error) => h.server.setFnMessageReceived(async (client, s, message) => {
+        if (message === 'boom') throw error;
+        s.sendMessage(client, message);
+      }),
+      trigger: (peer) => peer.ws.send('boom'),
+    },
+    {
+      callback: 'client-left throws',
+      install: (h, error, victimId) => h.server.setFnClientLeft((client) => {
+        h.left.push({ client, listed: false });
+        if (client.id === victimId()) throw error;
+      }),
+      trigger: (peer) => peer.ws.close(),
+    },
+    {
+      callback: 'client-left returns a rejected promise',
+      install: (h, error, victimId) => h.server.setFnClientLeft(async (client) => {
+        h.left.push({ client, listed: false });
+        if (client.id === victimId()) throw error;
+      }),
+      trigger: (peer) => peer.ws.close(),
+    },
+  ];
+  for (const thrower of throwers) {
+    test(`when ${thrower.callback}, the error reaches setFnError and other clients keep working`, LIMIT, async (t) => {
+      const h = await startServer(t);
+      const error = new Error(`deliberate failure: ${thrower.callback}`);
+      let victim: Client | undefined;
+      thrower.install(h, error, () => victim?.id ?? -1);
+      const first = await connectWs(t, h);
+      victim = first.client;
+      thrower.trigger(first);
+      await until(() => h.errors.some((e) => e.error === error), 'the error at setFnError');
+      assert.equal(h.errors.find((e) => e.error === error)!.client, first.client);
+      const second = await connectWs(t, h);
+      await assertEchoes(second, 'second client works');
+      await delay(SETTLE_MS);
+      assert.equal(h.errors.filter((e) => e.error === error).length, 1, 'reported once');
+    });
+  }
+});
+
+// ─── denyNewConnections / allowNewConnections ───────────────────────────────────────────────────────────────
+
+describe('denyNewConnections and allowNewConnections', () => {
+  test('while denied, new handshakes get 503 and existing clients are unaffected; allowing accepts again', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const existing = await connectWs(t, h);
+    h.server.denyNewConnections();
+    assert.equal(await refusedStatus(t, urlOf(h)), 503);
+    assert.equal(await refusedStatus(t, urlOf(h)), 503);
+    await assertEchoes(existing, 'unaffected');
+    assert.deepEqual(h.server.clients, [existing.client]);
+    h.server.allowNewConnections();
+    const later = await connectWs(t, h);
+    await assertEchoes(later, 'accepted again');
+    assert.equal(h.server.clients.length, 2);
+  });
+});
+
+// ─── shutdownGracefully ─────────────────────────────────────────────────────────────────────────────────────
+
+describe('shutdownGracefully()', () => {
+  test('sends every client close 1001, resolves, and refuses new connections afterwards', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const peers = [await connectWs(t, h), await connectWs(t, h)];
+    await within(h.server.shutdownGracefully(), 'shutdownGracefully()');
+    for (const peer of peers) assert.equal((await within(peer.closed, 'the ws close event')).code, 1001);
+    assert.equal(h.server.clients.length, 0);
+    assert.equal(h.left.length, 2);
+    const error = await connectionError(t, urlOf(h));
+    assert.equal(error.code, 'ECONNREFUSED');
+  });
+
+  test('passes a custom code and reason', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const peer = await connectWs(t, h);
+    await within(h.server.shutdownGracefully(1012, 'restarting'), 'shutdownGracefully()');
+    assert.deepEqual(await within(peer.closed, 'the ws close event'), { code: 1012, reason: 'restarting' });
+  });
+
+  test('shutdownAbruptly() refuses new connections afterwards', LIMIT, async (t) => {
+    const h = await startServer(t);
+    await connectWs(t, h);
+    await within(h.server.shutdownAbruptly(), 'shutdownAbruptly()');
+    const error = await connectionError(t, urlOf(h));
+    assert.equal(error.code, 'ECONNREFUSED');
+  });
+
+  test('disconnectClientsGracefully() keeps listening', LIMIT, async (t) => {
+    const h = await startServer(t);
+    const peer = await connectWs(t, h);
+    await within(h.server.disconnectClientsGracefully(4001, 'go away'), 'disconnectClientsGracefully()');
+    assert.deepEqual(await within(peer.closed, 'the ws close event'), { code: 4001, reason: 'go away' });
+    const later = await connectWs(t, h);
+    await assertEchoes(later, 'still listening');
+  });
+});
+
+// ─── logging ────────────────────────────────────────────────────────────────────────────────────────────────
+
+describe('logger and loglevel', () => {
+  async function protocolFailure(t: TestContext, h: Harness): Promise<void> {
+    const { raw } = await connectRawClient(t, h);
+    await failWithUnmaskedFrame(raw);
+    await until(() => h.left.length === 1, 'client-left');
+    await delay(SETTLE_MS);
+  }
+
+  test('with loglevel info, a protocol failure is logged at info through the injected logger', LIMIT, async (t) => {
+    const logger = recordingLogger();
+    const h = await startServer(t, { loglevel: 'info', logger });
+    await protocolFailure(t, h);
+    assert.ok(logger.lines.info.length > 0, 'an info line');
+    assert.equal(logger.lines.debug.length, 0, 'no debug lines at level info');
+  });
+
+  test('with loglevel error, the same failure logs no debug, info or warning line', LIMIT, async (t) => {
+    const logger = recordingLogger();
+    const h = await startServer(t, { loglevel: 'error', logger });
+    await protocolFailure(t, h);
+    assert.deepEqual(logger.lines.debug, []);
+    assert.deepEqual(logger.lines.info, []);
+    assert.deepEqual(logger.lines.warn, []);
+  });
+});
