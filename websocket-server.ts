@@ -1484,15 +1484,25 @@ export class FrameParser {
       this.#skip(count);
       return first.subarray(start, start + count);
     }
+    // One pass over the chunks, then one splice: a payload trickled in as many tiny chunks stays linear.
     const out = Buffer.allocUnsafe(count);
     let written = 0;
+    let index = 0;
+    let offset = start;
     while (written < count) {
-      const chunk = this.#chunks[0]!;
-      const n = Math.min(chunk.length - this.#offset, count - written);
-      chunk.copy(out, written, this.#offset, this.#offset + n);
+      const chunk = this.#chunks[index]!;
+      const n = Math.min(chunk.length - offset, count - written);
+      chunk.copy(out, written, offset, offset + n);
       written += n;
-      this.#skip(n);
+      offset += n;
+      if (offset === chunk.length) {
+        index++;
+        offset = 0;
+      }
     }
+    this.#chunks.splice(0, index);
+    this.#offset = offset;
+    this.#buffered -= count;
     return out;
   }
 }
