@@ -1819,16 +1819,8 @@ export class LevelLogger {
     if (this.#threshold <= LEVEL_RANK.info) this.#write('info', message);
   }
 
-  warning(message: string): void {
-    if (this.#threshold <= LEVEL_RANK.warning) this.#write('warn', message);
-  }
-
   error(message: string): void {
     if (this.#threshold <= LEVEL_RANK.error) this.#write('error', message);
-  }
-
-  critical(message: string): void {
-    this.#write('error', `CRITICAL ${message}`);
   }
 
   #write(method: keyof Logger, message: string): void {
