@@ -23,7 +23,9 @@
 
 import { Buffer, isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import { createServer, Socket, type Server as NetServer } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { endianness } from 'node:os';
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
@@ -358,11 +360,12 @@ export interface ServerContext {
 interface PendingHandshake {
   readonly server: WebsocketServer;
   /**
-   * `reading` the request head; `authenticating` while `setFnAuthenticate` decides (bytes that arrive are
-   * held for the parser); `refused` once an error response went out (later bytes are ignored).
+   * `reading` the request head; `deciding` once the head is complete, while it is checked and
+   * `setFnAuthenticate` answers (bytes that arrive are held for the parser); `refused` once an error response
+   * went out (later bytes are ignored).
    */
-  phase: 'reading' | 'authenticating' | 'refused';
-  /** While reading: the bytes of the incomplete head. While authenticating: bytes that followed the head. */
+  phase: 'reading' | 'deciding' | 'refused';
+  /** While reading: the bytes of the incomplete head. While deciding: the bytes that followed the head. */
   bytes: Buffer | undefined;
   timer: ReturnType<typeof setTimeout>;
 }
@@ -544,6 +547,29 @@ export class WebsocketServer {
     this.#acceptingConnections = true;
   }
 
+  /**
+   * Takes over a connection whose HTTP request another server has already read: pass it the arguments of a
+   * `node:http` (or `node:https`) server's `'upgrade'` event, so that WebSocket and your HTTP app share one port.
+   * The request gets the same checks, authentication and answers as on the server's own listener.
+   *
+   * @example
+   * ```ts
+   * const http = createServer((request, response) => response.end('hello'));
+   * http.on('upgrade', (request, socket, head) => server.handleUpgrade(request, socket, head));
+   * http.listen(8080);
+   * ```
+   * @throws {TypeError} if `socket` is not a `net.Socket` (or a `tls.TLSSocket`).
+   */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (!(socket instanceof Socket)) {
+      throw new TypeError(`handleUpgrade needs the net.Socket of an 'upgrade' event, not ${describeType(socket)}.`);
+    }
+    socket.setNoDelay(true);
+    const pending = this.#trackHandshake(socket, 'deciding');
+    pending.bytes = head;
+    this.#processRequest(socket, pending, requestHeadFromIncomingMessage(request));
+  }
+
   // ── listening and shutting down ──────────────────────────────────────────────────────────────────────────
 
   /** Stops accepting TCP connections and drops the ones still in their handshake. */
@@ -564,23 +590,30 @@ export class WebsocketServer {
   // ── the opening handshake (RFC 6455 §4.2) ────────────────────────────────────────────────────────────────
 
   #acceptSocket(socket: HandshakingSocket): void {
+    this.#trackHandshake(socket, 'reading');
+  }
+
+  /** Watches a socket until its handshake completes or is refused: timer, listeners, shutdown. */
+  #trackHandshake(socket: HandshakingSocket, phase: PendingHandshake['phase']): PendingHandshake {
     this.#handshakingSockets.add(socket);
-    socket[kPendingHandshake] = {
+    const pending: PendingHandshake = {
       server: this,
-      phase: 'reading',
+      phase,
       bytes: undefined,
       timer: setTimeout(WebsocketServer.#onHandshakeTimeout, this.#options.handshakeTimeout, socket),
     };
+    socket[kPendingHandshake] = pending;
     socket.on('data', WebsocketServer.#onHandshakeData);
     socket.on('error', WebsocketServer.#onHandshakeError);
     socket.on('close', WebsocketServer.#onHandshakeClose);
+    return pending;
   }
 
   static #onHandshakeData(this: HandshakingSocket, chunk: Buffer): void {
     const pending = this[kPendingHandshake];
     if (pending === undefined) return;
     if (pending.phase === 'reading') pending.server.#readRequestHead(this, pending, chunk);
-    else if (pending.phase === 'authenticating') pending.bytes = concatBytes(pending.bytes, chunk);
+    else if (pending.phase === 'deciding') pending.bytes = concatBytes(pending.bytes, chunk);
   }
 
   static #onHandshakeError(this: HandshakingSocket, error: Error): void {
@@ -606,7 +639,7 @@ export class WebsocketServer {
     }
     pending.server.#refuseHandshake(
       socket,
-      handshakeFailure(pending.phase === 'authenticating' ? 'AUTHENTICATION_TIMEOUT' : 'HANDSHAKE_TIMEOUT'),
+      handshakeFailure(pending.phase === 'deciding' ? 'AUTHENTICATION_TIMEOUT' : 'HANDSHAKE_TIMEOUT'),
     );
   }
 
@@ -622,12 +655,18 @@ export class WebsocketServer {
       if (failure !== undefined) this.#refuseHandshake(socket, failure);
       return;
     }
-    pending.bytes = undefined;
     if (end + 4 > this.#options.maxHeaderSize) {
       this.#refuseHandshake(socket, handshakeFailure('HEADERS_TOO_LARGE'));
       return;
     }
-    const parsed = parseRequestHead(head.toString('latin1', 0, end));
+    // What follows the head is frames: hold it until the handshake is decided.
+    pending.phase = 'deciding';
+    pending.bytes = head.subarray(end + 4);
+    this.#processRequest(socket, pending, parseRequestHead(head.toString('latin1', 0, end)));
+  }
+
+  /** Checks a complete request head in a fixed order, then asks the application. */
+  #processRequest(socket: HandshakingSocket, pending: PendingHandshake, parsed: RequestHead | HandshakeError): void {
     if (parsed instanceof HandshakeError) {
       this.#refuseHandshake(socket, parsed);
       return;
@@ -642,20 +681,13 @@ export class WebsocketServer {
       return;
     }
     const request = new UpgradeRequest(parsed, socket.remoteAddress ?? '', socket.remotePort ?? 0);
-    const firstFrames = head.subarray(end + 4);
-    this.#authenticate(socket, pending, request, key, firstFrames);
+    this.#authenticate(socket, pending, request, key);
   }
 
-  #authenticate(
-    socket: HandshakingSocket,
-    pending: PendingHandshake,
-    request: UpgradeRequest,
-    key: string,
-    firstFrames: Buffer,
-  ): void {
+  #authenticate(socket: HandshakingSocket, pending: PendingHandshake, request: UpgradeRequest, key: string): void {
     const authenticate = this.#onAuthenticate;
     if (authenticate === undefined) {
-      this.#completeHandshake(socket, request, key, firstFrames);
+      this.#completeHandshake(socket, request, key);
       return;
     }
     let verdict: boolean | Promise<boolean>;
@@ -666,22 +698,19 @@ export class WebsocketServer {
       return;
     }
     if (!isPromiseLike(verdict)) {
-      this.#applyVerdict(socket, verdict, request, key, firstFrames);
+      this.#applyVerdict(socket, verdict, request, key);
       return;
     }
-    // Hold the bytes that follow while the application decides; they are frames for the parser.
-    // Reading pauses meanwhile, so what is held stays small.
-    pending.phase = 'authenticating';
-    pending.bytes = firstFrames;
+    // Reading pauses while the application decides, so the bytes held meanwhile stay few.
     socket.pause();
     const stillWaiting = (): boolean => {
-      if (socket.destroyed || socket[kPendingHandshake] !== pending || pending.phase !== 'authenticating') return false;
+      if (socket.destroyed || socket[kPendingHandshake] !== pending || pending.phase !== 'deciding') return false;
       socket.resume();
       return true;
     };
     verdict.then(
       (accepted) => {
-        if (stillWaiting()) this.#applyVerdict(socket, accepted, request, key, pending.bytes ?? EMPTY);
+        if (stillWaiting()) this.#applyVerdict(socket, accepted, request, key);
       },
       (error: unknown) => {
         if (stillWaiting()) this.#authenticationFailed(socket, error);
@@ -689,8 +718,8 @@ export class WebsocketServer {
     );
   }
 
-  #applyVerdict(socket: HandshakingSocket, accepted: unknown, request: UpgradeRequest, key: string, rest: Buffer): void {
-    if (accepted === true) this.#completeHandshake(socket, request, key, rest);
+  #applyVerdict(socket: HandshakingSocket, accepted: unknown, request: UpgradeRequest, key: string): void {
+    if (accepted === true) this.#completeHandshake(socket, request, key);
     else this.#refuseHandshake(socket, handshakeFailure('FORBIDDEN'));
   }
 
@@ -718,8 +747,9 @@ export class WebsocketServer {
   }
 
   /** Sends the 101 response and turns the socket into a client (RFC 6455 §4.2.2). */
-  #completeHandshake(socket: HandshakingSocket, request: UpgradeRequest, key: string, firstFrames: Buffer): void {
+  #completeHandshake(socket: HandshakingSocket, request: UpgradeRequest, key: string): void {
     const pending = socket[kPendingHandshake];
+    const firstFrames = pending?.bytes ?? EMPTY;
     if (pending !== undefined) clearTimeout(pending.timer);
     socket[kPendingHandshake] = undefined;
     this.#handshakingSockets.delete(socket);
@@ -884,16 +914,33 @@ function parseRequestHead(text: string): RequestHead | HandshakeError {
     if (!TOKEN.test(name)) return handshakeFailure('MALFORMED_HEADER');
     const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
     if (INVALID_FIELD_VALUE.test(value)) return handshakeFailure('MALFORMED_HEADER');
-    const key = name.toLowerCase();
-    const existing = headers[key];
-    if (existing === undefined) {
-      headers[key] = value;
-    } else {
-      if (SINGLE_VALUED_HEADERS.has(key)) repeated.add(key);
-      headers[key] = `${existing}${key === 'cookie' ? '; ' : ', '}${value}`;
-    }
+    addHeader(headers, repeated, name, value);
   }
   return { method, target, headers, repeated };
+}
+
+/** The same request head, from a request that `node:http` has already parsed (its raw, unmerged headers). */
+function requestHeadFromIncomingMessage(request: IncomingMessage): RequestHead | HandshakeError {
+  if (request.httpVersionMajor !== 1) return handshakeFailure('HTTP_VERSION_NOT_SUPPORTED');
+  if (request.httpVersionMinor === 0) return handshakeFailure('HTTP_VERSION_TOO_OLD');
+  const raw = request.rawHeaders;
+  if (raw.length / 2 > MAX_HEADER_COUNT) return handshakeFailure('TOO_MANY_HEADERS');
+  const headers: Record<string, string> = Object.create(null) as Record<string, string>;
+  const repeated = new Set<string>();
+  for (let i = 0; i + 1 < raw.length; i += 2) addHeader(headers, repeated, raw[i]!, raw[i + 1]!);
+  return { method: request.method ?? '', target: request.url ?? '/', headers, repeated };
+}
+
+/** Adds a field by its lower-case name, joining repeats as a list and noting repeats of single-valued ones. */
+function addHeader(headers: Record<string, string>, repeated: Set<string>, name: string, value: string): void {
+  const key = name.toLowerCase();
+  const existing = headers[key];
+  if (existing === undefined) {
+    headers[key] = value;
+    return;
+  }
+  if (SINGLE_VALUED_HEADERS.has(key)) repeated.add(key);
+  headers[key] = `${existing}${key === 'cookie' ? '; ' : ', '}${value}`;
 }
 
 /**

@@ -1,7 +1,10 @@
 // API tests: every public method and callback of WebsocketServer and ClientHandler, driven by `ws` as an
 // independent client (and by the raw test client where a peer must misbehave).
 import { Buffer } from 'node:buffer';
-import type { Socket } from 'node:net';
+import { once } from 'node:events';
+import { createServer as createHttpServer } from 'node:http';
+import { createConnection, type Socket } from 'node:net';
+import { PassThrough } from 'node:stream';
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -17,7 +20,7 @@ import {
   type Message,
   type WebsocketServerOptions,
 } from '../websocket-server.ts';
-import { Op } from './support/frames.ts';
+import { buildFrame, Op } from './support/frames.ts';
 import { LIMIT, SETTLE_MS, SILENT, until, within } from './support/wait.ts';
 import { connectRaw, handshakeRequest, rawRequest, type RawClient } from './support/raw-client.ts';
 
@@ -997,3 +1000,92 @@ describe('logger and loglevel', () => {
     assert.deepEqual(logger.lines.warn, []);
   });
 });
+
+// ─── handleUpgrade: sharing a port with a node:http app ─────────────────────────────────────────────────────
+
+describe('handleUpgrade', () => {
+  /** An HTTP app on an ephemeral port whose upgrades go to a (not listening) WebsocketServer with an echo. */
+  async function startAttached(t: TestContext): Promise<{ server: WebsocketServer; port: number; errors: Error[] }> {
+    const server = new WebsocketServer({ logger: SILENT });
+    const errors: Error[] = [];
+    server.setFnMessageReceived((client, s, message) => s.sendMessage(client, message));
+    server.setFnError((error) => errors.push(error));
+    const app = createHttpServer((_request, response) => response.end('plain http'));
+    app.on('upgrade', (request, socket, head) => server.handleUpgrade(request, socket, head));
+    await within(new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve)), 'the app to listen');
+    t.after(async () => {
+      await server.shutdownAbruptly();
+      app.closeAllConnections();
+      await new Promise((resolve) => app.close(resolve));
+    });
+    const address = app.address();
+    assert.ok(address !== null && typeof address === 'object');
+    return { server, port: address.port, errors };
+  }
+
+  test('WebSocket and plain HTTP share one port: the app answers requests, the server takes upgrades', LIMIT, async (t) => {
+    const { server, port } = await startAttached(t);
+    const page = await rawRequest(port, 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
+    assert.equal(page.status, 200);
+    assert.equal(page.body, 'plain http');
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/chat?room=7`);
+    t.after(() => ws.terminate());
+    await within(once(ws, 'open'), 'the WebSocket to open');
+    ws.send('through the app');
+    const [echo] = (await within(once(ws, 'message'), 'the echo')) as [Buffer];
+    assert.equal(echo.toString(), 'through the app');
+    assert.equal(server.clients.length, 1);
+    assert.equal(server.clients[0]!.handler.request.path, '/chat');
+    assert.equal(server.clients[0]!.handler.request.query.get('room'), '7');
+  });
+
+  test('an upgrade request that breaks a rule gets the same refusal as on the own listener (426 for version 8)', LIMIT, async (t) => {
+    const { server, port, errors } = await startAttached(t);
+    const reply = await rawRequest(port, handshakeRequest({ headers: { 'Sec-WebSocket-Version': '8' } }));
+    assert.equal(reply.status, 426);
+    assert.equal(reply.headers['sec-websocket-version'], '13');
+    assert.equal(reply.closed, true);
+    assert.equal(server.clients.length, 0);
+    assert.ok(errors[0] instanceof HandshakeError && errors[0].status === 426);
+  });
+
+  test('frames sent right behind the handshake (in the head buffer) reach the parser', LIMIT, async (t) => {
+    const { port } = await startAttached(t);
+    // One write: the handshake and a masked text frame; node:http hands the frame over as `head`.
+    const frame = buildFrame({ opcode: Op.TEXT, payload: 'early' });
+    const reply = await rawUpgradeWithFrame(port, Buffer.concat([Buffer.from(handshakeRequest(), 'latin1'), frame]));
+    assert.equal(reply.toString('latin1').split('\r\n')[0], 'HTTP/1.1 101 Switching Protocols');
+    assert.ok(reply.includes(Buffer.from([0x81, 5, ...Buffer.from('early')])), 'the early frame was echoed');
+  });
+
+  test('a stream that is not a net.Socket is refused with a TypeError', LIMIT, () => {
+    const server = new WebsocketServer({ logger: SILENT });
+    assert.throws(
+      () => server.handleUpgrade({} as never, new PassThrough(), Buffer.alloc(0)),
+      (error: unknown) => error instanceof TypeError && /net\.Socket/.test(error.message),
+    );
+  });
+});
+
+/** Writes `bytes` on a fresh TCP connection and collects what comes back until an echo frame arrives (bounded). */
+async function rawUpgradeWithFrame(port: number, bytes: Buffer): Promise<Buffer> {
+  const socket = createConnection({ port, host: '127.0.0.1' });
+  try {
+    await within(once(socket, 'connect'), 'the TCP connection');
+    socket.write(bytes);
+    let received = Buffer.alloc(0);
+    await within(
+      new Promise<void>((resolve) => {
+        socket.on('data', (chunk: Buffer) => {
+          received = Buffer.concat([received, chunk]);
+          const headEnd = received.indexOf('\r\n\r\n');
+          if (headEnd !== -1 && received.length >= headEnd + 4 + 7) resolve();
+        });
+      }),
+      'the 101 and the echo',
+    );
+    return received;
+  } finally {
+    socket.destroy();
+  }
+}
