@@ -23,9 +23,18 @@
 
 import { Buffer, isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
+import { open, stat } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { createServer, Socket, type Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
+import {
+  constants as zlibConstants,
+  createDeflateRaw,
+  createInflateRaw,
+  deflateRaw,
+  type DeflateRaw,
+  type InflateRaw,
+} from 'node:zlib';
 import { endianness } from 'node:os';
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
@@ -77,6 +86,54 @@ export interface WebsocketServerOptions {
    * the TCP connection) before the connection is dropped. Default 5,000.
    */
   closeTimeout?: number;
+  /**
+   * Compress messages with permessage-deflate (RFC 7692) when a client offers it: `true` for the defaults, or
+   * the settings. Default `false` (as in `ws`): compression costs CPU and memory per connection.
+   */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
+  /**
+   * Most bytes that may wait to be sent to one client (its `bufferedAmount`) before `slowClientPolicy` applies
+   * to a new message. Default 16 MiB.
+   */
+  maxBufferedAmount?: number;
+  /**
+   * What happens to a message for a client whose `bufferedAmount` would pass `maxBufferedAmount`:
+   * `'close'` closes that client with 1008 (Policy Violation) and drops the message; `'drop'` drops the message
+   * (`'dropped'` is returned) and keeps the client; `'queue'` queues it anyway, without a limit.
+   * Default `'close'`: a client that cannot keep up never costs the server unbounded memory.
+   */
+  slowClientPolicy?: SlowClientPolicy;
+}
+
+/** See {@link WebsocketServerOptions.slowClientPolicy}. */
+export type SlowClientPolicy = 'close' | 'drop' | 'queue';
+
+/**
+ * permessage-deflate settings (RFC 7692). Memory per connection, when compression is in use: the compressor
+ * about `2^(serverMaxWindowBits + 2) + 2^(memLevel + 9)` bytes (32 KiB with the defaults, only while a
+ * compressed message is being sent if `serverNoContextTakeover`), the decompressor about 40 KiB once the
+ * client has sent a compressed message.
+ */
+export interface PerMessageDeflateOptions {
+  /**
+   * Reset the server's compression context after every message. It costs compression ratio, but no compressor
+   * is kept per connection, and a broadcast is compressed once for all such clients. Default `false`.
+   */
+  serverNoContextTakeover?: boolean;
+  /** Ask clients to reset their compression context after every message. Default `false`. */
+  clientNoContextTakeover?: boolean;
+  /** Largest window the server compresses with: 9–15 (zlib cannot produce 8-bit windows). Default 12. */
+  serverMaxWindowBits?: number;
+  /** Largest window clients may compress with, when they offer to limit it: 8–15. Default 15. */
+  clientMaxWindowBits?: number;
+  /** Messages shorter than this many bytes are sent uncompressed. Default 1024. */
+  threshold?: number;
+  /** zlib compression level, 0–9. Default 6. */
+  level?: number;
+  /** zlib memory level, 1–9: compressor state memory. Default 5. */
+  memLevel?: number;
+  /** Most compression and decompression jobs running at once in the whole server. Default 10. */
+  concurrencyLimit?: number;
 }
 
 /** A received message: a `string` for a text message, a `Buffer` for a binary one. */
@@ -145,6 +202,30 @@ export type AuthenticateCallback = (request: HandshakeRequest) => boolean | Prom
  * and exceptions thrown by the other callbacks.
  */
 export type ErrorCallback = (error: Error, client: Client | null, server: WebsocketServer) => void;
+/** Called when a client that had fallen behind has caught up (see `setFnDrain`). */
+export type DrainCallback = (client: Client, server: WebsocketServer) => void;
+
+/** What `server.stats` reports; every count is since the server was made. */
+export interface ServerStats {
+  /** Clients connected now. */
+  readonly connectionsOpen: number;
+  /** Clients that completed a handshake. */
+  readonly connectionsTotal: number;
+  /** Complete messages received from clients. */
+  readonly messagesIn: number;
+  /** Data messages handed to sockets (a broadcast counts once per client). */
+  readonly messagesOut: number;
+  /** Bytes received from clients after their handshakes (frames as on the wire). */
+  readonly bytesIn: number;
+  /** Bytes of data frames handed to sockets (as on the wire, after compression). */
+  readonly bytesOut: number;
+  /** Messages not sent: to a client not open, or dropped by `slowClientPolicy`. */
+  readonly messagesDropped: number;
+  /** Refused handshakes by error code (e.g. `WS_ERR_HANDSHAKE_INVALID_KEY`). */
+  readonly handshakeFailures: Readonly<Record<string, number>>;
+  /** Clients that left, by close code (`closeCode` of each, 1006 when no Close frame). */
+  readonly closeCodes: Readonly<Record<string, number>>;
+}
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 // 2. Protocol vocabulary (RFC 6455 §5.2, §7.4, §11.7)
@@ -191,7 +272,23 @@ const DEFAULTS = {
   maxHeaderSize: 16 * 1024,
   handshakeTimeout: 10_000,
   closeTimeout: 5_000,
+  perMessageDeflate: false,
+  maxBufferedAmount: 16 * 1024 * 1024,
+  slowClientPolicy: 'close',
 } as const satisfies Required<Omit<WebsocketServerOptions, 'logger'>>;
+
+type ResolvedDeflateOptions = Readonly<Required<PerMessageDeflateOptions>>;
+
+const DEFLATE_DEFAULTS: ResolvedDeflateOptions = {
+  serverNoContextTakeover: false,
+  clientNoContextTakeover: false,
+  serverMaxWindowBits: 12,
+  clientMaxWindowBits: 15,
+  threshold: 1024,
+  level: 6,
+  memLevel: 5,
+  concurrencyLimit: 10,
+};
 
 /** Control frames carry at most 125 bytes (§5.5); a close reason therefore at most 123. */
 const MAX_CONTROL_PAYLOAD = 125;
@@ -286,6 +383,7 @@ const FRAME_FAILURES = {
   INVALID_CLOSE_REASON: [InvalidPayloadError, 'a close reason is not valid UTF-8 (RFC 6455 §5.5.1)'],
   INVALID_UTF8: [InvalidPayloadError, 'a text message is not valid UTF-8 (RFC 6455 §8.1)'],
   MESSAGE_TOO_BIG: [MessageTooBigError, 'a message is larger than maxMessageSize (RFC 6455 §10.4)'],
+  INVALID_DEFLATE_DATA: [InvalidPayloadError, 'a compressed message is not valid DEFLATE data (RFC 7692 §7.2.2)'],
 } as const satisfies Record<string, readonly [new (message: string, code: string) => WebSocketError, string]>;
 
 /** A key of the failure table. */
@@ -327,6 +425,7 @@ const HANDSHAKE_FAILURES = {
   UNSUPPORTED_VERSION: [426, 'only Sec-WebSocket-Version 13 is supported (RFC 6455 §4.4)', UPGRADE_REQUIRED_HEADERS],
   INVALID_KEY: [400, 'Sec-WebSocket-Key must be one base64-encoded 16-byte value (RFC 6455 §4.1)'],
   UNEXPECTED_BODY: [400, 'an opening handshake has no body'],
+  INVALID_EXTENSIONS: [400, 'the Sec-WebSocket-Extensions header is malformed (RFC 6455 §9.1)'],
   FORBIDDEN: [403, 'the connection was not authorized'],
   AUTHENTICATION_FAILED: [500, 'authentication failed with an error'],
   AUTHENTICATION_TIMEOUT: [503, 'authentication did not answer in time'],
@@ -350,10 +449,24 @@ function handshakeFailure(kind: keyof typeof HANDSHAKE_FAILURES): HandshakeError
 export interface ServerContext {
   readonly maxMessageSize: number;
   readonly closeTimeout: number;
+  readonly maxBufferedAmount: number;
+  readonly slowClientPolicy: SlowClientPolicy;
   readonly log: LevelLogger;
+  /** Counted in place by every connection: plain integer increments, nothing more on the hot path. */
+  readonly stats: TrafficCounters;
   messageReceived(client: Client, message: Message): void;
   connectionFailed(client: Client, error: WebSocketError): void;
   connectionClosed(client: Client): void;
+  drained(client: Client): void;
+}
+
+/** The counters connections update as they go. @internal */
+export interface TrafficCounters {
+  messagesIn: number;
+  messagesOut: number;
+  bytesIn: number;
+  bytesOut: number;
+  messagesDropped: number;
 }
 
 /** A socket still in its opening handshake. */
@@ -368,6 +481,8 @@ interface PendingHandshake {
   /** While reading: the bytes of the incomplete head. While deciding: the bytes that followed the head. */
   bytes: Buffer | undefined;
   timer: ReturnType<typeof setTimeout>;
+  /** The permessage-deflate parameters agreed on, if any. */
+  deflate?: DeflateAgreement | undefined;
 }
 
 const kPendingHandshake = Symbol('websocket-server.pendingHandshake');
@@ -395,12 +510,19 @@ export class WebsocketServer {
   #nextClientId = 1;
   #acceptingConnections = true;
   readonly #handshakingSockets = new Set<Socket>();
+  readonly #deflateConfig: ResolvedDeflateOptions | undefined;
+  readonly #zlibLimiter: ZlibLimiter | undefined;
+  readonly #traffic: TrafficCounters = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, messagesDropped: 0 };
+  #connectionsTotal = 0;
+  readonly #handshakeFailures: Record<string, number> = {};
+  readonly #closeCodes: Record<string, number> = {};
 
   #onNewClient: NewClientCallback | undefined;
   #onClientLeft: ClientLeftCallback | undefined;
   #onMessageReceived: MessageReceivedCallback | undefined;
   #onAuthenticate: AuthenticateCallback | undefined;
   #onError: ErrorCallback | undefined;
+  #onDrain: DrainCallback | undefined;
 
   /**
    * @param options Every option is optional; see {@link WebsocketServerOptions} for the defaults.
@@ -410,13 +532,33 @@ export class WebsocketServer {
   constructor(options: WebsocketServerOptions = {}) {
     this.#options = resolveOptions(options);
     this.#log = new LevelLogger(options.logger ?? defaultLogger, this.#options.loglevel);
+    this.#deflateConfig = resolveDeflateOptions(this.#options.perMessageDeflate);
+    this.#zlibLimiter = this.#deflateConfig && new ZlibLimiter(this.#deflateConfig.concurrencyLimit);
     this.#context = {
       maxMessageSize: this.#options.maxMessageSize,
       closeTimeout: this.#options.closeTimeout,
+      maxBufferedAmount: this.#options.maxBufferedAmount,
+      slowClientPolicy: this.#options.slowClientPolicy,
       log: this.#log,
+      stats: this.#traffic,
       messageReceived: (client, message) => this.#deliverMessage(client, message),
       connectionFailed: (client, error) => this.#reportError(error, client),
       connectionClosed: (client) => this.#removeClient(client),
+      drained: (client) => this.#runCallback(this.#onDrain, client, 'drain'),
+    };
+  }
+
+  /**
+   * Counters since the server was made: a fresh snapshot on every read. Counting costs one integer increment
+   * per message, per read and per write.
+   */
+  get stats(): ServerStats {
+    return {
+      connectionsOpen: this.clients.length,
+      connectionsTotal: this.#connectionsTotal,
+      ...this.#traffic,
+      handshakeFailures: { ...this.#handshakeFailures },
+      closeCodes: { ...this.#closeCodes },
     };
   }
 
@@ -486,6 +628,14 @@ export class WebsocketServer {
   }
 
   /**
+   * Sets the function called when a client that had fallen behind (a send returned `'queued'`) has caught up:
+   * everything for it has been handed to the network. A good moment to send it more.
+   */
+  setFnDrain(fn: DrainCallback): void {
+    this.#onDrain = checkCallback(fn, 'setFnDrain');
+  }
+
+  /**
    * Sends a message to one client: a `string` as a text message, bytes as a binary message.
    * @returns `'written'` or `'queued'` when sent, `'dropped'` when the client is closing or gone.
    */
@@ -498,12 +648,42 @@ export class WebsocketServer {
    * @returns the number of clients it was written or queued to.
    */
   sendMessageToAll(message: Sendable): number {
-    const frame = encodeDataFrame(message);
+    const bytes = messageBytes(message);
+    const opcode = typeof message === 'string' ? Opcode.TEXT : Opcode.BINARY;
+    let frame: EncodedFrame | undefined;
+    let shared: Map<number, SharedCompression> | undefined;
     let sent = 0;
     for (const client of this.clients) {
-      if (client.handler.sendFrame(frame) !== 'dropped') sent++;
+      const handler = client.handler;
+      const codec = handler.deflateCodec;
+      let result: SendResult;
+      if (codec !== undefined && codec.shouldCompress(bytes.length)) {
+        // Compressed once per window size for the clients without server context takeover, else per client.
+        let job: SharedCompression | undefined;
+        if (codec.sharesCompression) {
+          job = (shared ??= new Map()).get(codec.serverWindowBits);
+          if (job === undefined) {
+            job = new SharedCompression(opcode, bytes, codec.serverWindowBits, this.#deflateConfig!, this.#zlibLimiter!);
+            shared.set(codec.serverWindowBits, job);
+          }
+        }
+        result = handler.sendCompressed(opcode, bytes, job);
+      } else {
+        result = handler.sendFrame((frame ??= encodeDataFrame(message)));
+      }
+      if (result !== 'dropped') sent++;
     }
     return sent;
+  }
+
+  /** Streams a message of unknown size to one client: see {@link ClientHandler.sendStream}. */
+  sendStream(client: Client, source: AsyncIterable<Sendable> | Iterable<Sendable>, options?: { binary?: boolean }): Promise<void> {
+    return client.handler.sendStream(source, options);
+  }
+
+  /** Sends a file to one client as one binary message, streamed from disk: see {@link ClientHandler.sendFile}. */
+  sendFile(client: Client, path: string): Promise<void> {
+    return client.handler.sendFile(path);
   }
 
   /**
@@ -680,6 +860,15 @@ export class WebsocketServer {
       this.#refuseHandshake(socket, key);
       return;
     }
+    const extensions = parsed.headers['sec-websocket-extensions'];
+    if (this.#deflateConfig !== undefined && extensions !== undefined) {
+      const offers = parseExtensionOffers(extensions);
+      if (offers === undefined) {
+        this.#refuseHandshake(socket, handshakeFailure('INVALID_EXTENSIONS'));
+        return;
+      }
+      pending.deflate = negotiateDeflate(offers, this.#deflateConfig);
+    }
     const request = new UpgradeRequest(parsed, socket.remoteAddress ?? '', socket.remotePort ?? 0);
     this.#authenticate(socket, pending, request, key);
   }
@@ -739,6 +928,7 @@ export class WebsocketServer {
       `refused a handshake from ${formatHostPort(socket.remoteAddress, socket.remotePort)}: ` +
         `${error.status} ${error.message}`,
     );
+    this.#handshakeFailures[error.code] = (this.#handshakeFailures[error.code] ?? 0) + 1;
     if (report) this.#reportError(error, null);
     socket.end(httpErrorResponse(error), 'utf8');
     // Wait a little for the peer to close its side, then drop it.
@@ -750,6 +940,7 @@ export class WebsocketServer {
   #completeHandshake(socket: HandshakingSocket, request: UpgradeRequest, key: string): void {
     const pending = socket[kPendingHandshake];
     const firstFrames = pending?.bytes ?? EMPTY;
+    const deflate = pending?.deflate;
     if (pending !== undefined) clearTimeout(pending.timer);
     socket[kPendingHandshake] = undefined;
     this.#handshakingSockets.delete(socket);
@@ -762,10 +953,14 @@ export class WebsocketServer {
       'HTTP/1.1 101 Switching Protocols\r\n' +
         'Upgrade: websocket\r\n' +
         'Connection: Upgrade\r\n' +
-        `Sec-WebSocket-Accept: ${acceptKeyFor(key)}\r\n\r\n`,
+        `Sec-WebSocket-Accept: ${acceptKeyFor(key)}\r\n` +
+        (deflate === undefined ? '' : `Sec-WebSocket-Extensions: ${deflate.response}\r\n`) +
+        '\r\n',
       'latin1',
     );
-    const handler = new ClientHandler(socket, this.#context, request, this.#nextClientId++);
+    const codec = deflate && new DeflateCodec(deflate, this.#deflateConfig!, this.#zlibLimiter!, this.#options.maxMessageSize);
+    const handler = new ClientHandler(socket, this.#context, request, this.#nextClientId++, codec);
+    this.#connectionsTotal++;
     const client = handler.client;
     this.clients.push(client);
     this.#log.info(`client ${client.id} connected from ${formatHostPort(client.address.host, client.address.port)}`);
@@ -822,6 +1017,8 @@ export class WebsocketServer {
     const index = this.clients.indexOf(client);
     if (index === -1) return;
     this.clients.splice(index, 1);
+    const code = String(client.handler.closeCode ?? CloseCode.ABNORMAL);
+    this.#closeCodes[code] = (this.#closeCodes[code] ?? 0) + 1;
     this.#log.info(
       `client ${client.id} left (${client.handler.closeCode ?? CloseCode.ABNORMAL}` +
         `${client.handler.closeReason ? ` ${client.handler.closeReason}` : ''})`,
@@ -1026,6 +1223,7 @@ export class ClientHandler {
   readonly #socket: ClientSocket;
   readonly #context: ServerContext;
   readonly #parser: FrameParser;
+  readonly #deflate: DeflateCodec | undefined;
   #state: ConnectionState = 'open';
   #closeFrameSent = false;
   #closeCode: number | undefined;
@@ -1033,18 +1231,29 @@ export class ClientHandler {
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
   #closed: Promise<void> | undefined;
   #resolveClosed: (() => void) | undefined;
+  /**
+   * What waits behind a message being compressed or streamed, in send order, so that frames never overtake
+   * each other nor interleave with a fragmented message (RFC 6455 §5.4). `undefined` when nothing waits: then
+   * a message is written at once.
+   */
+  #queue: OutgoingItem[] | undefined;
+  #queuedBytes = 0;
+  /** The item at the head of `#queue` is being compressed or streamed. */
+  #queueBusy = false;
 
   /** @internal Made by the server when a handshake completes. */
-  constructor(socket: Socket, context: ServerContext, request: HandshakeRequest, id: number) {
+  constructor(socket: Socket, context: ServerContext, request: HandshakeRequest, id: number, deflate?: DeflateCodec) {
     this.#socket = socket;
     this.#context = context;
+    this.#deflate = deflate;
     this.request = request;
     this.client = { id, handler: this, address: { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 } };
-    this.#parser = new FrameParser(this, { maxMessageSize: context.maxMessageSize });
+    this.#parser = new FrameParser(this, { maxMessageSize: context.maxMessageSize, inflater: deflate });
     this.#socket[kHandler] = this;
     socket.on('data', ClientHandler.#onSocketData);
     socket.on('error', ClientHandler.#onSocketError);
     socket.on('close', ClientHandler.#onSocketClose);
+    socket.on('drain', ClientHandler.#onSocketDrain);
   }
 
   /** `'open'`, then `'closing'` once a Close frame was sent or received, then `'closed'` once TCP has ended. */
@@ -1052,9 +1261,14 @@ export class ClientHandler {
     return this.#state;
   }
 
-  /** Bytes handed to the socket and not yet written to the network. */
+  /** Bytes waiting to be sent: queued here (behind compression or a stream) and buffered in the socket. */
   get bufferedAmount(): number {
-    return this.#socket.writableLength;
+    return this.#socket.writableLength + this.#queuedBytes;
+  }
+
+  /** The permessage-deflate parameters agreed with this client (RFC 7692), or `''` when none. */
+  get extensions(): string {
+    return this.#deflate?.response ?? '';
   }
 
   /**
@@ -1084,29 +1298,76 @@ export class ClientHandler {
   }
 
   /**
-   * Sends a message: a `string` as a text message, bytes as a binary message.
-   * @returns `'written'`, `'queued'` (buffered in memory), or `'dropped'` when the connection is not open.
+   * Sends a message: a `string` as a text message, bytes as a binary message. With permessage-deflate, a
+   * message of at least `threshold` bytes is compressed first (and `'queued'` meanwhile).
+   * @returns `'written'`, `'queued'`, or `'dropped'` (connection not open, or a slow client: `slowClientPolicy`).
    */
   send(message: Sendable): SendResult {
-    if (this.#state !== 'open') return 'dropped';
+    if (this.#state !== 'open') return this.#dropped();
+    const deflate = this.#deflate;
+    if (deflate !== undefined) {
+      const bytes = messageBytes(message);
+      if (deflate.shouldCompress(bytes.length)) {
+        const opcode = typeof message === 'string' ? Opcode.TEXT : Opcode.BINARY;
+        return this.#enqueueChecked({ kind: 'compress', opcode, data: bytes, size: bytes.length });
+      }
+    }
     return this.sendFrame(encodeDataFrame(message));
   }
 
-  /** @internal Writes an already framed data message (shared by a broadcast). */
+  /** @internal Sends an already framed data message (the same bytes may go to many clients). */
   sendFrame(frame: EncodedFrame): SendResult {
-    if (this.#state !== 'open') return 'dropped';
-    const socket = this.#socket;
-    if (frame.payload === undefined) return socket.write(frame.header) ? 'written' : 'queued';
-    // Header and a large payload go as two writes in one batch, rather than copying the payload (see STYLE.md).
-    socket.cork();
-    socket.write(frame.header);
-    const flushed = socket.write(frame.payload);
-    socket.uncork();
-    return flushed ? 'written' : 'queued';
+    if (this.#state !== 'open') return this.#dropped();
+    const size = frame.header.length + (frame.payload?.length ?? 0);
+    if (!this.#admit(size)) return 'dropped';
+    if (this.#queue !== undefined) return this.#enqueue({ kind: 'frame', frame, size });
+    this.#context.stats.messagesOut++;
+    return this.#writeFrame(frame) ? 'written' : 'queued';
+  }
+
+  /** @internal Sends a message as compressed for this connection, or shared with others (a broadcast). */
+  sendCompressed(opcode: number, data: Buffer, shared: SharedCompression | undefined): SendResult {
+    if (this.#state !== 'open') return this.#dropped();
+    return shared === undefined
+      ? this.#enqueueChecked({ kind: 'compress', opcode, data, size: data.length })
+      : this.#enqueueChecked({ kind: 'shared', job: shared, size: data.length });
+  }
+
+  /** @internal This connection's compressor, when permessage-deflate was agreed. */
+  get deflateCodec(): DeflateCodec | undefined {
+    return this.#deflate;
   }
 
   /**
-   * Sends a Ping (RFC 6455 §5.5.2); the peer answers with a Pong.
+   * Sends a message of unknown size as it is produced: each chunk of `source` goes as one fragment (RFC 6455
+   * §5.4), waiting for the socket to drain when it is full. Messages sent meanwhile wait until this one ends.
+   * The type is text for string chunks and binary for bytes, unless `options.binary` says.
+   * Streamed messages are not compressed.
+   * @returns a promise that resolves once the last fragment is handed to the socket. If `source` fails after
+   *   the first fragment went out, the message cannot be completed: the connection is closed with 1011.
+   */
+  sendStream(source: AsyncIterable<Sendable> | Iterable<Sendable>, options: { binary?: boolean } = {}): Promise<void> {
+    if (this.#state !== 'open') return Promise.reject(new Error('Cannot stream a message: the connection is not open.'));
+    return new Promise<void>((resolve, reject) => {
+      this.#enqueue({ kind: 'stream', source, binary: options.binary, resolve, reject, size: 0 });
+    });
+  }
+
+  /**
+   * Sends a file's content as one binary message, streamed from disk (see {@link sendStream}).
+   * @returns a promise that resolves once the file is handed to the socket; it rejects, before anything is
+   *   sent, if the file cannot be opened.
+   */
+  async sendFile(path: string): Promise<void> {
+    const info = await stat(path);
+    if (!info.isFile()) throw new Error(`Cannot send ${path}: it is not a file.`);
+    const file = await open(path, 'r');
+    return this.sendStream(file.createReadStream(), { binary: true });
+  }
+
+  /**
+   * Sends a Ping (RFC 6455 §5.5.2); the peer answers with a Pong. Control frames go at once, between the
+   * frames of queued messages.
    * @returns `false` when the connection is not open.
    * @throws {RangeError} if the payload is longer than 125 bytes.
    */
@@ -1121,8 +1382,9 @@ export class ClientHandler {
   }
 
   /**
-   * Starts the closing handshake (RFC 6455 §7.1.2): sends a Close frame, waits for the peer's, then ends TCP.
-   * A peer that does not answer within `closeTimeout` is dropped. Does nothing if already closing.
+   * Starts the closing handshake (RFC 6455 §7.1.2): sends a Close frame (after the messages already queued),
+   * waits for the peer's, then ends TCP. A peer that does not finish within `closeTimeout` is dropped.
+   * Does nothing if already closing.
    * @throws {RangeError} for a code an endpoint may not send, or a reason over 123 UTF-8 bytes.
    */
   close(code: number = CloseCode.NORMAL, reason = ''): void {
@@ -1141,17 +1403,35 @@ export class ClientHandler {
     this.#socket.destroy();
   }
 
+  /**
+   * Stops reading from this client (flow control): no message-received calls until {@link resumeReading},
+   * and TCP tells the client to slow down once the buffers fill. Pings are not answered meanwhile.
+   */
+  pauseReading(): void {
+    this.#parser.pause();
+    this.#socket.pause();
+  }
+
+  /** Reads again after {@link pauseReading}, handling first what arrived meanwhile. */
+  resumeReading(): void {
+    if (this.#state === 'closed') return;
+    this.#socket.resume();
+    this.#withCork(() => this.#parser.resume());
+  }
+
   // ── the parser's events (FrameParserHandler) ─────────────────────────────────────────────────────────────
 
   /** @internal */
   onText(text: string): void {
     if (this.#context.log.enabled('debug')) this.#context.log.debug(`client ${this.client.id} sent text (${text.length} chars)`);
+    this.#context.stats.messagesIn++;
     this.#context.messageReceived(this.client, text);
   }
 
   /** @internal */
   onBinary(data: Buffer): void {
     if (this.#context.log.enabled('debug')) this.#context.log.debug(`client ${this.client.id} sent binary (${data.length} bytes)`);
+    this.#context.stats.messagesIn++;
     this.#context.messageReceived(this.client, data);
   }
 
@@ -1168,12 +1448,13 @@ export class ClientHandler {
     this.#closeCode = code;
     this.#closeReason = reason;
     if (!this.#closeFrameSent) {
-      // Echo the code (§5.5.1); a Close without a code is answered without one.
+      // Echo the code (§5.5.1) at once, dropping what was queued; a Close without a code is answered without one.
+      this.#dropQueue(new Error('The peer closed the connection before this message was sent.'));
       this.#sendClose(code === CloseCode.NO_STATUS ? undefined : code, '');
     }
     this.#state = 'closing';
     // §7.1.1: once both Close frames have passed, the server closes the TCP connection first.
-    this.#socket.end();
+    this.#endTcp();
     this.#armCloseTimer();
   }
 
@@ -1184,13 +1465,18 @@ export class ClientHandler {
 
   // ── internals ────────────────────────────────────────────────────────────────────────────────────────────
 
-  /** @internal Feeds bytes that arrived with the handshake. */
+  /** @internal Feeds received bytes to the parser. */
   receive(chunk: Buffer): void {
+    this.#context.stats.bytesIn += chunk.length;
+    this.#withCork(() => this.#parser.push(chunk));
+  }
+
+  /** Runs parser work with the socket corked, so that the replies it produces (echoes, pongs) leave in one write. */
+  #withCork(work: () => void): void {
     const socket = this.#socket;
-    // Replies produced while handling one read (echoes, pongs) leave in one write.
     socket.cork();
     try {
-      this.#parser.push(chunk);
+      work();
     } catch (error) {
       // Callbacks are guarded by the server, so this is a bug of ours: 1011, no detail to the peer.
       this.#context.log.error(`internal error on client ${this.client.id}: ${describeError(error)}`);
@@ -1206,18 +1492,216 @@ export class ClientHandler {
     this.#closeCode = error.closeCode;
     this.#closeReason = '';
     this.#context.connectionFailed(this.client, error);
+    this.#dropQueue(new Error(`The connection failed before this message was sent: ${error.message}`));
     if (!this.#closeFrameSent) {
       // 1011 carries no detail; the others say briefly what was wrong.
       this.#sendClose(error.closeCode, error instanceof InternalError ? '' : closeReasonFor(error));
     }
     this.#state = 'closing';
-    this.#socket.end();
+    this.#endTcp();
     this.#armCloseTimer();
   }
 
+  /** A message refused: counted, and reported as `'dropped'`. */
+  #dropped(): 'dropped' {
+    this.#context.stats.messagesDropped++;
+    return 'dropped';
+  }
+
+  /** Applies `maxBufferedAmount` and `slowClientPolicy` to a message of `size` bytes about to be sent. */
+  #admit(size: number): boolean {
+    const { maxBufferedAmount, slowClientPolicy } = this.#context;
+    if (slowClientPolicy === 'queue' || this.#socket.writableLength + this.#queuedBytes + size <= maxBufferedAmount) return true;
+    this.#context.stats.messagesDropped++;
+    if (slowClientPolicy === 'close') {
+      this.#context.log.info(`client ${this.client.id} is too slow (over maxBufferedAmount): closing it with 1008`);
+      this.close(CloseCode.POLICY_VIOLATION, 'too slow: more than maxBufferedAmount bytes waiting');
+    }
+    return false;
+  }
+
+  #enqueueChecked(item: OutgoingItem): SendResult {
+    return this.#admit(item.size) ? this.#enqueue(item) : 'dropped';
+  }
+
+  #enqueue(item: OutgoingItem): 'queued' {
+    (this.#queue ??= []).push(item);
+    this.#queuedBytes += item.size;
+    this.#pump();
+    return 'queued';
+  }
+
+  /** Writes what the queue holds, in order, until it is empty or waits for compression or a stream. */
+  #pump(): void {
+    const queue = this.#queue;
+    while (queue !== undefined && queue === this.#queue && !this.#queueBusy && queue.length > 0) {
+      const item = queue[0]!;
+      switch (item.kind) {
+        case 'frame':
+          this.#finishItem(queue);
+          this.#context.stats.messagesOut++;
+          this.#writeFrame(item.frame);
+          break;
+        case 'close':
+          this.#finishItem(queue);
+          this.#writeClose(item.payload);
+          break;
+        case 'end':
+          this.#finishItem(queue);
+          this.#socket.end();
+          break;
+        case 'shared':
+          if (item.job.frame === undefined) {
+            this.#queueBusy = true;
+            item.job.waiting.push(this);
+            return;
+          }
+          this.#finishItem(queue);
+          if (item.job.frame !== null) {
+            this.#context.stats.messagesOut++;
+            this.#writeFrame(item.job.frame);
+          }
+          break;
+        case 'compress':
+          this.#queueBusy = true;
+          this.#deflate!.deflate(item.data, (error, compressed) => {
+            if (queue !== this.#queue) return; // dropped meanwhile
+            this.#queueBusy = false;
+            this.#finishItem(queue);
+            if (error === null && compressed !== undefined) {
+              this.#context.stats.messagesOut++;
+              this.#writeFrame({ header: encodeFrame(item.opcode, compressed, FRAME_RSV1), payload: undefined });
+            } else if (this.#state !== 'closed') {
+              this.#context.log.error(`client ${this.client.id}: compression failed: ${describeError(error)}`);
+            }
+            this.#pump();
+          });
+          return;
+        case 'stream':
+          this.#queueBusy = true;
+          this.#runStream(item).then(
+            () => {
+              if (queue === this.#queue) {
+                this.#queueBusy = false;
+                this.#finishItem(queue);
+              }
+              item.resolve();
+              this.#pump();
+            },
+            (error: unknown) => {
+              if (queue === this.#queue) {
+                this.#queueBusy = false;
+                this.#finishItem(queue);
+              }
+              item.reject(error instanceof Error ? error : new Error(String(error)));
+              this.#pump();
+            },
+          );
+          return;
+      }
+    }
+    if (queue !== undefined && queue === this.#queue && queue.length === 0) this.#queue = undefined;
+  }
+
+  /** @internal A broadcast's shared compression has finished: go on writing. */
+  sharedCompressionDone(): void {
+    this.#queueBusy = false;
+    this.#pump();
+  }
+
+  #finishItem(queue: OutgoingItem[]): void {
+    const item = queue.shift()!;
+    this.#queuedBytes -= item.size;
+  }
+
+  /** Forgets what waits to be sent (the connection is going): streams are told, compression results ignored. */
+  #dropQueue(reason: Error): void {
+    const queue = this.#queue;
+    if (queue === undefined) return;
+    this.#queue = undefined;
+    this.#queueBusy = false;
+    this.#queuedBytes = 0;
+    for (const item of queue) {
+      if (item.kind === 'stream') item.reject(reason);
+    }
+  }
+
+  /**
+   * Writes one stream item as fragments (RFC 6455 §5.4). One chunk is held back, so that the last data goes
+   * in the final frame rather than an empty one after it.
+   */
+  async #runStream(item: StreamItem): Promise<void> {
+    let opcode: number | undefined = item.binary === undefined ? undefined : item.binary ? Opcode.BINARY : Opcode.TEXT;
+    let held: Buffer | undefined;
+    let first = true;
+    try {
+      for await (const chunk of item.source) {
+        if (opcode === undefined) opcode = typeof chunk === 'string' ? Opcode.TEXT : Opcode.BINARY;
+        const bytes = messageBytes(chunk);
+        if (bytes.length === 0) continue;
+        if (held !== undefined) {
+          await this.#writeFragment(first ? opcode : Opcode.CONTINUATION, held, false);
+          first = false;
+        }
+        held = bytes;
+      }
+    } catch (error) {
+      // Fragments already sent cannot be taken back: the message can only be abandoned with the connection.
+      if (!first) this.#abandonStream();
+      throw error;
+    }
+    await this.#writeFragment(first ? (opcode ?? Opcode.BINARY) : Opcode.CONTINUATION, held ?? EMPTY, true);
+    this.#context.stats.messagesOut++;
+  }
+
+  async #writeFragment(opcode: number, payload: Buffer, fin: boolean): Promise<void> {
+    if (this.#state === 'closed' || this.#socket.destroyed || this.#queue === undefined) {
+      throw new Error('Cannot go on streaming a message: the connection closed.');
+    }
+    const header = Buffer.allocUnsafe(frameHeaderLength(payload.length));
+    writeFrameHeader(header, (fin ? FRAME_FIN : 0) | opcode, payload.length);
+    if (!this.#writeFrame({ header, payload })) await waitForDrain(this.#socket);
+  }
+
+  #abandonStream(): void {
+    if (this.#state === 'closed') return;
+    this.#context.log.error(`client ${this.client.id}: a streamed message failed midway; closing with 1011`);
+    this.#failConnection(new InternalError('A streamed message failed before its end.', 'WS_ERR_STREAM_FAILED'));
+  }
+
+  /** Writes a frame (header and uncopied payload in one batch, see STYLE.md); `false` when the socket is full. */
+  #writeFrame(frame: EncodedFrame): boolean {
+    const socket = this.#socket;
+    if (socket.destroyed) return false;
+    const payload = frame.payload;
+    if (payload === undefined) {
+      this.#context.stats.bytesOut += frame.header.length;
+      return socket.write(frame.header);
+    }
+    this.#context.stats.bytesOut += frame.header.length + payload.length;
+    socket.cork();
+    socket.write(frame.header);
+    const flushed = socket.write(payload);
+    socket.uncork();
+    return flushed;
+  }
+
+  /** Sends our Close frame: now, or after the messages queued before it. */
   #sendClose(code: number | undefined, reason: string): void {
     this.#closeFrameSent = true;
-    if (!this.#socket.destroyed) this.#socket.write(encodeFrame(Opcode.CLOSE, encodeClosePayload(code, reason)));
+    const payload = encodeClosePayload(code, reason);
+    if (this.#queue !== undefined) this.#enqueue({ kind: 'close', payload, size: 0 });
+    else this.#writeClose(payload);
+  }
+
+  #writeClose(payload: Buffer): void {
+    if (!this.#socket.destroyed) this.#socket.write(encodeFrame(Opcode.CLOSE, payload));
+  }
+
+  /** Ends our side of TCP: now, or after what is queued. */
+  #endTcp(): void {
+    if (this.#queue !== undefined) this.#enqueue({ kind: 'end', size: 0 });
+    else this.#socket.end();
   }
 
   #armCloseTimer(): void {
@@ -1239,12 +1723,20 @@ export class ClientHandler {
     handler.#context.log.debug(`client ${handler.client.id} connection error: ${describeError(error)}`);
   }
 
+  static #onSocketDrain(this: ClientSocket): void {
+    const handler = this[kHandler]!;
+    // Only a drain with nothing left in our queue means the client has caught up.
+    if (handler.#queue === undefined && handler.#state === 'open') handler.#context.drained(handler.client);
+  }
+
   /** The one place a connection ends: exactly once per client, however the connection went. */
   static #onSocketClose(this: ClientSocket): void {
     const handler = this[kHandler]!;
     if (handler.#state === 'closed') return;
     handler.#state = 'closed';
     handler.#parser.stop();
+    handler.#dropQueue(new Error('The connection closed before this message was sent.'));
+    handler.#deflate?.close();
     if (handler.#closeTimer !== undefined) clearTimeout(handler.#closeTimer);
     handler.#closeTimer = undefined;
     handler.#closeCode ??= CloseCode.ABNORMAL;
@@ -1253,6 +1745,47 @@ export class ClientHandler {
     handler.#resolveClosed = undefined;
     resolve?.();
   }
+}
+
+/** A stream waiting in (or at the head of) a connection's queue. */
+interface StreamItem {
+  readonly kind: 'stream';
+  readonly source: AsyncIterable<Sendable> | Iterable<Sendable>;
+  readonly binary: boolean | undefined;
+  readonly resolve: () => void;
+  readonly reject: (error: Error) => void;
+  readonly size: number;
+}
+
+/** What waits in a connection's send queue; `size` counts toward `bufferedAmount`. */
+type OutgoingItem =
+  | { readonly kind: 'frame'; readonly frame: EncodedFrame; readonly size: number }
+  | { readonly kind: 'compress'; readonly opcode: number; readonly data: Buffer; readonly size: number }
+  | { readonly kind: 'shared'; readonly job: SharedCompression; readonly size: number }
+  | { readonly kind: 'close'; readonly payload: Buffer; readonly size: number }
+  | { readonly kind: 'end'; readonly size: number }
+  | StreamItem;
+
+/** Resolves when the socket can take more, or has closed (the caller then finds it closed). */
+function waitForDrain(socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      socket.off('drain', done);
+      socket.off('close', done);
+      resolve();
+    };
+    socket.on('drain', done);
+    socket.on('close', done);
+  });
+}
+
+/** The bytes of a message: a string as UTF-8, a Uint8Array viewed (not copied) as a Buffer. */
+function messageBytes(message: Sendable): Buffer {
+  if (typeof message === 'string') return Buffer.from(message, 'utf8');
+  if (!(message instanceof Uint8Array)) {
+    throw new TypeError(`Cannot send a message of type ${describeType(message)}: send a string or a Uint8Array.`);
+  }
+  return Buffer.isBuffer(message) ? message : Buffer.from(message.buffer, message.byteOffset, message.byteLength);
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
@@ -1275,10 +1808,25 @@ export interface FrameParserHandler {
   onProtocolError(error: WebSocketError): void;
 }
 
+/**
+ * Decompresses the messages of a negotiated permessage-deflate extension (RFC 7692) for a {@link FrameParser}.
+ * The parser reads no further frames until `callback` has been called, so messages stay in order.
+ */
+export interface MessageInflater {
+  /**
+   * Takes the payload of one frame of a compressed message; after the final frame (`fin`), calls back with the
+   * whole decompressed message (before that, with `undefined`). Fails with a `MessageTooBigError` as soon as the
+   * output passes the size limit, and with an `InvalidPayloadError` for data that is not valid DEFLATE.
+   */
+  inflate(payload: Buffer, fin: boolean, callback: (error: WebSocketError | null, message?: Buffer) => void): void;
+}
+
 /** Options of {@link FrameParser}. */
 export interface FrameParserOptions {
   /** Largest message accepted, in bytes, after reassembly; more fails with 1009. */
   readonly maxMessageSize: number;
+  /** Present when permessage-deflate was negotiated: RSV1 then marks a compressed message (RFC 7692 §6). */
+  readonly inflater?: MessageInflater | undefined;
 }
 
 /**
@@ -1296,6 +1844,7 @@ export interface FrameParserOptions {
 export class FrameParser {
   readonly #handler: FrameParserHandler;
   readonly #maxMessageSize: number;
+  readonly #inflater: MessageInflater | undefined;
 
   /** Received bytes not consumed yet: `#chunks[0]` from `#offset` on, then the other chunks whole. */
   #chunks: Buffer[] = [];
@@ -1303,10 +1852,15 @@ export class FrameParser {
   #buffered = 0;
   /** Set after a Close frame or a failure: everything later is discarded (RFC 6455 §5.5.1, §7.1.7). */
   #stopped = false;
+  /** Set by `pause()`: bytes are kept but no frame is handled until `resume()`. */
+  #paused = false;
+  /** Set while the inflater works on a frame: the frames behind it wait. */
+  #inflating = false;
 
   // The frame being read: its header has been consumed, its payload not yet.
   #awaitingPayload = false;
   #fin = false;
+  #rsv1 = false;
   #opcode = 0;
   #payloadLength = 0;
   /** The frame's masking key, its 4 bytes read as a big-endian 32-bit number. */
@@ -1315,6 +1869,8 @@ export class FrameParser {
   // The fragmented message in progress (RFC 6455 §5.4); `#messageOpcode` 0 when none.
   #messageOpcode = 0;
   #messageLength = 0;
+  /** Whether the message in progress is compressed (RSV1 on its first frame, RFC 7692 §6.1). */
+  #compressed = false;
   #fragments: Buffer[] = [];
   /** For text: the bytes of an incomplete UTF-8 sequence at the end of the fragments so far. */
   #utf8Tail: Buffer = EMPTY;
@@ -1322,14 +1878,31 @@ export class FrameParser {
   constructor(handler: FrameParserHandler, options: FrameParserOptions) {
     this.#handler = handler;
     this.#maxMessageSize = options.maxMessageSize;
+    this.#inflater = options.inflater;
   }
 
-  /** Feeds received bytes; complete frames are handled before this returns. */
+  /** Feeds received bytes; complete frames are handled before this returns, unless paused or inflating. */
   push(chunk: Buffer): void {
     if (this.#stopped || chunk.length === 0) return;
     this.#chunks.push(chunk);
     this.#buffered += chunk.length;
-    while (!this.#stopped) {
+    this.#process();
+  }
+
+  /** Stops handling frames (received bytes are kept) until {@link resume}. */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  /** Handles the frames received while paused, and goes on. */
+  resume(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#process();
+  }
+
+  #process(): void {
+    while (!this.#stopped && !this.#paused && !this.#inflating) {
       if (!this.#awaitingPayload && !this.#readHeader()) return;
       if (this.#buffered < this.#payloadLength) return;
       this.#awaitingPayload = false;
@@ -1356,7 +1929,7 @@ export class FrameParser {
     const byte0 = this.#peek(0);
     const byte1 = this.#peek(1);
     // Decide what the first two bytes can decide before waiting for the rest of the header.
-    const failure = checkFrameStart(byte0, byte1, this.#messageOpcode !== 0);
+    const failure = checkFrameStart(byte0, byte1, this.#messageOpcode !== 0, this.#inflater !== undefined);
     if (failure !== undefined) return this.#fail(frameFailure(failure));
 
     const lengthCode = byte1 & 0x7f;
@@ -1384,6 +1957,7 @@ export class FrameParser {
     this.#mask = this.#peek32(2 + extendedLengthBytes);
     this.#skip(headerLength);
     this.#fin = (byte0 & 0x80) !== 0;
+    this.#rsv1 = (byte0 & 0x40) !== 0;
     this.#opcode = opcode;
     this.#payloadLength = payloadLength;
     this.#awaitingPayload = true;
@@ -1402,21 +1976,19 @@ export class FrameParser {
         this.#handleClose(payload);
         return;
       default:
-        this.#handleDataFrame(payload);
+        this.#handleDataFrame(payload, this.#rsv1);
     }
   }
 
-  #handleDataFrame(payload: Buffer): void {
+  #handleDataFrame(payload: Buffer, rsv1: boolean): void {
+    if (rsv1 || this.#compressed) {
+      this.#inflateFrame(payload);
+      return;
+    }
     const opcode = this.#opcode === Opcode.CONTINUATION ? this.#messageOpcode : this.#opcode;
     if (this.#fin && this.#messageOpcode === 0) {
       // The common case: a whole message in one frame, delivered without copying.
-      if (opcode === Opcode.BINARY) {
-        this.#handler.onBinary(payload);
-      } else if (isUtf8(payload)) {
-        this.#handler.onText(payload.toString('utf8'));
-      } else {
-        this.#fail(frameFailure('INVALID_UTF8'));
-      }
+      this.#deliver(opcode, payload, false);
       return;
     }
     if (this.#messageOpcode === 0) this.#messageOpcode = opcode;
@@ -1432,10 +2004,52 @@ export class FrameParser {
 
     const message = this.#fragments.length === 1 ? this.#fragments[0]! : Buffer.concat(this.#fragments, this.#messageLength);
     this.#fragments = [];
+    this.#endMessage();
+    this.#deliver(opcode, message, true);
+  }
+
+  /** A frame of a compressed message (RFC 7692 §6.2): inflated in order, while the frames behind it wait. */
+  #inflateFrame(payload: Buffer): void {
+    const opcode = this.#opcode === Opcode.CONTINUATION ? this.#messageOpcode : this.#opcode;
+    if (this.#messageOpcode === 0) {
+      this.#messageOpcode = opcode;
+      this.#compressed = true;
+    }
+    this.#messageLength += payload.length;
+    const fin = this.#fin;
+    let synchronous = true;
+    this.#inflating = true;
+    this.#inflater!.inflate(payload, fin, (error, message) => {
+      this.#inflating = false;
+      if (this.#stopped) return;
+      if (error !== null) {
+        this.#fail(error);
+        return;
+      }
+      if (fin) {
+        this.#endMessage();
+        this.#deliver(opcode, message ?? EMPTY, false);
+      }
+      if (!synchronous) this.#process();
+    });
+    synchronous = false;
+  }
+
+  #endMessage(): void {
     this.#messageOpcode = 0;
     this.#messageLength = 0;
-    if (opcode === Opcode.BINARY) this.#handler.onBinary(message);
-    else this.#handler.onText(message.toString('utf8'));
+    this.#compressed = false;
+  }
+
+  /** Hands a complete message over; text not yet checked as it arrived is checked here (§8.1). */
+  #deliver(opcode: number, data: Buffer, utf8Checked: boolean): void {
+    if (opcode === Opcode.BINARY) {
+      this.#handler.onBinary(data);
+    } else if (utf8Checked || isUtf8(data)) {
+      this.#handler.onText(data.toString('utf8'));
+    } else {
+      this.#fail(frameFailure('INVALID_UTF8'));
+    }
   }
 
   /**
@@ -1555,13 +2169,16 @@ export class FrameParser {
 }
 
 /**
- * The rules decidable from a frame's first two bytes (RFC 6455 §5.1, §5.2, §5.4, §5.5), in the RFC's order.
+ * The rules decidable from a frame's first two bytes (RFC 6455 §5.1, §5.2, §5.4, §5.5; RFC 7692 §6.1), in the
+ * RFC's order.
  * @returns the failure, or `undefined` when the frame may proceed.
  */
-function checkFrameStart(byte0: number, byte1: number, inMessage: boolean): FrameFailure | undefined {
-  // §5.2: RSV1-3 "MUST be 0 unless an extension is negotiated that defines meanings for non-zero values".
-  if ((byte0 & 0x70) !== 0) return 'RESERVED_BITS';
+function checkFrameStart(byte0: number, byte1: number, inMessage: boolean, compression: boolean): FrameFailure | undefined {
   const opcode = byte0 & 0x0f;
+  // §5.2: RSV1-3 "MUST be 0 unless an extension is negotiated that defines meanings for non-zero values".
+  // RFC 7692 §6.1: permessage-deflate gives RSV1 a meaning on the first frame of a data message only.
+  const rsv1MayBeSet = compression && (opcode === Opcode.TEXT || opcode === Opcode.BINARY);
+  if ((byte0 & (rsv1MayBeSet ? 0x30 : 0x70)) !== 0) return 'RESERVED_BITS';
   const isControl = (opcode & 0x08) !== 0;
   if (isControl ? opcode > Opcode.PONG : opcode > Opcode.BINARY) return 'RESERVED_OPCODE';
   // §5.1: "The server MUST close the connection upon receiving a frame that is not masked."
@@ -1594,14 +2211,18 @@ export interface EncodedFrame {
 /** Binary payloads up to this size are copied behind their header and written once; larger ones are not copied. */
 const COPY_PAYLOAD_LIMIT = 64 * 1024;
 
+/** First-byte flags of a frame (RFC 6455 §5.2): FIN, and RSV1 for a compressed message (RFC 7692 §6). */
+const FRAME_FIN = 0x80;
+const FRAME_RSV1 = 0x40;
+
 /** Length of a frame header for a payload of `length` bytes: 2, 4 or 10 (§5.2, minimal encoding). */
 function frameHeaderLength(length: number): number {
   return length < 126 ? 2 : length < 65536 ? 4 : 10;
 }
 
-/** Writes an unmasked, final frame's header at the start of `target`. */
-function writeFrameHeader(target: Buffer, opcode: number, length: number): void {
-  target[0] = 0x80 | opcode;
+/** Writes an unmasked frame header at the start of `target`; `firstByte` is the flags and the opcode. */
+function writeFrameHeader(target: Buffer, firstByte: number, length: number): void {
+  target[0] = firstByte;
   if (length < 126) {
     target[1] = length;
   } else if (length < 65536) {
@@ -1614,11 +2235,11 @@ function writeFrameHeader(target: Buffer, opcode: number, length: number): void 
   }
 }
 
-/** One complete, final, unmasked frame as a single buffer. */
-function encodeFrame(opcode: number, payload: Uint8Array): Buffer {
+/** One complete, final, unmasked frame as a single buffer; `flags` may add RSV1 (a compressed message). */
+function encodeFrame(opcode: number, payload: Uint8Array, flags = 0): Buffer {
   const headerLength = frameHeaderLength(payload.length);
   const frame = Buffer.allocUnsafe(headerLength + payload.length);
-  writeFrameHeader(frame, opcode, payload.length);
+  writeFrameHeader(frame, FRAME_FIN | flags | opcode, payload.length);
   frame.set(payload, headerLength);
   return frame;
 }
@@ -1629,7 +2250,7 @@ function encodeDataFrame(message: Sendable): EncodedFrame {
     const length = Buffer.byteLength(message, 'utf8');
     const headerLength = frameHeaderLength(length);
     const frame = Buffer.allocUnsafe(headerLength + length);
-    writeFrameHeader(frame, Opcode.TEXT, length);
+    writeFrameHeader(frame, FRAME_FIN | Opcode.TEXT, length);
     frame.write(message, headerLength, 'utf8');
     return { header: frame, payload: undefined };
   }
@@ -1638,7 +2259,7 @@ function encodeDataFrame(message: Sendable): EncodedFrame {
   }
   if (message.length <= COPY_PAYLOAD_LIMIT) return { header: encodeFrame(Opcode.BINARY, message), payload: undefined };
   const header = Buffer.allocUnsafe(frameHeaderLength(message.length));
-  writeFrameHeader(header, Opcode.BINARY, message.length);
+  writeFrameHeader(header, FRAME_FIN | Opcode.BINARY, message.length);
   return { header, payload: message };
 }
 
@@ -1657,7 +2278,339 @@ function closeReasonFor(error: WebSocketError): string {
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 8. Validation helpers: masking, UTF-8, close codes, options
+// 8. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+
+/** What was agreed for one connection (RFC 7692 §7.1). */
+interface DeflateAgreement {
+  /** The server resets its compression context after every message. */
+  readonly serverNoContextTakeover: boolean;
+  /** The client resets its compression context after every message. */
+  readonly clientNoContextTakeover: boolean;
+  /** The window the server compresses with (9–15). */
+  readonly serverWindowBits: number;
+  /** The `Sec-WebSocket-Extensions` value of the 101 response. */
+  readonly response: string;
+}
+
+/** One offered extension: its name and parameters in order (`true` for a parameter without a value). */
+interface ExtensionOffer {
+  readonly name: string;
+  readonly params: ReadonlyArray<readonly [string, string | true]>;
+}
+
+/**
+ * Parses a `Sec-WebSocket-Extensions` value (RFC 6455 §9.1): `name; param; param=value, name2 ...`, where a
+ * value is a token or a quoted string. Returns `undefined` when the syntax is broken.
+ */
+function parseExtensionOffers(value: string): ExtensionOffer[] | undefined {
+  const offers: ExtensionOffer[] = [];
+  // One element: token *( ";" token [ "=" ( token / quoted-string ) ] ), elements separated by commas.
+  const element = /^[ \t]*([!#$%&'*+\-.^_`|~0-9A-Za-z]+)((?:[ \t]*;[ \t]*[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:[ \t]*=[ \t]*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[^"\\]|\\.)*"))?)*)[ \t]*(?:,|$)/;
+  const param = /;[ \t]*([!#$%&'*+\-.^_`|~0-9A-Za-z]+)(?:[ \t]*=[ \t]*([!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[^"\\]|\\.)*"))?/g;
+  let rest = value;
+  while (rest.trim() !== '') {
+    const match = element.exec(rest);
+    if (match === null || match[0] === '') return undefined;
+    const params: Array<readonly [string, string | true]> = [];
+    for (const [, name, raw] of match[2]!.matchAll(param)) {
+      params.push([name!.toLowerCase(), raw === undefined ? true : raw.startsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, '$1') : raw]);
+    }
+    offers.push({ name: match[1]!.toLowerCase(), params });
+    rest = rest.slice(match[0].length);
+  }
+  return offers;
+}
+
+/**
+ * Chooses the first permessage-deflate offer this server can honour (RFC 7692 §5, §7). An offer with an unknown
+ * or repeated parameter, or an invalid value, is declined (§7: the server "MUST decline"), as is one asking the
+ * server for an 8-bit window, which zlib cannot produce. Returns `undefined` when every offer is declined.
+ */
+function negotiateDeflate(offers: readonly ExtensionOffer[], config: ResolvedDeflateOptions): DeflateAgreement | undefined {
+  for (const offer of offers) {
+    if (offer.name !== 'permessage-deflate') continue;
+    const agreement = acceptDeflateOffer(offer.params, config);
+    if (agreement !== undefined) return agreement;
+  }
+  return undefined;
+}
+
+function acceptDeflateOffer(params: ExtensionOffer['params'], config: ResolvedDeflateOptions): DeflateAgreement | undefined {
+  const seen = new Set<string>();
+  let serverNoContextTakeover = config.serverNoContextTakeover;
+  let clientNoContextTakeover = config.clientNoContextTakeover;
+  let offeredServerBits: number | undefined;
+  let offeredClientBits: number | true | undefined;
+  for (const [name, value] of params) {
+    if (seen.has(name)) return undefined;
+    seen.add(name);
+    switch (name) {
+      case 'server_no_context_takeover':
+        if (value !== true) return undefined;
+        serverNoContextTakeover = true;
+        break;
+      case 'client_no_context_takeover':
+        if (value !== true) return undefined;
+        clientNoContextTakeover = true;
+        break;
+      case 'server_max_window_bits':
+        offeredServerBits = parseWindowBits(value);
+        if (offeredServerBits === undefined || offeredServerBits === 8) return undefined;
+        break;
+      case 'client_max_window_bits':
+        if (value === true) offeredClientBits = true;
+        else if ((offeredClientBits = parseWindowBits(value)) === undefined) return undefined;
+        break;
+      default:
+        return undefined;
+    }
+  }
+  // §7.1.2.1: we may compress with a smaller window than offered; the client inflates it all the same.
+  const serverWindowBits = Math.min(config.serverMaxWindowBits, offeredServerBits ?? 15);
+  let response = 'permessage-deflate';
+  if (serverNoContextTakeover) response += '; server_no_context_takeover';
+  if (clientNoContextTakeover) response += '; client_no_context_takeover';
+  if (offeredServerBits !== undefined) response += `; server_max_window_bits=${serverWindowBits}`;
+  // §7.1.2.2: client_max_window_bits may be answered only when offered, with at most the offered value.
+  if (offeredClientBits !== undefined) {
+    const clientBits = Math.min(config.clientMaxWindowBits, offeredClientBits === true ? 15 : offeredClientBits);
+    response += `; client_max_window_bits=${clientBits}`;
+  }
+  return { serverNoContextTakeover, clientNoContextTakeover, serverWindowBits, response };
+}
+
+/** A window-bits value: 1*DIGIT from 8 to 15 (RFC 7692 §7.1.2). */
+function parseWindowBits(value: string | true): number | undefined {
+  if (value === true || !/^(?:8|9|1[0-5])$/.test(value)) return undefined;
+  return Number(value);
+}
+
+/** The tail a sync flush leaves, which RFC 7692 §7.2.1 strips from each message and §7.2.2 puts back. */
+const DEFLATE_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+
+/**
+ * Runs at most `concurrency` zlib jobs at once for a whole server (each takes a thread-pool slot and memory);
+ * the others wait their turn in order.
+ */
+class ZlibLimiter {
+  readonly #concurrency: number;
+  #running = 0;
+  readonly #waiting: Array<() => void> = [];
+
+  constructor(concurrency: number) {
+    this.#concurrency = concurrency;
+  }
+
+  /** Runs `job` when a slot is free; the job calls `done` when finished. */
+  run(job: (done: () => void) => void): void {
+    if (this.#running >= this.#concurrency) {
+      this.#waiting.push(() => this.run(job));
+      return;
+    }
+    this.#running++;
+    let finished = false;
+    job(() => {
+      if (finished) return;
+      finished = true;
+      this.#running--;
+      this.#waiting.shift()?.();
+    });
+  }
+}
+
+/**
+ * A broadcast compressed once for every client that agreed to no server context takeover with the same window
+ * (RFC 7692 §7.1.1.1: their compressed form of a message does not depend on what they were sent before).
+ * `frame` is `undefined` while compressing, `null` if compression failed; waiting connections are resumed.
+ * @internal
+ */
+export class SharedCompression {
+  frame: EncodedFrame | null | undefined;
+  readonly waiting: ClientHandler[] = [];
+
+  constructor(opcode: number, data: Buffer, windowBits: number, config: ResolvedDeflateOptions, limiter: ZlibLimiter) {
+    limiter.run((done) => {
+      const options = { windowBits, memLevel: config.memLevel, level: config.level, finishFlush: zlibConstants.Z_SYNC_FLUSH };
+      deflateRaw(data, options, (error, output) => {
+        done();
+        this.frame = error === null
+          ? { header: encodeFrame(opcode, output.subarray(0, Math.max(0, output.length - DEFLATE_TAIL.length)), FRAME_RSV1), payload: undefined }
+          : null;
+        for (const handler of this.waiting.splice(0)) handler.sharedCompressionDone();
+      });
+    });
+  }
+}
+
+/**
+ * One connection's compressor and decompressor. The zlib streams are made on first use and, without context
+ * takeover, reset after each message, so an idle connection holds no zlib memory.
+ * @internal
+ */
+export class DeflateCodec implements MessageInflater {
+  readonly #agreement: DeflateAgreement;
+  readonly #config: ResolvedDeflateOptions;
+  readonly #limiter: ZlibLimiter;
+  readonly #maxMessageSize: number;
+  #deflater: DeflateRaw | undefined;
+  #inflater: InflateRaw | undefined;
+  #deflated: Buffer[] = [];
+  #inflated: Buffer[] = [];
+  #inflatedLength = 0;
+  /** The job zlib is working on, finished by its flush or, sooner, by an error. */
+  #pendingDeflate: { readonly callback: (error: Error | null, compressed?: Buffer) => void; readonly done: () => void } | undefined;
+  #pendingInflate:
+    | { readonly fin: boolean; readonly callback: (error: WebSocketError | null, message?: Buffer) => void; readonly done: () => void }
+    | undefined;
+  #closed = false;
+
+  constructor(agreement: DeflateAgreement, config: ResolvedDeflateOptions, limiter: ZlibLimiter, maxMessageSize: number) {
+    this.#agreement = agreement;
+    this.#config = config;
+    this.#limiter = limiter;
+    this.#maxMessageSize = maxMessageSize;
+  }
+
+  /** Whether a message of `length` bytes is worth compressing. */
+  shouldCompress(length: number): boolean {
+    return length >= this.#config.threshold;
+  }
+
+  /** Whether this connection's compressed output depends only on the message (no context carried over). */
+  get sharesCompression(): boolean {
+    return this.#agreement.serverNoContextTakeover;
+  }
+
+  get serverWindowBits(): number {
+    return this.#agreement.serverWindowBits;
+  }
+
+  /** The agreed parameters, as answered in `Sec-WebSocket-Extensions`. */
+  get response(): string {
+    return this.#agreement.response;
+  }
+
+  /** Compresses one whole message (RFC 7692 §7.2.1): deflate, sync flush, strip the 4-byte tail. */
+  deflate(data: Buffer, callback: (error: Error | null, compressed?: Buffer) => void): void {
+    this.#limiter.run((done) => {
+      if (this.#closed) {
+        done();
+        callback(new Error('The connection closed before a message was compressed.'));
+        return;
+      }
+      const deflater = (this.#deflater ??= this.#makeDeflater());
+      this.#pendingDeflate = { callback, done };
+      deflater.write(data);
+      deflater.flush(zlibConstants.Z_SYNC_FLUSH, () => this.#finishDeflate(null));
+    });
+  }
+
+  /** Decompresses one frame of a message (RFC 7692 §7.2.2), stopping as soon as the output is too large. */
+  inflate(payload: Buffer, fin: boolean, callback: (error: WebSocketError | null, message?: Buffer) => void): void {
+    this.#limiter.run((done) => {
+      if (this.#closed) {
+        done();
+        return;
+      }
+      const inflater = (this.#inflater ??= this.#makeInflater());
+      this.#pendingInflate = { fin, callback, done };
+      inflater.write(payload);
+      if (fin) inflater.write(DEFLATE_TAIL);
+      inflater.flush(() => this.#finishInflate(null));
+    });
+  }
+
+  /** Frees the zlib streams and drops pending work; later calls do nothing. */
+  close(): void {
+    this.#closed = true;
+    this.#deflater?.close();
+    this.#inflater?.close();
+    this.#deflater = undefined;
+    this.#inflater = undefined;
+    this.#deflated = [];
+    this.#inflated = [];
+    this.#finishDeflate(new Error('The connection closed before a message was compressed.'));
+    this.#finishInflate(null);
+  }
+
+  #finishDeflate(error: Error | null): void {
+    const pending = this.#pendingDeflate;
+    if (pending === undefined) return;
+    this.#pendingDeflate = undefined;
+    pending.done();
+    const output = this.#deflated.length === 1 ? this.#deflated[0]! : Buffer.concat(this.#deflated);
+    this.#deflated = [];
+    if (error !== null || this.#closed) {
+      pending.callback(error ?? new Error('The connection closed before a message was compressed.'));
+      return;
+    }
+    if (this.#agreement.serverNoContextTakeover) this.#deflater?.reset();
+    pending.callback(null, output.subarray(0, Math.max(0, output.length - DEFLATE_TAIL.length)));
+  }
+
+  #finishInflate(error: WebSocketError | null): void {
+    const pending = this.#pendingInflate;
+    if (pending === undefined) return;
+    this.#pendingInflate = undefined;
+    pending.done();
+    if (this.#closed) return;
+    if (error !== null) {
+      this.#inflated = [];
+      this.#inflatedLength = 0;
+      pending.callback(error);
+      return;
+    }
+    if (!pending.fin) {
+      pending.callback(null);
+      return;
+    }
+    const message = this.#inflated.length === 1 ? this.#inflated[0]! : Buffer.concat(this.#inflated, this.#inflatedLength);
+    this.#inflated = [];
+    this.#inflatedLength = 0;
+    if (this.#agreement.clientNoContextTakeover) this.#inflater?.reset();
+    pending.callback(null, message);
+  }
+
+  #makeDeflater(): DeflateRaw {
+    const deflater = createDeflateRaw({
+      windowBits: this.#agreement.serverWindowBits,
+      memLevel: this.#config.memLevel,
+      level: this.#config.level,
+    });
+    deflater.on('data', (chunk: Buffer) => this.#deflated.push(chunk));
+    deflater.on('error', (error: Error) => {
+      this.#deflater = undefined;
+      this.#finishDeflate(error);
+    });
+    return deflater;
+  }
+
+  #makeInflater(): InflateRaw {
+    // A 15-bit window inflates whatever window the client compressed with (RFC 7692 §7.1.2.2).
+    const inflater = createInflateRaw({ windowBits: 15 });
+    inflater.on('data', (chunk: Buffer) => {
+      if (this.#pendingInflate === undefined) return;
+      this.#inflatedLength += chunk.length;
+      // Checked while inflating: a small compressed message cannot expand past the limit (a "deflate bomb").
+      if (this.#inflatedLength > this.#maxMessageSize) {
+        this.#inflater = undefined;
+        inflater.close();
+        this.#finishInflate(frameFailure('MESSAGE_TOO_BIG'));
+        return;
+      }
+      this.#inflated.push(chunk);
+    });
+    inflater.on('error', () => {
+      this.#inflater = undefined;
+      this.#finishInflate(frameFailure('INVALID_DEFLATE_DATA'));
+    });
+    return inflater;
+  }
+}
+
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+// 9. Validation helpers: masking, UTF-8, close codes, options
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 const LITTLE_ENDIAN = endianness() === 'LE';
@@ -1791,6 +2744,12 @@ function resolveOptions(options: WebsocketServerOptions): Readonly<Required<Omit
   checkInteger('maxHeaderSize', resolved.maxHeaderSize, 1024, 1024 * 1024);
   checkInteger('handshakeTimeout', resolved.handshakeTimeout, 1, TIMER_MAX);
   checkInteger('closeTimeout', resolved.closeTimeout, 1, TIMER_MAX);
+  checkInteger('maxBufferedAmount', resolved.maxBufferedAmount, 1, Number.MAX_SAFE_INTEGER);
+  if (!(['close', 'drop', 'queue'] as const).includes(resolved.slowClientPolicy)) {
+    throw new RangeError(
+      `Cannot create the server: slowClientPolicy '${String(resolved.slowClientPolicy)}' is not one of close, drop, queue.`,
+    );
+  }
   const logger = options.logger;
   if (logger !== undefined) {
     const methods = ['debug', 'info', 'warn', 'error'] as const;
@@ -1798,6 +2757,40 @@ function resolveOptions(options: WebsocketServerOptions): Readonly<Required<Omit
       throw new TypeError(`Cannot create the server: 'logger' must have the methods ${methods.join(', ')}.`);
     }
   }
+  return resolved;
+}
+
+/** The permessage-deflate settings with their defaults, or `undefined` when compression is off. */
+function resolveDeflateOptions(option: boolean | PerMessageDeflateOptions): ResolvedDeflateOptions | undefined {
+  if (option === false) return undefined;
+  if (option === true) return DEFLATE_DEFAULTS;
+  if (typeof option !== 'object' || option === null) {
+    throw new TypeError(`Cannot create the server: 'perMessageDeflate' must be a boolean or an object, not ${describeType(option)}.`);
+  }
+  for (const name of Object.keys(option)) {
+    if (!Object.hasOwn(DEFLATE_DEFAULTS, name)) {
+      throw new TypeError(
+        `Cannot create the server: '${name}' is not a perMessageDeflate option (known: ${Object.keys(DEFLATE_DEFAULTS).join(', ')}).`,
+      );
+    }
+  }
+  const resolved = { ...DEFLATE_DEFAULTS, ...withoutUndefined(option) };
+  for (const name of ['serverNoContextTakeover', 'clientNoContextTakeover'] as const) {
+    if (typeof resolved[name] !== 'boolean') {
+      throw new TypeError(`Cannot create the server: 'perMessageDeflate.${name}' must be a boolean, not ${describeType(resolved[name])}.`);
+    }
+  }
+  if (resolved.serverMaxWindowBits === 8) {
+    throw new RangeError(
+      "Cannot create the server: 'perMessageDeflate.serverMaxWindowBits' cannot be 8, as zlib compresses with 9 at least.",
+    );
+  }
+  checkInteger('perMessageDeflate.serverMaxWindowBits', resolved.serverMaxWindowBits, 9, 15);
+  checkInteger('perMessageDeflate.clientMaxWindowBits', resolved.clientMaxWindowBits, 8, 15);
+  checkInteger('perMessageDeflate.threshold', resolved.threshold, 0, Number.MAX_SAFE_INTEGER);
+  checkInteger('perMessageDeflate.level', resolved.level, 0, 9);
+  checkInteger('perMessageDeflate.memLevel', resolved.memLevel, 1, 9);
+  checkInteger('perMessageDeflate.concurrencyLimit', resolved.concurrencyLimit, 1, 1024);
   return resolved;
 }
 
@@ -1818,7 +2811,7 @@ function checkCallback<T>(fn: T, setter: string): T {
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 9. Small utilities: logging, formatting
+// 10. Small utilities: logging, formatting
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 const EMPTY: Buffer = Buffer.alloc(0);
