@@ -46,7 +46,8 @@ const page = findPage();
 
 /** Largest file (or line) a page may send; the page checks it before sending. */
 const MAX_MESSAGE_SIZE = 16 * 1024 * 1024;
-const chat = new WebsocketServer({ loglevel: 'info', logger: console, maxMessageSize: MAX_MESSAGE_SIZE });
+// Browsers offer permessage-deflate: chat text compresses well, so accept it.
+const chat = new WebsocketServer({ loglevel: 'info', logger: console, maxMessageSize: MAX_MESSAGE_SIZE, perMessageDeflate: true });
 
 /** Sends one JSON event as a text message to every client but `except`. */
 function announce(event: Record<string, unknown>, except?: Client): void {

@@ -42,6 +42,8 @@ test('two pages of client.html chat through server.ts: text both ways, a file as
 
   const alice = await openChat(browser, url);
   const bob = await openChat(browser, url);
+  // Chromium offers permessage-deflate and the demo accepts it (RFC 7692): the page shows what was agreed.
+  assert.match((await alice.page.textContent('#state')) ?? '', /\(permessage-deflate[^)]*\)/);
   await alice.page.waitForSelector(`#messages li[data-kind=event]:has-text("client ${bob.id} has joined")`, WAIT);
 
   // Text, typed and sent with the keyboard (Enter submits).
@@ -57,6 +59,13 @@ test('two pages of client.html chat through server.ts: text both ways, a file as
   assert.match((await atAlice.textContent()) ?? '', /hi Alice 👋 — ça va\?/);
 
   // A small file travels as one binary message and arrives byte for byte.
+  // Long enough to be compressed on its way (over the 1 KiB threshold), in both directions.
+  const long = `${'the quick brown fox jumps over the lazy dog; '.repeat(200)}end`;
+  await alice.page.fill('#text', long);
+  await alice.page.press('#text', 'Enter');
+  const longAtBob = await bob.page.waitForSelector(`#messages li[data-kind=text][data-from="${alice.id}"]:has-text("lazy dog; end")`, WAIT);
+  assert.ok(((await longAtBob.textContent()) ?? '').includes(long), 'the compressed message arrives whole');
+
   const file = Buffer.alloc(5000);
   for (let i = 0; i < file.length; i++) file[i] = (i * 7 + (i >> 8)) & 0xff;
   await alice.page.setInputFiles('#file', { name: 'pattern.bin', mimeType: 'application/octet-stream', buffer: file });
