@@ -1492,8 +1492,8 @@ export class ClientHandler {
     this.#closeCode = error.closeCode;
     this.#closeReason = '';
     this.#context.connectionFailed(this.client, error);
-    this.#dropQueue(new Error(`The connection failed before this message was sent: ${error.message}`));
-    if (!this.#closeFrameSent) {
+    const droppedClose = this.#dropQueue(new Error(`The connection failed before this message was sent: ${error.message}`));
+    if (!this.#closeFrameSent || droppedClose) {
       // 1011 carries no detail; the others say briefly what was wrong.
       this.#sendClose(error.closeCode, error instanceof InternalError ? '' : closeReasonFor(error));
     }
@@ -1614,16 +1614,26 @@ export class ClientHandler {
     this.#queuedBytes -= item.size;
   }
 
-  /** Forgets what waits to be sent (the connection is going): streams are told, compression results ignored. */
-  #dropQueue(reason: Error): void {
+  /**
+   * Forgets what waits to be sent (the connection is going): streams are told and their sources destroyed,
+   * compression results ignored.
+   * @returns whether a Close frame was among what was dropped.
+   */
+  #dropQueue(reason: Error): boolean {
     const queue = this.#queue;
-    if (queue === undefined) return;
+    if (queue === undefined) return false;
     this.#queue = undefined;
     this.#queueBusy = false;
     this.#queuedBytes = 0;
+    let droppedClose = false;
     for (const item of queue) {
-      if (item.kind === 'stream') item.reject(reason);
+      if (item.kind === 'close') droppedClose = true;
+      if (item.kind !== 'stream') continue;
+      item.reject(reason);
+      const source = item.source as { destroy?: (error?: Error) => void };
+      if (typeof source.destroy === 'function') source.destroy();
     }
+    return droppedClose;
   }
 
   /**
@@ -1647,7 +1657,10 @@ export class ClientHandler {
       }
     } catch (error) {
       // Fragments already sent cannot be taken back: the message can only be abandoned with the connection.
-      if (!first) this.#abandonStream();
+      if (!first) {
+        item.reject(error instanceof Error ? error : new Error(String(error)));
+        this.#abandonStream();
+      }
       throw error;
     }
     await this.#writeFragment(first ? (opcode ?? Opcode.BINARY) : Opcode.CONTINUATION, held ?? EMPTY, true);
@@ -1664,7 +1677,8 @@ export class ClientHandler {
   }
 
   #abandonStream(): void {
-    if (this.#state === 'closed') return;
+    // A connection already closing needs no second reason.
+    if (this.#state !== 'open') return;
     this.#context.log.error(`client ${this.client.id}: a streamed message failed midway; closing with 1011`);
     this.#failConnection(new InternalError('A streamed message failed before its end.', 'WS_ERR_STREAM_FAILED'));
   }
