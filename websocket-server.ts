@@ -1359,9 +1359,15 @@ export class ClientHandler {
    *   sent, if the file cannot be opened.
    */
   async sendFile(path: string): Promise<void> {
+    if (this.#state !== 'open') throw new Error(`Cannot send ${path}: the connection is not open.`);
     const info = await stat(path);
     if (!info.isFile()) throw new Error(`Cannot send ${path}: it is not a file.`);
     const file = await open(path, 'r');
+    if (this.#state !== 'open') {
+      // Closed while the file was being opened: nothing will read it.
+      await file.close();
+      throw new Error(`Cannot send ${path}: the connection closed.`);
+    }
     return this.sendStream(file.createReadStream(), { binary: true });
   }
 
@@ -1870,6 +1876,8 @@ export class FrameParser {
   #paused = false;
   /** Set while the inflater works on a frame: the frames behind it wait. */
   #inflating = false;
+  /** A message whose inflation finished while paused: delivered first on `resume()`. */
+  #held: { readonly opcode: number; readonly data: Buffer } | undefined;
 
   // The frame being read: its header has been consumed, its payload not yet.
   #awaitingPayload = false;
@@ -1912,6 +1920,9 @@ export class FrameParser {
   resume(): void {
     if (!this.#paused) return;
     this.#paused = false;
+    const held = this.#held;
+    this.#held = undefined;
+    if (held !== undefined && !this.#stopped) this.#deliver(held.opcode, held.data, false);
     this.#process();
   }
 
@@ -2042,7 +2053,8 @@ export class FrameParser {
       }
       if (fin) {
         this.#endMessage();
-        this.#deliver(opcode, message ?? EMPTY, false);
+        if (this.#paused) this.#held = { opcode, data: message ?? EMPTY };
+        else this.#deliver(opcode, message ?? EMPTY, false);
       }
       if (!synchronous) this.#process();
     });
