@@ -23,10 +23,12 @@
 
 import { Buffer, isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { createServer, Socket, type Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { endianness } from 'node:os';
+import { createServer as createTlsServer, Server as TlsServer, type TlsOptions } from 'node:tls';
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 // 1. Public types and options
@@ -77,6 +79,18 @@ export interface WebsocketServerOptions {
    * the TCP connection) before the connection is dropped. Default 5,000.
    */
   closeTimeout?: number;
+  /**
+   * The TLS private key, to serve `wss://`: a PEM string, a `Buffer`, or the path of a PEM file (a string that
+   * does not begin with `-----BEGIN`). Needs {@link cert}. Default: none, the server speaks plain `ws://`.
+   */
+  key?: string | Buffer;
+  /** The TLS certificate (chain), as {@link key}: a PEM string, a `Buffer`, or a file path. Needs {@link key}. */
+  cert?: string | Buffer;
+  /**
+   * Further options of `tls.createServer` for `wss://`, e.g. `ca`, `passphrase`, `minVersion`; needs
+   * {@link key} and {@link cert}. Its `handshakeTimeout` defaults to this server's `handshakeTimeout`.
+   */
+  tls?: TlsOptions;
 }
 
 /** A received message: a `string` for a text message, a `Buffer` for a binary one. */
@@ -183,6 +197,10 @@ export const CloseCode = {
 /** The GUID that the opening handshake appends to the client's key (RFC 6455 §1.3, §4.2.2). */
 const HANDSHAKE_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
+/** The options that have no default value: absent unless given. */
+const OPTIONS_WITHOUT_DEFAULT = ['logger', 'key', 'cert', 'tls'] as const;
+type OptionWithoutDefault = (typeof OPTIONS_WITHOUT_DEFAULT)[number];
+
 const DEFAULTS = {
   port: 0,
   host: '127.0.0.1',
@@ -191,7 +209,12 @@ const DEFAULTS = {
   maxHeaderSize: 16 * 1024,
   handshakeTimeout: 10_000,
   closeTimeout: 5_000,
-} as const satisfies Required<Omit<WebsocketServerOptions, 'logger'>>;
+} as const satisfies Required<Omit<WebsocketServerOptions, OptionWithoutDefault>>;
+
+/** The options as the server keeps them: every default filled in, the logger apart. */
+type ResolvedOptions = Readonly<
+  Required<Omit<WebsocketServerOptions, OptionWithoutDefault>> & Omit<Pick<WebsocketServerOptions, OptionWithoutDefault>, 'logger'>
+>;
 
 /** Control frames carry at most 125 bytes (§5.5); a close reason therefore at most 123. */
 const MAX_CONTROL_PAYLOAD = 125;
@@ -387,11 +410,15 @@ export class WebsocketServer {
   /** The connected clients, in the order they connected (by `id`). Read it; do not modify it. */
   readonly clients: Client[] = [];
 
-  readonly #options: Readonly<Required<Omit<WebsocketServerOptions, 'logger'>>>;
+  readonly #options: ResolvedOptions;
   readonly #log: LevelLogger;
   readonly #context: ServerContext;
   #listener: NetServer | undefined;
   #boundPort: number | undefined;
+  /** Set while `runForever()` prepares to listen (reading the TLS files). */
+  #starting = false;
+  /** Counts the shutdowns, so that a start they overtook can tell. */
+  #shutdowns = 0;
   #nextClientId = 1;
   #acceptingConnections = true;
   readonly #handshakingSockets = new Set<Socket>();
@@ -430,31 +457,33 @@ export class WebsocketServer {
     return this.#options.host;
   }
 
+  /** Whether the server serves `wss://`: it has a `key` and `cert`. */
+  get secure(): boolean {
+    return this.#options.key !== undefined;
+  }
+
   /**
-   * Starts listening. Resolves once connections are accepted; {@link port} then holds the bound port.
-   * @throws the OS error (e.g. `EADDRINUSE`, `EACCES`) as a rejection.
+   * Starts listening, with TLS when `key` and `cert` are given. Resolves once connections are accepted;
+   * {@link port} then holds the bound port.
+   * @throws the OS error (e.g. `EADDRINUSE`, `EACCES`) as a rejection, or an `Error` saying why the TLS key or
+   * certificate could not be used: a server asked for TLS never falls back to plain text.
    */
-  runForever(): Promise<void> {
-    if (this.#listener !== undefined) {
-      return Promise.reject(new Error('Cannot start the server: it is already listening.'));
+  async runForever(): Promise<void> {
+    if (this.#listener !== undefined || this.#starting) {
+      throw new Error('Cannot start the server: it is already running.');
     }
-    const listener = createServer({ noDelay: true }, (socket) => this.#acceptSocket(socket));
-    this.#listener = listener;
-    return new Promise<void>((resolve, reject) => {
-      const failToListen = (error: Error): void => {
-        this.#listener = undefined;
-        reject(error);
-      };
-      listener.once('error', failToListen);
-      listener.listen(this.#options.port, this.#options.host, () => {
-        listener.off('error', failToListen);
-        listener.on('error', (error) => this.#log.error(`listener error: ${describeError(error)}`));
-        const address = listener.address();
-        this.#boundPort = typeof address === 'object' && address !== null ? address.port : this.#options.port;
-        this.#log.info(`listening on ${formatHostPort(this.#options.host, this.#boundPort)}`);
-        resolve();
-      });
-    });
+    this.#starting = true;
+    const shutdowns = this.#shutdowns;
+    try {
+      const listener =
+        this.#options.key === undefined
+          ? createServer({ noDelay: true }, (socket) => this.#acceptSocket(socket))
+          : await this.#createTlsListener();
+      if (this.#shutdowns !== shutdowns) throw new Error('Cannot start the server: it was shut down while starting.');
+      await this.#listen(listener);
+    } finally {
+      this.#starting = false;
+    }
   }
 
   /** Sets the function called when a client has connected (after its opening handshake). */
@@ -572,8 +601,54 @@ export class WebsocketServer {
 
   // ── listening and shutting down ──────────────────────────────────────────────────────────────────────────
 
+  #listen(listener: NetServer): Promise<void> {
+    this.#listener = listener;
+    return new Promise<void>((resolve, reject) => {
+      const failToListen = (error: Error): void => {
+        this.#listener = undefined;
+        reject(error);
+      };
+      listener.once('error', failToListen);
+      listener.listen(this.#options.port, this.#options.host, () => {
+        listener.off('error', failToListen);
+        listener.on('error', (error) => this.#log.error(`listener error: ${describeError(error)}`));
+        const address = listener.address();
+        this.#boundPort = typeof address === 'object' && address !== null ? address.port : this.#options.port;
+        this.#log.info(
+          `listening on ${this.secure ? 'wss' : 'ws'}://${formatHostPort(this.#options.host, this.#boundPort)}`,
+        );
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * A `node:tls` server with the configured key and certificate. Every way they can be unusable (a file that
+   * cannot be read, bad PEM, a key that does not match the certificate, a wrong passphrase) rejects.
+   */
+  async #createTlsListener(): Promise<NetServer> {
+    const [key, cert] = await Promise.all([readPem(this.#options.key!, 'key'), readPem(this.#options.cert!, 'cert')]);
+    let listener: TlsServer;
+    try {
+      listener = createTlsServer(
+        { handshakeTimeout: this.#options.handshakeTimeout, ...this.#options.tls, key, cert, noDelay: true },
+        (socket) => this.#acceptSocket(socket),
+      );
+    } catch (error) {
+      throw new Error(`Cannot start the server: the TLS key and certificate cannot be used (${describeError(error)}).`, {
+        cause: error,
+      });
+    }
+    // A client that fails its TLS handshake (e.g. plain HTTP on this port) concerns that client only.
+    listener.on('tlsClientError', (error, socket) => {
+      this.#log.info(`TLS handshake with ${formatHostPort(socket.remoteAddress, socket.remotePort)} failed: ${describeError(error)}`);
+    });
+    return listener;
+  }
+
   /** Stops accepting TCP connections and drops the ones still in their handshake. */
   #stopListening(): Promise<void> {
+    this.#shutdowns++;
     const listener = this.#listener;
     this.#listener = undefined;
     for (const socket of this.#handshakingSockets) socket.destroy();
@@ -827,6 +902,21 @@ export class WebsocketServer {
         `${client.handler.closeReason ? ` ${client.handler.closeReason}` : ''})`,
     );
     this.#runCallback(this.#onClientLeft, client, 'client-left');
+  }
+}
+
+/**
+ * The contents of a TLS `key` or `cert` option: the PEM or bytes given, or those of the file it names.
+ * @throws an `Error` naming the file when it cannot be read.
+ */
+async function readPem(value: string | Buffer, name: 'key' | 'cert'): Promise<string | Buffer> {
+  if (typeof value !== 'string' || value.trimStart().startsWith('-----BEGIN')) return value;
+  try {
+    return await readFile(value);
+  } catch (error) {
+    throw new Error(`Cannot start the server: the TLS ${name} file '${value}' cannot be read (${describeError(error)}).`, {
+      cause: error,
+    });
   }
 }
 
@@ -1762,10 +1852,10 @@ function hasToken(value: string | undefined, token: string): boolean {
   return false;
 }
 
-const OPTION_NAMES = new Set<string>([...Object.keys(DEFAULTS), 'logger']);
+const OPTION_NAMES = new Set<string>([...Object.keys(DEFAULTS), ...OPTIONS_WITHOUT_DEFAULT]);
 
-/** Merges the options with the defaults and checks every value. */
-function resolveOptions(options: WebsocketServerOptions): Readonly<Required<Omit<WebsocketServerOptions, 'logger'>>> {
+/** Merges the options with the defaults and checks every value, then how they go together. */
+function resolveOptions(options: WebsocketServerOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`Cannot create the server: options must be an object, not ${describeType(options)}.`);
   }
@@ -1798,7 +1888,37 @@ function resolveOptions(options: WebsocketServerOptions): Readonly<Required<Omit
       throw new TypeError(`Cannot create the server: 'logger' must have the methods ${methods.join(', ')}.`);
     }
   }
+  checkTlsOptions(resolved);
   return resolved;
+}
+
+/** `key` and `cert` go together, each a PEM string, a Buffer or a file path; `tls` adds to them. */
+function checkTlsOptions(options: ResolvedOptions): void {
+  for (const name of ['key', 'cert'] as const) {
+    const value: unknown = options[name];
+    if (value !== undefined && !(typeof value === 'string' ? value !== '' : Buffer.isBuffer(value))) {
+      throw new TypeError(
+        `Cannot create the server: '${name}' must be a PEM string, a Buffer or a file path, not ${describeType(value)}.`,
+      );
+    }
+  }
+  if ((options.key === undefined) !== (options.cert === undefined)) {
+    const [given, missing] = options.key === undefined ? ['cert', 'key'] : ['key', 'cert'];
+    throw new TypeError(`Cannot create the server: '${given}' needs '${missing}' as well, to serve wss://.`);
+  }
+  const tls: unknown = options.tls;
+  if (tls === undefined) return;
+  if (typeof tls !== 'object' || tls === null || Array.isArray(tls)) {
+    throw new TypeError(`Cannot create the server: 'tls' must be an object of tls.createServer options, not ${describeType(tls)}.`);
+  }
+  if (options.key === undefined) {
+    throw new TypeError("Cannot create the server: 'tls' needs 'key' and 'cert', which turn TLS on.");
+  }
+  for (const name of ['key', 'cert'] as const) {
+    if (name in tls) {
+      throw new TypeError(`Cannot create the server: give the TLS ${name} as the option '${name}', not inside 'tls'.`);
+    }
+  }
 }
 
 function checkInteger(name: string, value: unknown, min: number, max: number): void {
