@@ -28,6 +28,7 @@ import type { IncomingMessage } from 'node:http';
 import { createServer, Socket, type Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { endianness } from 'node:os';
+import { performance } from 'node:perf_hooks';
 import { createServer as createTlsServer, Server as TlsServer, type TlsOptions } from 'node:tls';
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
@@ -91,6 +92,16 @@ export interface WebsocketServerOptions {
    * {@link key} and {@link cert}. Its `handshakeTimeout` defaults to this server's `handshakeTimeout`.
    */
   tls?: TlsOptions;
+  /**
+   * Milliseconds between the Pings the server sends each client to check that it is still there
+   * (RFC 6455 §5.5.2); `0` sends none. Default 20,000.
+   */
+  pingInterval?: number;
+  /**
+   * Milliseconds a client has to answer the server's Ping with a Pong; one that does not is dropped (its
+   * `closeCode` is 1006), so that half-open TCP connections do not linger. `0` never drops. Default 20,000.
+   */
+  pingTimeout?: number;
 }
 
 /** A received message: a `string` for a text message, a `Buffer` for a binary one. */
@@ -209,6 +220,8 @@ const DEFAULTS = {
   maxHeaderSize: 16 * 1024,
   handshakeTimeout: 10_000,
   closeTimeout: 5_000,
+  pingInterval: 20_000,
+  pingTimeout: 20_000,
 } as const satisfies Required<Omit<WebsocketServerOptions, OptionWithoutDefault>>;
 
 /** The options as the server keeps them: every default filled in, the logger apart. */
@@ -422,6 +435,8 @@ export class WebsocketServer {
   #nextClientId = 1;
   #acceptingConnections = true;
   readonly #handshakingSockets = new Set<Socket>();
+  /** The one heartbeat timer of the server (RFC 6455 §5.5.2), running while a client is connected. */
+  #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
 
   #onNewClient: NewClientCallback | undefined;
   #onClientLeft: ClientLeftCallback | undefined;
@@ -652,6 +667,7 @@ export class WebsocketServer {
     const listener = this.#listener;
     this.#listener = undefined;
     for (const socket of this.#handshakingSockets) socket.destroy();
+    this.#stopHeartbeat();
     if (listener === undefined) return Promise.resolve();
     return new Promise((resolve) => {
       listener.close(() => {
@@ -843,6 +859,7 @@ export class WebsocketServer {
     const handler = new ClientHandler(socket, this.#context, request, this.#nextClientId++);
     const client = handler.client;
     this.clients.push(client);
+    this.#startHeartbeat();
     this.#log.info(`client ${client.id} connected from ${formatHostPort(client.address.host, client.address.port)}`);
     this.#runCallback(this.#onNewClient, client, 'new-client');
     if (firstFrames.length > 0) handler.receive(firstFrames);
@@ -897,11 +914,41 @@ export class WebsocketServer {
     const index = this.clients.indexOf(client);
     if (index === -1) return;
     this.clients.splice(index, 1);
+    if (this.clients.length === 0) this.#stopHeartbeat();
     this.#log.info(
       `client ${client.id} left (${client.handler.closeCode ?? CloseCode.ABNORMAL}` +
         `${client.handler.closeReason ? ` ${client.handler.closeReason}` : ''})`,
     );
     this.#runCallback(this.#onClientLeft, client, 'client-left');
+  }
+
+  // ── the heartbeat (RFC 6455 §5.5.2, §5.5.3) ───────────────────────────────────────────────────────────────
+
+  /**
+   * Starts the server's one heartbeat timer, if pings are on and it is not running. It ticks four times per
+   * `pingInterval` (or `pingTimeout`, if shorter), so each deadline is met within a quarter of its length.
+   * One timer for all clients, rather than one per client, keeps a connection's cost to a few fields.
+   */
+  #startHeartbeat(): void {
+    const { pingInterval, pingTimeout } = this.#options;
+    if (this.#heartbeatTimer !== undefined || pingInterval === 0) return;
+    const shortest = pingTimeout === 0 ? pingInterval : Math.min(pingInterval, pingTimeout);
+    this.#heartbeatTimer = setInterval(WebsocketServer.#onHeartbeatTick, Math.max(HEARTBEAT_MIN_TICK, Math.floor(shortest / 4)), this);
+    // The heartbeat alone does not keep the process alive.
+    this.#heartbeatTimer.unref();
+  }
+
+  #stopHeartbeat(): void {
+    if (this.#heartbeatTimer === undefined) return;
+    clearInterval(this.#heartbeatTimer);
+    this.#heartbeatTimer = undefined;
+  }
+
+  static #onHeartbeatTick(server: WebsocketServer): void {
+    const now = performance.now();
+    const { pingInterval, pingTimeout } = server.#options;
+    // A client dropped here leaves `clients` later, on its socket's 'close' event: the loop is not disturbed.
+    for (const client of server.clients) client.handler.heartbeat(now, pingInterval, pingTimeout);
   }
 }
 
@@ -1123,6 +1170,12 @@ export class ClientHandler {
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
   #closed: Promise<void> | undefined;
   #resolveClosed: (() => void) | undefined;
+  // The heartbeat (driven by the server's timer): when the last heartbeat Ping went out, the number it
+  // carries while its Pong is awaited, and the round trip of the last one answered.
+  #pingSentAt: number;
+  #pingsSent = 0;
+  #awaitedPong: number | undefined;
+  #latency: number | undefined;
 
   /** @internal Made by the server when a handshake completes. */
   constructor(socket: Socket, context: ServerContext, request: HandshakeRequest, id: number) {
@@ -1130,6 +1183,7 @@ export class ClientHandler {
     this.#context = context;
     this.request = request;
     this.client = { id, handler: this, address: { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 } };
+    this.#pingSentAt = performance.now();
     this.#parser = new FrameParser(this, { maxMessageSize: context.maxMessageSize });
     this.#socket[kHandler] = this;
     socket.on('data', ClientHandler.#onSocketData);
@@ -1158,6 +1212,14 @@ export class ClientHandler {
   /** Once closed: the reason that came with {@link closeCode} (empty if none). */
   get closeReason(): string {
     return this.#closeReason;
+  }
+
+  /**
+   * The round trip of the last heartbeat Ping, in milliseconds: from sending it to receiving the Pong that
+   * carries its payload. `undefined` until one has been answered (and with `pingInterval: 0`).
+   */
+  get latency(): number | undefined {
+    return this.#latency;
   }
 
   /** Resolves once the connection is closed (after client-left has been called). */
@@ -1250,8 +1312,16 @@ export class ClientHandler {
     if (!this.#closeFrameSent && !this.#socket.destroyed) this.#socket.write(encodeFrame(Opcode.PONG, payload));
   }
 
-  /** @internal §5.5.3: a Pong, solicited or not, needs no answer. */
-  onPong(): void {}
+  /**
+   * @internal §5.5.3: a Pong needs no answer. One that carries the payload of the heartbeat Ping awaiting its
+   * answer (§5.5.3: "identical Application data") ends that wait and measures the round trip.
+   */
+  onPong(payload: Buffer): void {
+    const awaited = this.#awaitedPong;
+    if (awaited === undefined || payload.length !== 4 || payload.readUInt32BE(0) !== awaited) return;
+    this.#awaitedPong = undefined;
+    this.#latency = performance.now() - this.#pingSentAt;
+  }
 
   /** @internal §5.5.1: the peer's Close frame. */
   onClose(code: number, reason: string): void {
@@ -1270,6 +1340,30 @@ export class ClientHandler {
   /** @internal §7.1.7: fail the connection with the error's close code. */
   onProtocolError(error: WebSocketError): void {
     this.#failConnection(error);
+  }
+
+  /**
+   * @internal Called on each tick of the server's heartbeat timer (RFC 6455 §5.5.2). Drops a client whose
+   * Pong is overdue (with `pingTimeout` 0, none is); else sends the next Ping once `pingInterval` has passed
+   * since the last one. While a Pong is awaited no new Ping goes out, so a slow answer is never mistaken
+   * for a missing one.
+   */
+  heartbeat(now: number, pingInterval: number, pingTimeout: number): void {
+    if (this.#state !== 'open') return;
+    if (this.#awaitedPong !== undefined && pingTimeout > 0) {
+      if (now - this.#pingSentAt < pingTimeout) return;
+      this.#context.log.info(`client ${this.client.id} did not answer a ping within ${pingTimeout} ms; dropping it`);
+      this.terminate();
+      return;
+    }
+    if (now - this.#pingSentAt < pingInterval) return;
+    // The payload is a number of our own, so that only the answer to this Ping counts as one.
+    const id = (this.#pingsSent = (this.#pingsSent + 1) >>> 0);
+    const payload = Buffer.allocUnsafe(4);
+    payload.writeUInt32BE(id, 0);
+    this.#awaitedPong = id;
+    this.#pingSentAt = now;
+    this.#socket.write(encodeFrame(Opcode.PING, payload));
   }
 
   // ── internals ────────────────────────────────────────────────────────────────────────────────────────────
@@ -1881,6 +1975,8 @@ function resolveOptions(options: WebsocketServerOptions): ResolvedOptions {
   checkInteger('maxHeaderSize', resolved.maxHeaderSize, 1024, 1024 * 1024);
   checkInteger('handshakeTimeout', resolved.handshakeTimeout, 1, TIMER_MAX);
   checkInteger('closeTimeout', resolved.closeTimeout, 1, TIMER_MAX);
+  checkInteger('pingInterval', resolved.pingInterval, 0, TIMER_MAX);
+  checkInteger('pingTimeout', resolved.pingTimeout, 0, TIMER_MAX);
   const logger = options.logger;
   if (logger !== undefined) {
     const methods = ['debug', 'info', 'warn', 'error'] as const;
@@ -1945,6 +2041,8 @@ const EMPTY: Buffer = Buffer.alloc(0);
 const BUFFER_MAX_LENGTH = 2 ** 32;
 /** setTimeout's largest delay (about 24.8 days). */
 const TIMER_MAX = 2 ** 31 - 1;
+/** The heartbeat timer ticks at most this often (ms), however short `pingInterval` and `pingTimeout` are. */
+const HEARTBEAT_MIN_TICK = 5;
 
 const LEVEL_RANK: Readonly<Record<LogLevel, number>> = { debug: 10, info: 20, warning: 30, error: 40, critical: 50 };
 
