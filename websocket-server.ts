@@ -102,7 +102,30 @@ export interface WebsocketServerOptions {
    * `closeCode` is 1006), so that half-open TCP connections do not linger. `0` never drops. Default 20,000.
    */
   pingTimeout?: number;
+  /**
+   * The subprotocols the server speaks, most preferred first: it picks the first of its list that the client
+   * offers in `Sec-WebSocket-Protocol` (RFC 6455 §4.2.2). Or a function that picks one of the offered ones
+   * (or none: `undefined`/`null`); it is called only when the client offers at least one. Default: none.
+   */
+  subprotocols?: readonly string[] | SubprotocolChooser;
+  /**
+   * When `true`, a client that offers no subprotocol the server picks is refused with 400. Needs
+   * {@link subprotocols}. Default `false`: such a client connects without a subprotocol.
+   */
+  requireSubprotocol?: boolean;
 }
+
+/**
+ * Picks the subprotocol for a connection from those the client offered, in its order of preference:
+ * one of `offered`, or `undefined`/`null` for none. Called synchronously during the handshake.
+ *
+ * @example
+ * ```ts
+ * const subprotocols: SubprotocolChooser = (offered, request) =>
+ *   request.path === '/v2' && offered.includes('chat.v2') ? 'chat.v2' : offered.find((p) => p === 'chat.v1');
+ * ```
+ */
+export type SubprotocolChooser = (offered: readonly string[], request: HandshakeRequest) => string | undefined | null;
 
 /** A received message: a `string` for a text message, a `Buffer` for a binary one. */
 export type Message = string | Buffer;
@@ -134,6 +157,8 @@ export interface Client {
   readonly handler: ClientHandler;
   /** The peer's host and port. */
   readonly address: ClientAddress;
+  /** The subprotocol agreed on in the handshake (as `handler.protocol`); `''` when none. */
+  readonly protocol: string;
 }
 
 /** The opening handshake's HTTP request, as given to `setFnAuthenticate` and kept on `ClientHandler.request`. */
@@ -209,7 +234,7 @@ export const CloseCode = {
 const HANDSHAKE_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 /** The options that have no default value: absent unless given. */
-const OPTIONS_WITHOUT_DEFAULT = ['logger', 'key', 'cert', 'tls'] as const;
+const OPTIONS_WITHOUT_DEFAULT = ['logger', 'key', 'cert', 'tls', 'subprotocols'] as const;
 type OptionWithoutDefault = (typeof OPTIONS_WITHOUT_DEFAULT)[number];
 
 const DEFAULTS = {
@@ -222,6 +247,7 @@ const DEFAULTS = {
   closeTimeout: 5_000,
   pingInterval: 20_000,
   pingTimeout: 20_000,
+  requireSubprotocol: false,
 } as const satisfies Required<Omit<WebsocketServerOptions, OptionWithoutDefault>>;
 
 /** The options as the server keeps them: every default filled in, the logger apart. */
@@ -363,6 +389,9 @@ const HANDSHAKE_FAILURES = {
   UNSUPPORTED_VERSION: [426, 'only Sec-WebSocket-Version 13 is supported (RFC 6455 §4.4)', UPGRADE_REQUIRED_HEADERS],
   INVALID_KEY: [400, 'Sec-WebSocket-Key must be one base64-encoded 16-byte value (RFC 6455 §4.1)'],
   UNEXPECTED_BODY: [400, 'an opening handshake has no body'],
+  INVALID_SUBPROTOCOLS: [400, 'Sec-WebSocket-Protocol must be a comma-separated list of unique tokens (RFC 6455 §4.1)'],
+  SUBPROTOCOL_REQUIRED: [400, 'the client offered no subprotocol that the server speaks (Sec-WebSocket-Protocol)'],
+  SUBPROTOCOL_CHOICE_FAILED: [500, 'choosing a subprotocol failed with an error'],
   FORBIDDEN: [403, 'the connection was not authorized'],
   AUTHENTICATION_FAILED: [500, 'authentication failed with an error'],
   AUTHENTICATION_TIMEOUT: [503, 'authentication did not answer in time'],
@@ -756,7 +785,10 @@ export class WebsocketServer {
     this.#processRequest(socket, pending, parseRequestHead(head.toString('latin1', 0, end)));
   }
 
-  /** Checks a complete request head in a fixed order, then asks the application. */
+  /**
+   * Checks a complete request head in a fixed order (availability, the RFC 6455 §4.1 rules, the offered
+   * subprotocols), picks a subprotocol, then asks the application.
+   */
   #processRequest(socket: HandshakingSocket, pending: PendingHandshake, parsed: RequestHead | HandshakeError): void {
     if (parsed instanceof HandshakeError) {
       this.#refuseHandshake(socket, parsed);
@@ -771,14 +803,51 @@ export class WebsocketServer {
       this.#refuseHandshake(socket, key);
       return;
     }
+    const offered = parseSubprotocolList(parsed.headers['sec-websocket-protocol']);
+    if (offered instanceof HandshakeError) {
+      this.#refuseHandshake(socket, offered);
+      return;
+    }
     const request = new UpgradeRequest(parsed, socket.remoteAddress ?? '', socket.remotePort ?? 0);
-    this.#authenticate(socket, pending, request, key);
+    const protocol = this.#chooseSubprotocol(socket, offered, request);
+    if (protocol === undefined) return;
+    this.#authenticate(socket, pending, request, { key, protocol });
   }
 
-  #authenticate(socket: HandshakingSocket, pending: PendingHandshake, request: UpgradeRequest, key: string): void {
+  /**
+   * Picks the subprotocol (RFC 6455 §4.2.2 /subprotocol/): the first of the server's list that the client
+   * offered, or what the application's function picks among the offered ones.
+   * @returns the subprotocol, `''` for none, or `undefined` when the handshake was refused.
+   */
+  #chooseSubprotocol(socket: HandshakingSocket, offered: readonly string[], request: HandshakeRequest): string | undefined {
+    const subprotocols = this.#options.subprotocols;
+    let chosen: unknown;
+    if (subprotocols === undefined || offered.length === 0) {
+      chosen = undefined;
+    } else if (typeof subprotocols !== 'function') {
+      chosen = subprotocols.find((protocol) => offered.includes(protocol));
+    } else {
+      try {
+        chosen = subprotocols(offered, request);
+        checkChosenSubprotocol(chosen, offered);
+      } catch (error) {
+        this.#callbackFailed(error, null, 'subprotocols');
+        this.#refuseHandshake(socket, handshakeFailure('SUBPROTOCOL_CHOICE_FAILED'), false);
+        return undefined;
+      }
+    }
+    if (typeof chosen === 'string') return chosen;
+    if (this.#options.requireSubprotocol) {
+      this.#refuseHandshake(socket, handshakeFailure('SUBPROTOCOL_REQUIRED'));
+      return undefined;
+    }
+    return '';
+  }
+
+  #authenticate(socket: HandshakingSocket, pending: PendingHandshake, request: UpgradeRequest, accepted: AcceptedHandshake): void {
     const authenticate = this.#onAuthenticate;
     if (authenticate === undefined) {
-      this.#completeHandshake(socket, request, key);
+      this.#completeHandshake(socket, request, accepted);
       return;
     }
     let verdict: boolean | Promise<boolean>;
@@ -789,7 +858,7 @@ export class WebsocketServer {
       return;
     }
     if (!isPromiseLike(verdict)) {
-      this.#applyVerdict(socket, verdict, request, key);
+      this.#applyVerdict(socket, verdict, request, accepted);
       return;
     }
     // Reading pauses while the application decides, so the bytes held meanwhile stay few.
@@ -800,8 +869,8 @@ export class WebsocketServer {
       return true;
     };
     verdict.then(
-      (accepted) => {
-        if (stillWaiting()) this.#applyVerdict(socket, accepted, request, key);
+      (resolved) => {
+        if (stillWaiting()) this.#applyVerdict(socket, resolved, request, accepted);
       },
       (error: unknown) => {
         if (stillWaiting()) this.#authenticationFailed(socket, error);
@@ -809,8 +878,8 @@ export class WebsocketServer {
     );
   }
 
-  #applyVerdict(socket: HandshakingSocket, accepted: unknown, request: UpgradeRequest, key: string): void {
-    if (accepted === true) this.#completeHandshake(socket, request, key);
+  #applyVerdict(socket: HandshakingSocket, verdict: unknown, request: UpgradeRequest, accepted: AcceptedHandshake): void {
+    if (verdict === true) this.#completeHandshake(socket, request, accepted);
     else this.#refuseHandshake(socket, handshakeFailure('FORBIDDEN'));
   }
 
@@ -838,7 +907,7 @@ export class WebsocketServer {
   }
 
   /** Sends the 101 response and turns the socket into a client (RFC 6455 §4.2.2). */
-  #completeHandshake(socket: HandshakingSocket, request: UpgradeRequest, key: string): void {
+  #completeHandshake(socket: HandshakingSocket, request: UpgradeRequest, accepted: AcceptedHandshake): void {
     const pending = socket[kPendingHandshake];
     const firstFrames = pending?.bytes ?? EMPTY;
     if (pending !== undefined) clearTimeout(pending.timer);
@@ -853,14 +922,18 @@ export class WebsocketServer {
       'HTTP/1.1 101 Switching Protocols\r\n' +
         'Upgrade: websocket\r\n' +
         'Connection: Upgrade\r\n' +
-        `Sec-WebSocket-Accept: ${acceptKeyFor(key)}\r\n\r\n`,
+        `Sec-WebSocket-Accept: ${acceptKeyFor(accepted.key)}\r\n` +
+        `${negotiatedHeaderLines(accepted)}\r\n`,
       'latin1',
     );
-    const handler = new ClientHandler(socket, this.#context, request, this.#nextClientId++);
+    const handler = new ClientHandler(socket, this.#context, request, this.#nextClientId++, accepted);
     const client = handler.client;
     this.clients.push(client);
     this.#startHeartbeat();
-    this.#log.info(`client ${client.id} connected from ${formatHostPort(client.address.host, client.address.port)}`);
+    this.#log.info(
+      `client ${client.id} connected from ${formatHostPort(client.address.host, client.address.port)}` +
+        `${accepted.protocol ? ` with subprotocol ${accepted.protocol}` : ''}`,
+    );
     this.#runCallback(this.#onNewClient, client, 'new-client');
     if (firstFrames.length > 0) handler.receive(firstFrames);
   }
@@ -952,6 +1025,14 @@ export class WebsocketServer {
   }
 }
 
+/** What an accepted opening handshake settled, for the 101 response and the new {@link ClientHandler}. */
+interface AcceptedHandshake {
+  /** The client's `Sec-WebSocket-Key`. */
+  readonly key: string;
+  /** The subprotocol agreed on; `''` for none. */
+  readonly protocol: string;
+}
+
 /**
  * The contents of a TLS `key` or `cert` option: the PEM or bytes given, or those of the file it names.
  * @throws an `Error` naming the file when it cannot be read.
@@ -965,6 +1046,16 @@ async function readPem(value: string | Buffer, name: 'key' | 'cert'): Promise<st
       cause: error,
     });
   }
+}
+
+/**
+ * The header lines of the 101 response that depend on what was negotiated (RFC 6455 §4.2.2 item 5), each
+ * ending in CR LF: `Sec-WebSocket-Protocol` when a subprotocol was agreed on, else nothing.
+ */
+function negotiatedHeaderLines(accepted: AcceptedHandshake): string {
+  let lines = '';
+  if (accepted.protocol !== '') lines += `Sec-WebSocket-Protocol: ${accepted.protocol}\r\n`;
+  return lines;
 }
 
 /** The handshake request as kept on a client: parsed once, the query only when asked for. */
@@ -1107,6 +1198,45 @@ function checkUpgradeRequest(head: RequestHead): string | HandshakeError {
   return key;
 }
 
+/**
+ * The subprotocols a client offers, in its order of preference: `Sec-WebSocket-Protocol` is `1#token`, its
+ * elements unique (RFC 6455 §4.1 item 10); empty list elements are ignored (RFC 9110 §5.6.1.2), and repeated
+ * fields have already been joined into one list (§11.3.4).
+ * @returns the offered names (none without the header), or the refusal.
+ */
+function parseSubprotocolList(value: string | undefined): string[] | HandshakeError {
+  if (value === undefined) return [];
+  const offered: string[] = [];
+  for (const element of value.split(',')) {
+    const protocol = element.trim();
+    if (protocol === '') continue;
+    if (!TOKEN.test(protocol) || offered.includes(protocol)) return handshakeFailure('INVALID_SUBPROTOCOLS');
+    offered.push(protocol);
+  }
+  return offered.length > 0 ? offered : handshakeFailure('INVALID_SUBPROTOCOLS');
+}
+
+/**
+ * Checks what a subprotocol function returned: one of the offered names, or `undefined`/`null` for none.
+ * §4.2.2: the value "MUST be derived from the client's handshake".
+ * @throws {TypeError} for another type, {@link RangeError} for a name the client did not offer.
+ */
+function checkChosenSubprotocol(chosen: unknown, offered: readonly string[]): void {
+  if (chosen === undefined || chosen === null) return;
+  if (typeof chosen !== 'string') {
+    throw new TypeError(
+      `The subprotocols function returned ${isPromiseLike(chosen) ? 'a promise' : describeType(chosen)}: ` +
+        'it must return one of the offered subprotocols, undefined or null, synchronously.',
+    );
+  }
+  if (!offered.includes(chosen)) {
+    throw new RangeError(
+      `The subprotocols function chose '${chosen}', which the client did not offer (it offered ${offered.join(', ')}): ` +
+        'only an offered subprotocol may be chosen (RFC 6455 §4.2.2).',
+    );
+  }
+}
+
 /** `Sec-WebSocket-Accept` for a key (RFC 6455 §4.2.2, item 5.4). */
 function acceptKeyFor(key: string): string {
   return createHash('sha1').update(key + HANDSHAKE_GUID, 'latin1').digest('base64');
@@ -1159,6 +1289,8 @@ export class ClientHandler {
   readonly client: Client;
   /** The opening handshake's request: path, query, headers, remote address. */
   readonly request: HandshakeRequest;
+  /** The subprotocol agreed on in the opening handshake (RFC 6455 §1.9); `''` when none. */
+  readonly protocol: string;
 
   readonly #socket: ClientSocket;
   readonly #context: ServerContext;
@@ -1178,11 +1310,17 @@ export class ClientHandler {
   #latency: number | undefined;
 
   /** @internal Made by the server when a handshake completes. */
-  constructor(socket: Socket, context: ServerContext, request: HandshakeRequest, id: number) {
+  constructor(socket: Socket, context: ServerContext, request: HandshakeRequest, id: number, accepted: AcceptedHandshake) {
     this.#socket = socket;
     this.#context = context;
     this.request = request;
-    this.client = { id, handler: this, address: { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 } };
+    this.protocol = accepted.protocol;
+    this.client = {
+      id,
+      handler: this,
+      address: { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 },
+      protocol: accepted.protocol,
+    };
     this.#pingSentAt = performance.now();
     this.#parser = new FrameParser(this, { maxMessageSize: context.maxMessageSize });
     this.#socket[kHandler] = this;
@@ -1985,6 +2123,7 @@ function resolveOptions(options: WebsocketServerOptions): ResolvedOptions {
     }
   }
   checkTlsOptions(resolved);
+  checkSubprotocolOptions(resolved);
   return resolved;
 }
 
@@ -2014,6 +2153,36 @@ function checkTlsOptions(options: ResolvedOptions): void {
     if (name in tls) {
       throw new TypeError(`Cannot create the server: give the TLS ${name} as the option '${name}', not inside 'tls'.`);
     }
+  }
+}
+
+/** `subprotocols` is a list of tokens (RFC 6455 §4.1) or a function; `requireSubprotocol` needs it. */
+function checkSubprotocolOptions(options: ResolvedOptions): void {
+  const subprotocols: unknown = options.subprotocols;
+  if (subprotocols !== undefined && typeof subprotocols !== 'function') {
+    if (!Array.isArray(subprotocols)) {
+      throw new TypeError(
+        `Cannot create the server: 'subprotocols' must be an array of names or a function, not ${describeType(subprotocols)}.`,
+      );
+    }
+    for (const name of subprotocols as unknown[]) {
+      if (typeof name !== 'string') {
+        throw new TypeError(`Cannot create the server: 'subprotocols' must hold strings, not ${describeType(name)}.`);
+      }
+      if (!TOKEN.test(name)) {
+        throw new RangeError(
+          `Cannot create the server: '${name}' is not a valid subprotocol name, which must be a token (RFC 6455 §4.1).`,
+        );
+      }
+    }
+  }
+  if (typeof options.requireSubprotocol !== 'boolean') {
+    throw new TypeError(
+      `Cannot create the server: 'requireSubprotocol' must be a boolean, not ${describeType(options.requireSubprotocol)}.`,
+    );
+  }
+  if (options.requireSubprotocol && subprotocols === undefined) {
+    throw new TypeError("Cannot create the server: 'requireSubprotocol' needs 'subprotocols', the names to require.");
   }
 }
 
