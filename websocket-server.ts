@@ -24,7 +24,8 @@
 import { Buffer, isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { IncomingMessage } from 'node:http';
+import { Server as HttpServer, type IncomingMessage } from 'node:http';
+import { Server as HttpsServer } from 'node:https';
 import { createServer, Socket, type Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { endianness } from 'node:os';
@@ -113,6 +114,18 @@ export interface WebsocketServerOptions {
    * {@link subprotocols}. Default `false`: such a client connects without a subprotocol.
    */
   requireSubprotocol?: boolean;
+  /**
+   * An HTTP(S) server of the application to attach to, instead of listening on a port of our own:
+   * `runForever()` takes its `'upgrade'` requests (see {@link path}); the application listens on it itself.
+   * Excludes `port`, `host`, `key`, `cert` and `tls`. Default: none, the server listens itself.
+   */
+  server?: HttpServer | HttpsServer;
+  /**
+   * The only path served, compared exactly with the request's path (without its query), e.g. `'/ws'`.
+   * Upgrades to other paths are answered 404, or, on an attached {@link server} that has another `'upgrade'`
+   * listener, left to that listener. Default: every path.
+   */
+  path?: string;
 }
 
 /**
@@ -234,7 +247,7 @@ export const CloseCode = {
 const HANDSHAKE_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 /** The options that have no default value: absent unless given. */
-const OPTIONS_WITHOUT_DEFAULT = ['logger', 'key', 'cert', 'tls', 'subprotocols'] as const;
+const OPTIONS_WITHOUT_DEFAULT = ['logger', 'key', 'cert', 'tls', 'subprotocols', 'server', 'path'] as const;
 type OptionWithoutDefault = (typeof OPTIONS_WITHOUT_DEFAULT)[number];
 
 const DEFAULTS = {
@@ -318,7 +331,7 @@ export class InternalError extends WebSocketError {
 
 /** The opening handshake was refused with HTTP `status`; no WebSocket connection was made. */
 export class HandshakeError extends WebSocketError {
-  /** The HTTP status answered (400, 403, 405, 408, 414, 426, 431, 500, 503, 505). */
+  /** The HTTP status answered (400, 403, 404, 405, 408, 414, 426, 431, 500, 503, 505). */
   readonly status: number;
   /** Header fields sent with the refusal, e.g. `Sec-WebSocket-Version` with a 426. */
   readonly headers: Readonly<Record<string, string>>;
@@ -389,6 +402,7 @@ const HANDSHAKE_FAILURES = {
   UNSUPPORTED_VERSION: [426, 'only Sec-WebSocket-Version 13 is supported (RFC 6455 §4.4)', UPGRADE_REQUIRED_HEADERS],
   INVALID_KEY: [400, 'Sec-WebSocket-Key must be one base64-encoded 16-byte value (RFC 6455 §4.1)'],
   UNEXPECTED_BODY: [400, 'an opening handshake has no body'],
+  NOT_FOUND: [404, 'there is no WebSocket endpoint at this path'],
   INVALID_SUBPROTOCOLS: [400, 'Sec-WebSocket-Protocol must be a comma-separated list of unique tokens (RFC 6455 §4.1)'],
   SUBPROTOCOL_REQUIRED: [400, 'the client offered no subprotocol that the server speaks (Sec-WebSocket-Protocol)'],
   SUBPROTOCOL_CHOICE_FAILED: [500, 'choosing a subprotocol failed with an error'],
@@ -457,7 +471,9 @@ export class WebsocketServer {
   readonly #context: ServerContext;
   #listener: NetServer | undefined;
   #boundPort: number | undefined;
-  /** Set while `runForever()` prepares to listen (reading the TLS files). */
+  /** The application's server that `runForever()` attached to, while attached. */
+  #attachedTo: HttpServer | HttpsServer | undefined;
+  /** Set while `runForever()` prepares to listen (reading TLS files, waiting for an attached server). */
   #starting = false;
   /** Counts the shutdowns, so that a start they overtook can tell. */
   #shutdowns = 0;
@@ -491,40 +507,54 @@ export class WebsocketServer {
     };
   }
 
-  /** The port listened on: the bound port once {@link runForever} has resolved, else the configured one. */
+  /**
+   * The port listened on: the bound port once {@link runForever} has resolved (the application's server's
+   * port when attached to one), else the configured one.
+   */
   get port(): number {
+    const address = this.#attachedTo?.address();
+    if (typeof address === 'object' && address !== null) return address.port;
     return this.#boundPort ?? this.#options.port;
   }
 
-  /** The interface listened on. */
+  /** The interface listened on (the application's server's address when attached to one). */
   get host(): string {
+    const address = this.#attachedTo?.address();
+    if (typeof address === 'object' && address !== null) return address.address;
     return this.#options.host;
   }
 
-  /** Whether the server serves `wss://`: it has a `key` and `cert`. */
+  /** Whether the server serves `wss://`: it has a `key` and `cert`, or is attached to an HTTPS server. */
   get secure(): boolean {
-    return this.#options.key !== undefined;
+    const server = this.#options.server;
+    return server === undefined ? this.#options.key !== undefined : server instanceof TlsServer;
   }
 
   /**
-   * Starts listening, with TLS when `key` and `cert` are given. Resolves once connections are accepted;
-   * {@link port} then holds the bound port.
+   * Starts listening: on the configured port (with TLS when `key` and `cert` are given), or, with the `server`
+   * option, on the application's server. Resolves once connections are accepted; {@link port} then holds the
+   * bound port.
    * @throws the OS error (e.g. `EADDRINUSE`, `EACCES`) as a rejection, or an `Error` saying why the TLS key or
    * certificate could not be used: a server asked for TLS never falls back to plain text.
    */
   async runForever(): Promise<void> {
-    if (this.#listener !== undefined || this.#starting) {
+    if (this.#listener !== undefined || this.#attachedTo !== undefined || this.#starting) {
       throw new Error('Cannot start the server: it is already running.');
     }
     this.#starting = true;
     const shutdowns = this.#shutdowns;
     try {
-      const listener =
-        this.#options.key === undefined
-          ? createServer({ noDelay: true }, (socket) => this.#acceptSocket(socket))
-          : await this.#createTlsListener();
-      if (this.#shutdowns !== shutdowns) throw new Error('Cannot start the server: it was shut down while starting.');
-      await this.#listen(listener);
+      const server = this.#options.server;
+      if (server !== undefined) {
+        await this.#attach(server);
+      } else {
+        const listener =
+          this.#options.key === undefined
+            ? createServer({ noDelay: true }, (socket) => this.#acceptSocket(socket))
+            : await this.#createTlsListener();
+        if (this.#shutdowns !== shutdowns) throw new Error('Cannot start the server: it was shut down while starting.');
+        await this.#listen(listener);
+      }
     } finally {
       this.#starting = false;
     }
@@ -643,7 +673,7 @@ export class WebsocketServer {
     this.#processRequest(socket, pending, requestHeadFromIncomingMessage(request));
   }
 
-  // ── listening and shutting down ──────────────────────────────────────────────────────────────────────────
+  // ── listening, attaching and shutting down ───────────────────────────────────────────────────────────────
 
   #listen(listener: NetServer): Promise<void> {
     this.#listener = listener;
@@ -690,11 +720,61 @@ export class WebsocketServer {
     return listener;
   }
 
-  /** Stops accepting TCP connections and drops the ones still in their handshake. */
+  /** Takes the upgrades of the application's server; resolves once that server listens. */
+  #attach(server: HttpServer | HttpsServer): Promise<void> {
+    this.#attachedTo = server;
+    server.on('upgrade', this.#onAttachedUpgrade);
+    if (server.listening) {
+      this.#log.info(`attached to the application's server on ${formatHostPort(this.host, this.port)}`);
+      return Promise.resolve();
+    }
+    const shutdowns = this.#shutdowns;
+    return new Promise<void>((resolve, reject) => {
+      const listening = (): void => {
+        server.off('error', failToListen);
+        if (this.#shutdowns !== shutdowns) {
+          reject(new Error('Cannot start the server: it was shut down while starting.'));
+          return;
+        }
+        this.#log.info(`attached to the application's server on ${formatHostPort(this.host, this.port)}`);
+        resolve();
+      };
+      const failToListen = (error: Error): void => {
+        server.off('listening', listening);
+        this.#detach();
+        reject(error);
+      };
+      server.once('listening', listening);
+      server.once('error', failToListen);
+    });
+  }
+
+  /**
+   * The `'upgrade'` listener on the application's server. With a `path`, an upgrade to another path is left to
+   * the application's own `'upgrade'` listener when it has one, and answered 404 otherwise.
+   */
+  readonly #onAttachedUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const path = this.#options.path;
+    if (path !== undefined && pathOf(request.url ?? '/') !== path && (this.#attachedTo?.listenerCount('upgrade') ?? 0) > 1) {
+      return;
+    }
+    this.handleUpgrade(request, socket, head);
+  };
+
+  #detach(): void {
+    this.#attachedTo?.off('upgrade', this.#onAttachedUpgrade);
+    this.#attachedTo = undefined;
+  }
+
+  /** Stops accepting connections (detaching from the application's server) and drops those still in their handshake. */
   #stopListening(): Promise<void> {
     this.#shutdowns++;
     const listener = this.#listener;
     this.#listener = undefined;
+    if (this.#attachedTo !== undefined) {
+      this.#detach();
+      this.#log.info("detached from the application's server");
+    }
     for (const socket of this.#handshakingSockets) socket.destroy();
     this.#stopHeartbeat();
     if (listener === undefined) return Promise.resolve();
@@ -786,12 +866,17 @@ export class WebsocketServer {
   }
 
   /**
-   * Checks a complete request head in a fixed order (availability, the RFC 6455 §4.1 rules, the offered
+   * Checks a complete request head in a fixed order (path, availability, the RFC 6455 §4.1 rules, the offered
    * subprotocols), picks a subprotocol, then asks the application.
    */
   #processRequest(socket: HandshakingSocket, pending: PendingHandshake, parsed: RequestHead | HandshakeError): void {
     if (parsed instanceof HandshakeError) {
       this.#refuseHandshake(socket, parsed);
+      return;
+    }
+    // §4.2.2 /resource name/: "If the requested service is not available, the server MUST send [...] 404".
+    if (this.#options.path !== undefined && pathOf(parsed.target) !== this.#options.path) {
+      this.#refuseHandshake(socket, handshakeFailure('NOT_FOUND'));
       return;
     }
     if (!this.#acceptingConnections) {
@@ -1071,8 +1156,7 @@ class UpgradeRequest implements HandshakeRequest {
   constructor(head: RequestHead, remoteAddress: string, remotePort: number) {
     this.method = head.method;
     this.url = head.target;
-    const queryStart = head.target.indexOf('?');
-    this.path = queryStart === -1 ? head.target : head.target.slice(0, queryStart);
+    this.path = pathOf(head.target);
     this.headers = head.headers;
     this.remoteAddress = remoteAddress;
     this.remotePort = remotePort;
@@ -1085,6 +1169,12 @@ class UpgradeRequest implements HandshakeRequest {
     }
     return this.#query;
   }
+}
+
+/** The path part of a request target: what comes before its query. */
+function pathOf(target: string): string {
+  const queryStart = target.indexOf('?');
+  return queryStart === -1 ? target : target.slice(0, queryStart);
 }
 
 /** A request head as parsed from the wire, before the WebSocket checks. */
@@ -1245,6 +1335,7 @@ function acceptKeyFor(key: string): string {
 const STATUS_TEXT: Readonly<Record<number, string>> = {
   400: 'Bad Request',
   403: 'Forbidden',
+  404: 'Not Found',
   405: 'Method Not Allowed',
   408: 'Request Timeout',
   414: 'URI Too Long',
@@ -2124,6 +2215,7 @@ function resolveOptions(options: WebsocketServerOptions): ResolvedOptions {
   }
   checkTlsOptions(resolved);
   checkSubprotocolOptions(resolved);
+  checkAttachOptions(options, resolved);
   return resolved;
 }
 
@@ -2183,6 +2275,35 @@ function checkSubprotocolOptions(options: ResolvedOptions): void {
   }
   if (options.requireSubprotocol && subprotocols === undefined) {
     throw new TypeError("Cannot create the server: 'requireSubprotocol' needs 'subprotocols', the names to require.");
+  }
+}
+
+/** `server` is an HTTP(S) server and excludes the options of an own listener; `path` is an absolute path. */
+function checkAttachOptions(given: WebsocketServerOptions, options: ResolvedOptions): void {
+  const server: unknown = options.server;
+  if (server !== undefined) {
+    if (!(server instanceof HttpServer || server instanceof HttpsServer)) {
+      throw new TypeError(
+        `Cannot create the server: 'server' must be a node:http or node:https Server, not ${describeType(server)}.`,
+      );
+    }
+    for (const name of ['port', 'host', 'key', 'cert', 'tls'] as const) {
+      if (given[name] !== undefined) {
+        throw new TypeError(
+          `Cannot create the server: '${name}' cannot be given with 'server', whose own settings decide where and how it listens.`,
+        );
+      }
+    }
+  }
+  const path: unknown = options.path;
+  if (path === undefined) return;
+  if (typeof path !== 'string') {
+    throw new TypeError(`Cannot create the server: 'path' must be a string, not ${describeType(path)}.`);
+  }
+  if (!path.startsWith('/') || !/^[\x21-\x7e]+$/.test(path) || /[?#]/.test(path)) {
+    throw new RangeError(
+      `Cannot create the server: 'path' must begin with '/' and hold no query, fragment or space, not '${path}'.`,
+    );
   }
 }
 

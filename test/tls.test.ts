@@ -5,6 +5,7 @@ import { Buffer } from 'node:buffer';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -113,6 +114,21 @@ describe('wss:// with key and cert', () => {
 
   test('without key and cert the server is not secure', LIMIT, () => {
     assert.equal(new WebsocketServer({ logger: SILENT }).secure, false);
+  });
+
+  test('attached to a node:https server, the server is secure and serves wss://', LIMIT, async (t) => {
+    const app = createHttpsServer({ key: credentials.key, cert: credentials.cert }, (_request, response) => response.end('page'));
+    t.after(() => {
+      app.closeAllConnections();
+      app.close();
+    });
+    const { server } = await startServer(t, { server: app }, false);
+    assert.equal(server.secure, true);
+    const started = server.runForever();
+    app.listen(0, '127.0.0.1');
+    await within(started, 'runForever() to resolve once the app listens');
+    const ws = await openWs(t, `wss://127.0.0.1:${server.port}/`, [], { ca: credentials.cert });
+    assert.equal(await echo(ws, 'via https'), 'via https');
   });
 });
 
