@@ -23,8 +23,9 @@
 
 import { Buffer, isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import { open, stat } from 'node:fs/promises';
-import type { IncomingMessage } from 'node:http';
+import { open, readFile, stat } from 'node:fs/promises';
+import { Server as HttpServer, type IncomingMessage } from 'node:http';
+import { Server as HttpsServer } from 'node:https';
 import { createServer, Socket, type Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
@@ -36,6 +37,8 @@ import {
   type InflateRaw,
 } from 'node:zlib';
 import { endianness } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { createServer as createTlsServer, Server as TlsServer, type TlsOptions } from 'node:tls';
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 // 1. Public types and options
@@ -87,6 +90,51 @@ export interface WebsocketServerOptions {
    */
   closeTimeout?: number;
   /**
+   * The TLS private key, to serve `wss://`: a PEM string, a `Buffer`, or the path of a PEM file (a string that
+   * does not begin with `-----BEGIN`). Needs {@link cert}. Default: none, the server speaks plain `ws://`.
+   */
+  key?: string | Buffer;
+  /** The TLS certificate (chain), as {@link key}: a PEM string, a `Buffer`, or a file path. Needs {@link key}. */
+  cert?: string | Buffer;
+  /**
+   * Further options of `tls.createServer` for `wss://`, e.g. `ca`, `passphrase`, `minVersion`; needs
+   * {@link key} and {@link cert}. Its `handshakeTimeout` defaults to this server's `handshakeTimeout`.
+   */
+  tls?: TlsOptions;
+  /**
+   * Milliseconds between the Pings the server sends each client to check that it is still there
+   * (RFC 6455 §5.5.2); `0` sends none. Default 20,000.
+   */
+  pingInterval?: number;
+  /**
+   * Milliseconds a client has to answer the server's Ping with a Pong; one that does not is dropped (its
+   * `closeCode` is 1006), so that half-open TCP connections do not linger. `0` never drops. Default 20,000.
+   */
+  pingTimeout?: number;
+  /**
+   * The subprotocols the server speaks, most preferred first: it picks the first of its list that the client
+   * offers in `Sec-WebSocket-Protocol` (RFC 6455 §4.2.2). Or a function that picks one of the offered ones
+   * (or none: `undefined`/`null`); it is called only when the client offers at least one. Default: none.
+   */
+  subprotocols?: readonly string[] | SubprotocolChooser;
+  /**
+   * When `true`, a client that offers no subprotocol the server picks is refused with 400. Needs
+   * {@link subprotocols}. Default `false`: such a client connects without a subprotocol.
+   */
+  requireSubprotocol?: boolean;
+  /**
+   * An HTTP(S) server of the application to attach to, instead of listening on a port of our own:
+   * `runForever()` takes its `'upgrade'` requests (see {@link path}); the application listens on it itself.
+   * Excludes `port`, `host`, `key`, `cert` and `tls`. Default: none, the server listens itself.
+   */
+  server?: HttpServer | HttpsServer;
+  /**
+   * The only path served, compared exactly with the request's path (without its query), e.g. `'/ws'`.
+   * Upgrades to other paths are answered 404, or, on an attached {@link server} that has another `'upgrade'`
+   * listener, left to that listener. Default: every path.
+   */
+  path?: string;
+  /**
    * Compress messages with permessage-deflate (RFC 7692) when a client offers it: `true` for the defaults, or
    * the settings. Default `false` (as in `ws`): compression costs CPU and memory per connection.
    */
@@ -136,6 +184,18 @@ export interface PerMessageDeflateOptions {
   concurrencyLimit?: number;
 }
 
+/**
+ * Picks the subprotocol for a connection from those the client offered, in its order of preference:
+ * one of `offered`, or `undefined`/`null` for none. Called synchronously during the handshake.
+ *
+ * @example
+ * ```ts
+ * const subprotocols: SubprotocolChooser = (offered, request) =>
+ *   request.path === '/v2' && offered.includes('chat.v2') ? 'chat.v2' : offered.find((p) => p === 'chat.v1');
+ * ```
+ */
+export type SubprotocolChooser = (offered: readonly string[], request: HandshakeRequest) => string | undefined | null;
+
 /** A received message: a `string` for a text message, a `Buffer` for a binary one. */
 export type Message = string | Buffer;
 
@@ -166,6 +226,8 @@ export interface Client {
   readonly handler: ClientHandler;
   /** The peer's host and port. */
   readonly address: ClientAddress;
+  /** The subprotocol agreed on in the handshake (as `handler.protocol`); `''` when none. */
+  readonly protocol: string;
 }
 
 /** The opening handshake's HTTP request, as given to `setFnAuthenticate` and kept on `ClientHandler.request`. */
@@ -264,6 +326,10 @@ export const CloseCode = {
 /** The GUID that the opening handshake appends to the client's key (RFC 6455 §1.3, §4.2.2). */
 const HANDSHAKE_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
+/** The options that have no default value: absent unless given. */
+const OPTIONS_WITHOUT_DEFAULT = ['logger', 'key', 'cert', 'tls', 'subprotocols', 'server', 'path'] as const;
+type OptionWithoutDefault = (typeof OPTIONS_WITHOUT_DEFAULT)[number];
+
 const DEFAULTS = {
   port: 0,
   host: '127.0.0.1',
@@ -275,7 +341,15 @@ const DEFAULTS = {
   perMessageDeflate: false,
   maxBufferedAmount: 16 * 1024 * 1024,
   slowClientPolicy: 'close',
-} as const satisfies Required<Omit<WebsocketServerOptions, 'logger'>>;
+  pingInterval: 20_000,
+  pingTimeout: 20_000,
+  requireSubprotocol: false,
+} as const satisfies Required<Omit<WebsocketServerOptions, OptionWithoutDefault>>;
+
+/** The options as the server keeps them: every default filled in, the logger apart. */
+type ResolvedOptions = Readonly<
+  Required<Omit<WebsocketServerOptions, OptionWithoutDefault>> & Omit<Pick<WebsocketServerOptions, OptionWithoutDefault>, 'logger'>
+>;
 
 type ResolvedDeflateOptions = Readonly<Required<PerMessageDeflateOptions>>;
 
@@ -353,7 +427,7 @@ export class InternalError extends WebSocketError {
 
 /** The opening handshake was refused with HTTP `status`; no WebSocket connection was made. */
 export class HandshakeError extends WebSocketError {
-  /** The HTTP status answered (400, 403, 405, 408, 414, 426, 431, 500, 503, 505). */
+  /** The HTTP status answered (400, 403, 404, 405, 408, 414, 426, 431, 500, 503, 505). */
   readonly status: number;
   /** Header fields sent with the refusal, e.g. `Sec-WebSocket-Version` with a 426. */
   readonly headers: Readonly<Record<string, string>>;
@@ -426,6 +500,10 @@ const HANDSHAKE_FAILURES = {
   INVALID_KEY: [400, 'Sec-WebSocket-Key must be one base64-encoded 16-byte value (RFC 6455 §4.1)'],
   UNEXPECTED_BODY: [400, 'an opening handshake has no body'],
   INVALID_EXTENSIONS: [400, 'the Sec-WebSocket-Extensions header is malformed (RFC 6455 §9.1)'],
+  NOT_FOUND: [404, 'there is no WebSocket endpoint at this path'],
+  INVALID_SUBPROTOCOLS: [400, 'Sec-WebSocket-Protocol must be a comma-separated list of unique tokens (RFC 6455 §4.1)'],
+  SUBPROTOCOL_REQUIRED: [400, 'the client offered no subprotocol that the server speaks (Sec-WebSocket-Protocol)'],
+  SUBPROTOCOL_CHOICE_FAILED: [500, 'choosing a subprotocol failed with an error'],
   FORBIDDEN: [403, 'the connection was not authorized'],
   AUTHENTICATION_FAILED: [500, 'authentication failed with an error'],
   AUTHENTICATION_TIMEOUT: [503, 'authentication did not answer in time'],
@@ -481,8 +559,6 @@ interface PendingHandshake {
   /** While reading: the bytes of the incomplete head. While deciding: the bytes that followed the head. */
   bytes: Buffer | undefined;
   timer: ReturnType<typeof setTimeout>;
-  /** The permessage-deflate parameters agreed on, if any. */
-  deflate?: DeflateAgreement | undefined;
 }
 
 const kPendingHandshake = Symbol('websocket-server.pendingHandshake');
@@ -502,11 +578,17 @@ export class WebsocketServer {
   /** The connected clients, in the order they connected (by `id`). Read it; do not modify it. */
   readonly clients: Client[] = [];
 
-  readonly #options: Readonly<Required<Omit<WebsocketServerOptions, 'logger'>>>;
+  readonly #options: ResolvedOptions;
   readonly #log: LevelLogger;
   readonly #context: ServerContext;
   #listener: NetServer | undefined;
   #boundPort: number | undefined;
+  /** The application's server that `runForever()` attached to, while attached. */
+  #attachedTo: HttpServer | HttpsServer | undefined;
+  /** Set while `runForever()` prepares to listen (reading TLS files, waiting for an attached server). */
+  #starting = false;
+  /** Counts the shutdowns, so that a start they overtook can tell. */
+  #shutdowns = 0;
   #nextClientId = 1;
   #acceptingConnections = true;
   readonly #handshakingSockets = new Set<Socket>();
@@ -516,6 +598,8 @@ export class WebsocketServer {
   #connectionsTotal = 0;
   readonly #handshakeFailures: Record<string, number> = {};
   readonly #closeCodes: Record<string, number> = {};
+  /** The one heartbeat timer of the server (RFC 6455 §5.5.2), running while a client is connected. */
+  #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
 
   #onNewClient: NewClientCallback | undefined;
   #onClientLeft: ClientLeftCallback | undefined;
@@ -562,41 +646,57 @@ export class WebsocketServer {
     };
   }
 
-  /** The port listened on: the bound port once {@link runForever} has resolved, else the configured one. */
+  /**
+   * The port listened on: the bound port once {@link runForever} has resolved (the application's server's
+   * port when attached to one), else the configured one.
+   */
   get port(): number {
+    const address = this.#attachedTo?.address();
+    if (typeof address === 'object' && address !== null) return address.port;
     return this.#boundPort ?? this.#options.port;
   }
 
-  /** The interface listened on. */
+  /** The interface listened on (the application's server's address when attached to one). */
   get host(): string {
+    const address = this.#attachedTo?.address();
+    if (typeof address === 'object' && address !== null) return address.address;
     return this.#options.host;
   }
 
+  /** Whether the server serves `wss://`: it has a `key` and `cert`, or is attached to an HTTPS server. */
+  get secure(): boolean {
+    const server = this.#options.server;
+    return server === undefined ? this.#options.key !== undefined : server instanceof TlsServer;
+  }
+
   /**
-   * Starts listening. Resolves once connections are accepted; {@link port} then holds the bound port.
-   * @throws the OS error (e.g. `EADDRINUSE`, `EACCES`) as a rejection.
+   * Starts listening: on the configured port (with TLS when `key` and `cert` are given), or, with the `server`
+   * option, on the application's server. Resolves once connections are accepted; {@link port} then holds the
+   * bound port.
+   * @throws the OS error (e.g. `EADDRINUSE`, `EACCES`) as a rejection, or an `Error` saying why the TLS key or
+   * certificate could not be used: a server asked for TLS never falls back to plain text.
    */
-  runForever(): Promise<void> {
-    if (this.#listener !== undefined) {
-      return Promise.reject(new Error('Cannot start the server: it is already listening.'));
+  async runForever(): Promise<void> {
+    if (this.#listener !== undefined || this.#attachedTo !== undefined || this.#starting) {
+      throw new Error('Cannot start the server: it is already running.');
     }
-    const listener = createServer({ noDelay: true }, (socket) => this.#acceptSocket(socket));
-    this.#listener = listener;
-    return new Promise<void>((resolve, reject) => {
-      const failToListen = (error: Error): void => {
-        this.#listener = undefined;
-        reject(error);
-      };
-      listener.once('error', failToListen);
-      listener.listen(this.#options.port, this.#options.host, () => {
-        listener.off('error', failToListen);
-        listener.on('error', (error) => this.#log.error(`listener error: ${describeError(error)}`));
-        const address = listener.address();
-        this.#boundPort = typeof address === 'object' && address !== null ? address.port : this.#options.port;
-        this.#log.info(`listening on ${formatHostPort(this.#options.host, this.#boundPort)}`);
-        resolve();
-      });
-    });
+    this.#starting = true;
+    const shutdowns = this.#shutdowns;
+    try {
+      const server = this.#options.server;
+      if (server !== undefined) {
+        await this.#attach(server);
+      } else {
+        const listener =
+          this.#options.key === undefined
+            ? createServer({ noDelay: true }, (socket) => this.#acceptSocket(socket))
+            : await this.#createTlsListener();
+        if (this.#shutdowns !== shutdowns) throw new Error('Cannot start the server: it was shut down while starting.');
+        await this.#listen(listener);
+      }
+    } finally {
+      this.#starting = false;
+    }
   }
 
   /** Sets the function called when a client has connected (after its opening handshake). */
@@ -750,13 +850,110 @@ export class WebsocketServer {
     this.#processRequest(socket, pending, requestHeadFromIncomingMessage(request));
   }
 
-  // ── listening and shutting down ──────────────────────────────────────────────────────────────────────────
+  // ── listening, attaching and shutting down ───────────────────────────────────────────────────────────────
 
-  /** Stops accepting TCP connections and drops the ones still in their handshake. */
+  #listen(listener: NetServer): Promise<void> {
+    this.#listener = listener;
+    return new Promise<void>((resolve, reject) => {
+      const failToListen = (error: Error): void => {
+        this.#listener = undefined;
+        reject(error);
+      };
+      listener.once('error', failToListen);
+      listener.listen(this.#options.port, this.#options.host, () => {
+        listener.off('error', failToListen);
+        listener.on('error', (error) => this.#log.error(`listener error: ${describeError(error)}`));
+        const address = listener.address();
+        this.#boundPort = typeof address === 'object' && address !== null ? address.port : this.#options.port;
+        this.#log.info(
+          `listening on ${this.secure ? 'wss' : 'ws'}://${formatHostPort(this.#options.host, this.#boundPort)}`,
+        );
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * A `node:tls` server with the configured key and certificate. Every way they can be unusable (a file that
+   * cannot be read, bad PEM, a key that does not match the certificate, a wrong passphrase) rejects.
+   */
+  async #createTlsListener(): Promise<NetServer> {
+    const [key, cert] = await Promise.all([readPem(this.#options.key!, 'key'), readPem(this.#options.cert!, 'cert')]);
+    let listener: TlsServer;
+    try {
+      listener = createTlsServer(
+        { handshakeTimeout: this.#options.handshakeTimeout, ...this.#options.tls, key, cert, noDelay: true },
+        (socket) => this.#acceptSocket(socket),
+      );
+    } catch (error) {
+      throw new Error(`Cannot start the server: the TLS key and certificate cannot be used (${describeError(error)}).`, {
+        cause: error,
+      });
+    }
+    // A client that fails its TLS handshake (e.g. plain HTTP on this port) concerns that client only.
+    listener.on('tlsClientError', (error, socket) => {
+      this.#log.info(`TLS handshake with ${formatHostPort(socket.remoteAddress, socket.remotePort)} failed: ${describeError(error)}`);
+    });
+    return listener;
+  }
+
+  /** Takes the upgrades of the application's server; resolves once that server listens. */
+  #attach(server: HttpServer | HttpsServer): Promise<void> {
+    this.#attachedTo = server;
+    server.on('upgrade', this.#onAttachedUpgrade);
+    if (server.listening) {
+      this.#log.info(`attached to the application's server on ${formatHostPort(this.host, this.port)}`);
+      return Promise.resolve();
+    }
+    const shutdowns = this.#shutdowns;
+    return new Promise<void>((resolve, reject) => {
+      const listening = (): void => {
+        server.off('error', failToListen);
+        if (this.#shutdowns !== shutdowns) {
+          reject(new Error('Cannot start the server: it was shut down while starting.'));
+          return;
+        }
+        this.#log.info(`attached to the application's server on ${formatHostPort(this.host, this.port)}`);
+        resolve();
+      };
+      const failToListen = (error: Error): void => {
+        server.off('listening', listening);
+        this.#detach();
+        reject(error);
+      };
+      server.once('listening', listening);
+      server.once('error', failToListen);
+    });
+  }
+
+  /**
+   * The `'upgrade'` listener on the application's server. With a `path`, an upgrade to another path is left to
+   * the application's own `'upgrade'` listener when it has one, and answered 404 otherwise.
+   */
+  readonly #onAttachedUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const path = this.#options.path;
+    if (path !== undefined && pathOf(request.url ?? '/') !== path && (this.#attachedTo?.listenerCount('upgrade') ?? 0) > 1) {
+      return;
+    }
+    this.handleUpgrade(request, socket, head);
+  };
+
+  #detach(): void {
+    this.#attachedTo?.off('upgrade', this.#onAttachedUpgrade);
+    this.#attachedTo = undefined;
+  }
+
+  /** Stops accepting connections (detaching from the application's server) and drops those still in their handshake. */
   #stopListening(): Promise<void> {
+    this.#shutdowns++;
     const listener = this.#listener;
     this.#listener = undefined;
+    if (this.#attachedTo !== undefined) {
+      this.#detach();
+      this.#log.info("detached from the application's server");
+    }
     for (const socket of this.#handshakingSockets) socket.destroy();
+    this.#stopHeartbeat();
     if (listener === undefined) return Promise.resolve();
     return new Promise((resolve) => {
       listener.close(() => {
@@ -845,10 +1042,18 @@ export class WebsocketServer {
     this.#processRequest(socket, pending, parseRequestHead(head.toString('latin1', 0, end)));
   }
 
-  /** Checks a complete request head in a fixed order, then asks the application. */
+  /**
+   * Checks a complete request head in a fixed order (path, availability, the RFC 6455 §4.1 rules, the offered
+   * subprotocols), picks a subprotocol, then asks the application.
+   */
   #processRequest(socket: HandshakingSocket, pending: PendingHandshake, parsed: RequestHead | HandshakeError): void {
     if (parsed instanceof HandshakeError) {
       this.#refuseHandshake(socket, parsed);
+      return;
+    }
+    // §4.2.2 /resource name/: "If the requested service is not available, the server MUST send [...] 404".
+    if (this.#options.path !== undefined && pathOf(parsed.target) !== this.#options.path) {
+      this.#refuseHandshake(socket, handshakeFailure('NOT_FOUND'));
       return;
     }
     if (!this.#acceptingConnections) {
@@ -860,23 +1065,61 @@ export class WebsocketServer {
       this.#refuseHandshake(socket, key);
       return;
     }
+    const offered = parseSubprotocolList(parsed.headers['sec-websocket-protocol']);
+    if (offered instanceof HandshakeError) {
+      this.#refuseHandshake(socket, offered);
+      return;
+    }
     const extensions = parsed.headers['sec-websocket-extensions'];
+    let deflate: DeflateAgreement | undefined;
     if (this.#deflateConfig !== undefined && extensions !== undefined) {
       const offers = parseExtensionOffers(extensions);
       if (offers === undefined) {
         this.#refuseHandshake(socket, handshakeFailure('INVALID_EXTENSIONS'));
         return;
       }
-      pending.deflate = negotiateDeflate(offers, this.#deflateConfig);
+      deflate = negotiateDeflate(offers, this.#deflateConfig);
     }
     const request = new UpgradeRequest(parsed, socket.remoteAddress ?? '', socket.remotePort ?? 0);
-    this.#authenticate(socket, pending, request, key);
+    const protocol = this.#chooseSubprotocol(socket, offered, request);
+    if (protocol === undefined) return;
+    this.#authenticate(socket, pending, request, { key, protocol, deflate });
   }
 
-  #authenticate(socket: HandshakingSocket, pending: PendingHandshake, request: UpgradeRequest, key: string): void {
+  /**
+   * Picks the subprotocol (RFC 6455 §4.2.2 /subprotocol/): the first of the server's list that the client
+   * offered, or what the application's function picks among the offered ones.
+   * @returns the subprotocol, `''` for none, or `undefined` when the handshake was refused.
+   */
+  #chooseSubprotocol(socket: HandshakingSocket, offered: readonly string[], request: HandshakeRequest): string | undefined {
+    const subprotocols = this.#options.subprotocols;
+    let chosen: unknown;
+    if (subprotocols === undefined || offered.length === 0) {
+      chosen = undefined;
+    } else if (typeof subprotocols !== 'function') {
+      chosen = subprotocols.find((protocol) => offered.includes(protocol));
+    } else {
+      try {
+        chosen = subprotocols(offered, request);
+        checkChosenSubprotocol(chosen, offered);
+      } catch (error) {
+        this.#callbackFailed(error, null, 'subprotocols');
+        this.#refuseHandshake(socket, handshakeFailure('SUBPROTOCOL_CHOICE_FAILED'), false);
+        return undefined;
+      }
+    }
+    if (typeof chosen === 'string') return chosen;
+    if (this.#options.requireSubprotocol) {
+      this.#refuseHandshake(socket, handshakeFailure('SUBPROTOCOL_REQUIRED'));
+      return undefined;
+    }
+    return '';
+  }
+
+  #authenticate(socket: HandshakingSocket, pending: PendingHandshake, request: UpgradeRequest, accepted: AcceptedHandshake): void {
     const authenticate = this.#onAuthenticate;
     if (authenticate === undefined) {
-      this.#completeHandshake(socket, request, key);
+      this.#completeHandshake(socket, request, accepted);
       return;
     }
     let verdict: boolean | Promise<boolean>;
@@ -887,7 +1130,7 @@ export class WebsocketServer {
       return;
     }
     if (!isPromiseLike(verdict)) {
-      this.#applyVerdict(socket, verdict, request, key);
+      this.#applyVerdict(socket, verdict, request, accepted);
       return;
     }
     // Reading pauses while the application decides, so the bytes held meanwhile stay few.
@@ -898,8 +1141,8 @@ export class WebsocketServer {
       return true;
     };
     verdict.then(
-      (accepted) => {
-        if (stillWaiting()) this.#applyVerdict(socket, accepted, request, key);
+      (resolved) => {
+        if (stillWaiting()) this.#applyVerdict(socket, resolved, request, accepted);
       },
       (error: unknown) => {
         if (stillWaiting()) this.#authenticationFailed(socket, error);
@@ -907,8 +1150,8 @@ export class WebsocketServer {
     );
   }
 
-  #applyVerdict(socket: HandshakingSocket, accepted: unknown, request: UpgradeRequest, key: string): void {
-    if (accepted === true) this.#completeHandshake(socket, request, key);
+  #applyVerdict(socket: HandshakingSocket, verdict: unknown, request: UpgradeRequest, accepted: AcceptedHandshake): void {
+    if (verdict === true) this.#completeHandshake(socket, request, accepted);
     else this.#refuseHandshake(socket, handshakeFailure('FORBIDDEN'));
   }
 
@@ -937,10 +1180,9 @@ export class WebsocketServer {
   }
 
   /** Sends the 101 response and turns the socket into a client (RFC 6455 §4.2.2). */
-  #completeHandshake(socket: HandshakingSocket, request: UpgradeRequest, key: string): void {
+  #completeHandshake(socket: HandshakingSocket, request: UpgradeRequest, accepted: AcceptedHandshake): void {
     const pending = socket[kPendingHandshake];
     const firstFrames = pending?.bytes ?? EMPTY;
-    const deflate = pending?.deflate;
     if (pending !== undefined) clearTimeout(pending.timer);
     socket[kPendingHandshake] = undefined;
     this.#handshakingSockets.delete(socket);
@@ -953,17 +1195,21 @@ export class WebsocketServer {
       'HTTP/1.1 101 Switching Protocols\r\n' +
         'Upgrade: websocket\r\n' +
         'Connection: Upgrade\r\n' +
-        `Sec-WebSocket-Accept: ${acceptKeyFor(key)}\r\n` +
-        (deflate === undefined ? '' : `Sec-WebSocket-Extensions: ${deflate.response}\r\n`) +
-        '\r\n',
+        `Sec-WebSocket-Accept: ${acceptKeyFor(accepted.key)}\r\n` +
+        `${negotiatedHeaderLines(accepted)}\r\n`,
       'latin1',
     );
-    const codec = deflate && new DeflateCodec(deflate, this.#deflateConfig!, this.#zlibLimiter!, this.#options.maxMessageSize);
-    const handler = new ClientHandler(socket, this.#context, request, this.#nextClientId++, codec);
+    const codec =
+      accepted.deflate && new DeflateCodec(accepted.deflate, this.#deflateConfig!, this.#zlibLimiter!, this.#options.maxMessageSize);
+    const handler = new ClientHandler(socket, this.#context, request, this.#nextClientId++, accepted, codec);
     this.#connectionsTotal++;
     const client = handler.client;
     this.clients.push(client);
-    this.#log.info(`client ${client.id} connected from ${formatHostPort(client.address.host, client.address.port)}`);
+    this.#startHeartbeat();
+    this.#log.info(
+      `client ${client.id} connected from ${formatHostPort(client.address.host, client.address.port)}` +
+        `${accepted.protocol ? ` with subprotocol ${accepted.protocol}` : ''}`,
+    );
     this.#runCallback(this.#onNewClient, client, 'new-client');
     if (firstFrames.length > 0) handler.receive(firstFrames);
   }
@@ -1019,12 +1265,78 @@ export class WebsocketServer {
     this.clients.splice(index, 1);
     const code = String(client.handler.closeCode ?? CloseCode.ABNORMAL);
     this.#closeCodes[code] = (this.#closeCodes[code] ?? 0) + 1;
+    if (this.clients.length === 0) this.#stopHeartbeat();
     this.#log.info(
       `client ${client.id} left (${client.handler.closeCode ?? CloseCode.ABNORMAL}` +
         `${client.handler.closeReason ? ` ${client.handler.closeReason}` : ''})`,
     );
     this.#runCallback(this.#onClientLeft, client, 'client-left');
   }
+
+  // ── the heartbeat (RFC 6455 §5.5.2, §5.5.3) ───────────────────────────────────────────────────────────────
+
+  /**
+   * Starts the server's one heartbeat timer, if pings are on and it is not running. It ticks four times per
+   * `pingInterval` (or `pingTimeout`, if shorter), so each deadline is met within a quarter of its length.
+   * One timer for all clients, rather than one per client, keeps a connection's cost to a few fields.
+   */
+  #startHeartbeat(): void {
+    const { pingInterval, pingTimeout } = this.#options;
+    if (this.#heartbeatTimer !== undefined || pingInterval === 0) return;
+    const shortest = pingTimeout === 0 ? pingInterval : Math.min(pingInterval, pingTimeout);
+    this.#heartbeatTimer = setInterval(WebsocketServer.#onHeartbeatTick, Math.max(HEARTBEAT_MIN_TICK, Math.floor(shortest / 4)), this);
+    // The heartbeat alone does not keep the process alive.
+    this.#heartbeatTimer.unref();
+  }
+
+  #stopHeartbeat(): void {
+    if (this.#heartbeatTimer === undefined) return;
+    clearInterval(this.#heartbeatTimer);
+    this.#heartbeatTimer = undefined;
+  }
+
+  static #onHeartbeatTick(server: WebsocketServer): void {
+    const now = performance.now();
+    const { pingInterval, pingTimeout } = server.#options;
+    // A client dropped here leaves `clients` later, on its socket's 'close' event: the loop is not disturbed.
+    for (const client of server.clients) client.handler.heartbeat(now, pingInterval, pingTimeout);
+  }
+}
+
+/** What an accepted opening handshake settled, for the 101 response and the new {@link ClientHandler}. */
+interface AcceptedHandshake {
+  /** The client's `Sec-WebSocket-Key`. */
+  readonly key: string;
+  /** The subprotocol agreed on; `''` for none. */
+  readonly protocol: string;
+  /** The permessage-deflate parameters agreed on (RFC 7692), if any. */
+  readonly deflate?: DeflateAgreement | undefined;
+}
+
+/**
+ * The contents of a TLS `key` or `cert` option: the PEM or bytes given, or those of the file it names.
+ * @throws an `Error` naming the file when it cannot be read.
+ */
+async function readPem(value: string | Buffer, name: 'key' | 'cert'): Promise<string | Buffer> {
+  if (typeof value !== 'string' || value.trimStart().startsWith('-----BEGIN')) return value;
+  try {
+    return await readFile(value);
+  } catch (error) {
+    throw new Error(`Cannot start the server: the TLS ${name} file '${value}' cannot be read (${describeError(error)}).`, {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * The header lines of the 101 response that depend on what was negotiated (RFC 6455 §4.2.2 item 5), each
+ * ending in CR LF: `Sec-WebSocket-Protocol` when a subprotocol was agreed on, else nothing.
+ */
+function negotiatedHeaderLines(accepted: AcceptedHandshake): string {
+  let lines = '';
+  if (accepted.protocol !== '') lines += `Sec-WebSocket-Protocol: ${accepted.protocol}\r\n`;
+  if (accepted.deflate !== undefined) lines += `Sec-WebSocket-Extensions: ${accepted.deflate.response}\r\n`;
+  return lines;
 }
 
 /** The handshake request as kept on a client: parsed once, the query only when asked for. */
@@ -1040,8 +1352,7 @@ class UpgradeRequest implements HandshakeRequest {
   constructor(head: RequestHead, remoteAddress: string, remotePort: number) {
     this.method = head.method;
     this.url = head.target;
-    const queryStart = head.target.indexOf('?');
-    this.path = queryStart === -1 ? head.target : head.target.slice(0, queryStart);
+    this.path = pathOf(head.target);
     this.headers = head.headers;
     this.remoteAddress = remoteAddress;
     this.remotePort = remotePort;
@@ -1054,6 +1365,12 @@ class UpgradeRequest implements HandshakeRequest {
     }
     return this.#query;
   }
+}
+
+/** The path part of a request target: what comes before its query. */
+function pathOf(target: string): string {
+  const queryStart = target.indexOf('?');
+  return queryStart === -1 ? target : target.slice(0, queryStart);
 }
 
 /** A request head as parsed from the wire, before the WebSocket checks. */
@@ -1167,6 +1484,45 @@ function checkUpgradeRequest(head: RequestHead): string | HandshakeError {
   return key;
 }
 
+/**
+ * The subprotocols a client offers, in its order of preference: `Sec-WebSocket-Protocol` is `1#token`, its
+ * elements unique (RFC 6455 §4.1 item 10); empty list elements are ignored (RFC 9110 §5.6.1.2), and repeated
+ * fields have already been joined into one list (§11.3.4).
+ * @returns the offered names (none without the header), or the refusal.
+ */
+function parseSubprotocolList(value: string | undefined): string[] | HandshakeError {
+  if (value === undefined) return [];
+  const offered: string[] = [];
+  for (const element of value.split(',')) {
+    const protocol = element.trim();
+    if (protocol === '') continue;
+    if (!TOKEN.test(protocol) || offered.includes(protocol)) return handshakeFailure('INVALID_SUBPROTOCOLS');
+    offered.push(protocol);
+  }
+  return offered.length > 0 ? offered : handshakeFailure('INVALID_SUBPROTOCOLS');
+}
+
+/**
+ * Checks what a subprotocol function returned: one of the offered names, or `undefined`/`null` for none.
+ * §4.2.2: the value "MUST be derived from the client's handshake".
+ * @throws {TypeError} for another type, {@link RangeError} for a name the client did not offer.
+ */
+function checkChosenSubprotocol(chosen: unknown, offered: readonly string[]): void {
+  if (chosen === undefined || chosen === null) return;
+  if (typeof chosen !== 'string') {
+    throw new TypeError(
+      `The subprotocols function returned ${isPromiseLike(chosen) ? 'a promise' : describeType(chosen)}: ` +
+        'it must return one of the offered subprotocols, undefined or null, synchronously.',
+    );
+  }
+  if (!offered.includes(chosen)) {
+    throw new RangeError(
+      `The subprotocols function chose '${chosen}', which the client did not offer (it offered ${offered.join(', ')}): ` +
+        'only an offered subprotocol may be chosen (RFC 6455 §4.2.2).',
+    );
+  }
+}
+
 /** `Sec-WebSocket-Accept` for a key (RFC 6455 §4.2.2, item 5.4). */
 function acceptKeyFor(key: string): string {
   return createHash('sha1').update(key + HANDSHAKE_GUID, 'latin1').digest('base64');
@@ -1175,6 +1531,7 @@ function acceptKeyFor(key: string): string {
 const STATUS_TEXT: Readonly<Record<number, string>> = {
   400: 'Bad Request',
   403: 'Forbidden',
+  404: 'Not Found',
   405: 'Method Not Allowed',
   408: 'Request Timeout',
   414: 'URI Too Long',
@@ -1219,6 +1576,8 @@ export class ClientHandler {
   readonly client: Client;
   /** The opening handshake's request: path, query, headers, remote address. */
   readonly request: HandshakeRequest;
+  /** The subprotocol agreed on in the opening handshake (RFC 6455 §1.9); `''` when none. */
+  readonly protocol: string;
 
   readonly #socket: ClientSocket;
   readonly #context: ServerContext;
@@ -1241,13 +1600,27 @@ export class ClientHandler {
   /** The item at the head of `#queue` is being compressed or streamed. */
   #queueBusy = false;
 
+  // The heartbeat (driven by the server's timer): when the last heartbeat Ping went out, the number it
+  // carries while its Pong is awaited, and the round trip of the last one answered.
+  #pingSentAt: number;
+  #pingsSent = 0;
+  #awaitedPong: number | undefined;
+  #latency: number | undefined;
+
   /** @internal Made by the server when a handshake completes. */
-  constructor(socket: Socket, context: ServerContext, request: HandshakeRequest, id: number, deflate?: DeflateCodec) {
+  constructor(socket: Socket, context: ServerContext, request: HandshakeRequest, id: number, accepted: AcceptedHandshake, deflate?: DeflateCodec) {
     this.#socket = socket;
     this.#context = context;
     this.#deflate = deflate;
     this.request = request;
-    this.client = { id, handler: this, address: { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 } };
+    this.protocol = accepted.protocol;
+    this.client = {
+      id,
+      handler: this,
+      address: { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 },
+      protocol: accepted.protocol,
+    };
+    this.#pingSentAt = performance.now();
     this.#parser = new FrameParser(this, { maxMessageSize: context.maxMessageSize, inflater: deflate });
     this.#socket[kHandler] = this;
     socket.on('data', ClientHandler.#onSocketData);
@@ -1282,6 +1655,14 @@ export class ClientHandler {
   /** Once closed: the reason that came with {@link closeCode} (empty if none). */
   get closeReason(): string {
     return this.#closeReason;
+  }
+
+  /**
+   * The round trip of the last heartbeat Ping, in milliseconds: from sending it to receiving the Pong that
+   * carries its payload. `undefined` until one has been answered (and with `pingInterval: 0`).
+   */
+  get latency(): number | undefined {
+    return this.#latency;
   }
 
   /** Resolves once the connection is closed (after client-left has been called). */
@@ -1446,8 +1827,16 @@ export class ClientHandler {
     if (!this.#closeFrameSent && !this.#socket.destroyed) this.#socket.write(encodeFrame(Opcode.PONG, payload));
   }
 
-  /** @internal §5.5.3: a Pong, solicited or not, needs no answer. */
-  onPong(): void {}
+  /**
+   * @internal §5.5.3: a Pong needs no answer. One that carries the payload of the heartbeat Ping awaiting its
+   * answer (§5.5.3: "identical Application data") ends that wait and measures the round trip.
+   */
+  onPong(payload: Buffer): void {
+    const awaited = this.#awaitedPong;
+    if (awaited === undefined || payload.length !== 4 || payload.readUInt32BE(0) !== awaited) return;
+    this.#awaitedPong = undefined;
+    this.#latency = performance.now() - this.#pingSentAt;
+  }
 
   /** @internal §5.5.1: the peer's Close frame. */
   onClose(code: number, reason: string): void {
@@ -1467,6 +1856,30 @@ export class ClientHandler {
   /** @internal §7.1.7: fail the connection with the error's close code. */
   onProtocolError(error: WebSocketError): void {
     this.#failConnection(error);
+  }
+
+  /**
+   * @internal Called on each tick of the server's heartbeat timer (RFC 6455 §5.5.2). Drops a client whose
+   * Pong is overdue (with `pingTimeout` 0, none is); else sends the next Ping once `pingInterval` has passed
+   * since the last one. While a Pong is awaited no new Ping goes out, so a slow answer is never mistaken
+   * for a missing one.
+   */
+  heartbeat(now: number, pingInterval: number, pingTimeout: number): void {
+    if (this.#state !== 'open') return;
+    if (this.#awaitedPong !== undefined && pingTimeout > 0) {
+      if (now - this.#pingSentAt < pingTimeout) return;
+      this.#context.log.info(`client ${this.client.id} did not answer a ping within ${pingTimeout} ms; dropping it`);
+      this.terminate();
+      return;
+    }
+    if (now - this.#pingSentAt < pingInterval) return;
+    // The payload is a number of our own, so that only the answer to this Ping counts as one.
+    const id = (this.#pingsSent = (this.#pingsSent + 1) >>> 0);
+    const payload = Buffer.allocUnsafe(4);
+    payload.writeUInt32BE(id, 0);
+    this.#awaitedPong = id;
+    this.#pingSentAt = now;
+    this.#socket.write(encodeFrame(Opcode.PING, payload));
   }
 
   // ── internals ────────────────────────────────────────────────────────────────────────────────────────────
@@ -2741,10 +3154,10 @@ function hasToken(value: string | undefined, token: string): boolean {
   return false;
 }
 
-const OPTION_NAMES = new Set<string>([...Object.keys(DEFAULTS), 'logger']);
+const OPTION_NAMES = new Set<string>([...Object.keys(DEFAULTS), ...OPTIONS_WITHOUT_DEFAULT]);
 
-/** Merges the options with the defaults and checks every value. */
-function resolveOptions(options: WebsocketServerOptions): Readonly<Required<Omit<WebsocketServerOptions, 'logger'>>> {
+/** Merges the options with the defaults and checks every value, then how they go together. */
+function resolveOptions(options: WebsocketServerOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(`Cannot create the server: options must be an object, not ${describeType(options)}.`);
   }
@@ -2776,6 +3189,8 @@ function resolveOptions(options: WebsocketServerOptions): Readonly<Required<Omit
       `Cannot create the server: slowClientPolicy '${String(resolved.slowClientPolicy)}' is not one of close, drop, queue.`,
     );
   }
+  checkInteger('pingInterval', resolved.pingInterval, 0, TIMER_MAX);
+  checkInteger('pingTimeout', resolved.pingTimeout, 0, TIMER_MAX);
   const logger = options.logger;
   if (logger !== undefined) {
     const methods = ['debug', 'info', 'warn', 'error'] as const;
@@ -2783,6 +3198,9 @@ function resolveOptions(options: WebsocketServerOptions): Readonly<Required<Omit
       throw new TypeError(`Cannot create the server: 'logger' must have the methods ${methods.join(', ')}.`);
     }
   }
+  checkTlsOptions(resolved);
+  checkSubprotocolOptions(resolved);
+  checkAttachOptions(options, resolved);
   return resolved;
 }
 
@@ -2820,6 +3238,94 @@ function resolveDeflateOptions(option: boolean | PerMessageDeflateOptions): Reso
   return resolved;
 }
 
+/** `key` and `cert` go together, each a PEM string, a Buffer or a file path; `tls` adds to them. */
+function checkTlsOptions(options: ResolvedOptions): void {
+  for (const name of ['key', 'cert'] as const) {
+    const value: unknown = options[name];
+    if (value !== undefined && !(typeof value === 'string' ? value !== '' : Buffer.isBuffer(value))) {
+      throw new TypeError(
+        `Cannot create the server: '${name}' must be a PEM string, a Buffer or a file path, not ${describeType(value)}.`,
+      );
+    }
+  }
+  if ((options.key === undefined) !== (options.cert === undefined)) {
+    const [given, missing] = options.key === undefined ? ['cert', 'key'] : ['key', 'cert'];
+    throw new TypeError(`Cannot create the server: '${given}' needs '${missing}' as well, to serve wss://.`);
+  }
+  const tls: unknown = options.tls;
+  if (tls === undefined) return;
+  if (typeof tls !== 'object' || tls === null || Array.isArray(tls)) {
+    throw new TypeError(`Cannot create the server: 'tls' must be an object of tls.createServer options, not ${describeType(tls)}.`);
+  }
+  if (options.key === undefined) {
+    throw new TypeError("Cannot create the server: 'tls' needs 'key' and 'cert', which turn TLS on.");
+  }
+  for (const name of ['key', 'cert'] as const) {
+    if (name in tls) {
+      throw new TypeError(`Cannot create the server: give the TLS ${name} as the option '${name}', not inside 'tls'.`);
+    }
+  }
+}
+
+/** `subprotocols` is a list of tokens (RFC 6455 §4.1) or a function; `requireSubprotocol` needs it. */
+function checkSubprotocolOptions(options: ResolvedOptions): void {
+  const subprotocols: unknown = options.subprotocols;
+  if (subprotocols !== undefined && typeof subprotocols !== 'function') {
+    if (!Array.isArray(subprotocols)) {
+      throw new TypeError(
+        `Cannot create the server: 'subprotocols' must be an array of names or a function, not ${describeType(subprotocols)}.`,
+      );
+    }
+    for (const name of subprotocols as unknown[]) {
+      if (typeof name !== 'string') {
+        throw new TypeError(`Cannot create the server: 'subprotocols' must hold strings, not ${describeType(name)}.`);
+      }
+      if (!TOKEN.test(name)) {
+        throw new RangeError(
+          `Cannot create the server: '${name}' is not a valid subprotocol name, which must be a token (RFC 6455 §4.1).`,
+        );
+      }
+    }
+  }
+  if (typeof options.requireSubprotocol !== 'boolean') {
+    throw new TypeError(
+      `Cannot create the server: 'requireSubprotocol' must be a boolean, not ${describeType(options.requireSubprotocol)}.`,
+    );
+  }
+  if (options.requireSubprotocol && subprotocols === undefined) {
+    throw new TypeError("Cannot create the server: 'requireSubprotocol' needs 'subprotocols', the names to require.");
+  }
+}
+
+/** `server` is an HTTP(S) server and excludes the options of an own listener; `path` is an absolute path. */
+function checkAttachOptions(given: WebsocketServerOptions, options: ResolvedOptions): void {
+  const server: unknown = options.server;
+  if (server !== undefined) {
+    if (!(server instanceof HttpServer || server instanceof HttpsServer)) {
+      throw new TypeError(
+        `Cannot create the server: 'server' must be a node:http or node:https Server, not ${describeType(server)}.`,
+      );
+    }
+    for (const name of ['port', 'host', 'key', 'cert', 'tls'] as const) {
+      if (given[name] !== undefined) {
+        throw new TypeError(
+          `Cannot create the server: '${name}' cannot be given with 'server', whose own settings decide where and how it listens.`,
+        );
+      }
+    }
+  }
+  const path: unknown = options.path;
+  if (path === undefined) return;
+  if (typeof path !== 'string') {
+    throw new TypeError(`Cannot create the server: 'path' must be a string, not ${describeType(path)}.`);
+  }
+  if (!path.startsWith('/') || !/^[\x21-\x7e]+$/.test(path) || /[?#]/.test(path)) {
+    throw new RangeError(
+      `Cannot create the server: 'path' must begin with '/' and hold no query, fragment or space, not '${path}'.`,
+    );
+  }
+}
+
 function checkInteger(name: string, value: unknown, min: number, max: number): void {
   if (typeof value !== 'number') {
     throw new TypeError(`Cannot create the server: '${name}' must be a number, not ${describeType(value)}.`);
@@ -2844,6 +3350,8 @@ const EMPTY: Buffer = Buffer.alloc(0);
 const BUFFER_MAX_LENGTH = 2 ** 32;
 /** setTimeout's largest delay (about 24.8 days). */
 const TIMER_MAX = 2 ** 31 - 1;
+/** The heartbeat timer ticks at most this often (ms), however short `pingInterval` and `pingTimeout` are. */
+const HEARTBEAT_MIN_TICK = 5;
 
 const LEVEL_RANK: Readonly<Record<LogLevel, number>> = { debug: 10, info: 20, warning: 30, error: 40, critical: 50 };
 
