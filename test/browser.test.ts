@@ -27,7 +27,8 @@ async function openChat(browser: Browser, url: string): Promise<{ page: Page; id
   await page.goto(url);
   assert.equal(await page.inputValue('#url'), url.replace(/^http/, 'ws'), 'the page connects back to where it came from');
   await page.click('#connect');
-  await page.waitForSelector('#state[data-state=open]', WAIT);
+  // The state names the client once the server's welcome has arrived, just after the connection opened.
+  await page.waitForSelector('#state[data-state=open]:has-text("as client")', WAIT);
   const state = await page.textContent('#state');
   const id = Number(/client (\d+)/.exec(state ?? '')?.[1]);
   assert.ok(Number.isInteger(id) && id > 0, `the page shows its client id (state: ${state})`);
@@ -103,6 +104,6 @@ test('client.html opened from disk (file://) connects to the demo at the address
   assert.equal(await page.inputValue('#url'), 'ws://127.0.0.1:13254/', 'from disk, the default is the demo port');
   await page.fill('#url', `ws://127.0.0.1:${demo.port}/`);
   await page.press('#url', 'Enter');
-  await page.waitForSelector('#state[data-state=open]', WAIT);
+  await page.waitForSelector('#state[data-state=open]:has-text("as client")', WAIT);
   assert.match((await page.textContent('#state')) ?? '', /Connected as client \d+/);
 });
