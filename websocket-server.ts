@@ -24,7 +24,7 @@
 import { Buffer, isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { open, readFile, stat } from 'node:fs/promises';
-import { Server as HttpServer, type IncomingMessage } from 'node:http';
+import { Server as HttpServer, STATUS_CODES, type IncomingMessage } from 'node:http';
 import { Server as HttpsServer } from 'node:https';
 import { createServer, Socket, type Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -135,6 +135,13 @@ export interface WebsocketServerOptions {
    */
   path?: string;
   /**
+   * The allowed values of the `Origin` header (compared case-insensitively), e.g. `['https://example.com']`.
+   * A request with another Origin is refused with 403 before `setFnAuthenticate` (RFC 6455 §10.2). A request
+   * without Origin passes: browsers always send one, other clients can send any (RFC 6455 §10.1).
+   * Default: every origin.
+   */
+  origins?: readonly string[];
+  /**
    * Compress messages with permessage-deflate (RFC 7692) when a client offers it: `true` for the defaults, or
    * the settings. Default `false` (as in `ws`): compression costs CPU and memory per connection.
    */
@@ -226,6 +233,10 @@ export interface Client {
   readonly handler: ClientHandler;
   /** The peer's host and port. */
   readonly address: ClientAddress;
+  /** The opening handshake's request (the same object as `handler.request`). */
+  readonly request: HandshakeRequest;
+  /** What `setFnAuthenticate` attached with `{ data }`; `undefined` when it attached nothing. */
+  readonly data: unknown;
   /** The subprotocol agreed on in the handshake (as `handler.protocol`); `''` when none. */
   readonly protocol: string;
 }
@@ -246,6 +257,13 @@ export interface HandshakeRequest {
   readonly remoteAddress: string;
   /** The peer's TCP port. */
   readonly remotePort: number;
+  /**
+   * The `Cookie` header, parsed: values by name, as sent (no percent-decoding, surrounding quotes removed);
+   * the first of a repeated name wins. Empty when there is no `Cookie` header.
+   */
+  readonly cookies: Readonly<Record<string, string>>;
+  /** The `Origin` header (sent by browsers), or `undefined` when there is none. */
+  readonly origin: string | undefined;
 }
 
 /** The state of a connection, after RFC 6455 §4.1 and §7: `open`, then `closing`, then `closed`. */
@@ -257,8 +275,28 @@ export type NewClientCallback = (client: Client, server: WebsocketServer) => voi
 export type ClientLeftCallback = (client: Client, server: WebsocketServer) => void;
 /** Called for every complete message: `string` for text, `Buffer` for binary. */
 export type MessageReceivedCallback = (client: Client, server: WebsocketServer, message: Message) => void;
-/** Decides during the handshake, before the 101 response, whether to accept; `false` answers 403. */
-export type AuthenticateCallback = (request: HandshakeRequest) => boolean | Promise<boolean>;
+/**
+ * What `setFnAuthenticate` decides:
+ * - `true`: accept;
+ * - `{ data }`: accept, and attach `data` to the client (`client.data`), e.g. the user it authenticated;
+ * - `false`: refuse with 403 Forbidden;
+ * - `{ status, headers?, message? }`: refuse with that 4xx or 5xx status, those header fields and that text
+ *   as the body (RFC 6455 §4.2.2 item 2), e.g. `{ status: 401, headers: { 'WWW-Authenticate': 'Bearer' } }`.
+ *
+ * @example
+ * ```ts
+ * server.setFnAuthenticate(async (request): Promise<AuthenticateResult> => {
+ *   const user = await sessions.get(request.cookies['session'] ?? '');
+ *   return user ? { data: user } : { status: 401, headers: { 'WWW-Authenticate': 'Cookie' }, message: 'Log in first.' };
+ * });
+ * ```
+ */
+export type AuthenticateResult =
+  | boolean
+  | { readonly data: unknown }
+  | { readonly status: number; readonly headers?: Readonly<Record<string, string>>; readonly message?: string };
+/** Decides during the handshake, before the 101 response, whether to accept; see {@link AuthenticateResult}. */
+export type AuthenticateCallback = (request: HandshakeRequest) => AuthenticateResult | Promise<AuthenticateResult>;
 /**
  * Receives every failure: protocol errors of a client (with the client), handshake rejections (client `null`),
  * and exceptions thrown by the other callbacks.
@@ -327,7 +365,7 @@ export const CloseCode = {
 const HANDSHAKE_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 /** The options that have no default value: absent unless given. */
-const OPTIONS_WITHOUT_DEFAULT = ['logger', 'key', 'cert', 'tls', 'subprotocols', 'server', 'path'] as const;
+const OPTIONS_WITHOUT_DEFAULT = ['logger', 'key', 'cert', 'tls', 'subprotocols', 'server', 'path', 'origins'] as const;
 type OptionWithoutDefault = (typeof OPTIONS_WITHOUT_DEFAULT)[number];
 
 const DEFAULTS = {
@@ -427,7 +465,7 @@ export class InternalError extends WebSocketError {
 
 /** The opening handshake was refused with HTTP `status`; no WebSocket connection was made. */
 export class HandshakeError extends WebSocketError {
-  /** The HTTP status answered (400, 403, 404, 405, 408, 414, 426, 431, 500, 503, 505). */
+  /** The HTTP status answered (400, 403, 404, 405, 408, 414, 426, 431, 500, 503, 505, or one `setFnAuthenticate` chose). */
   readonly status: number;
   /** Header fields sent with the refusal, e.g. `Sec-WebSocket-Version` with a 426. */
   readonly headers: Readonly<Record<string, string>>;
@@ -502,9 +540,12 @@ const HANDSHAKE_FAILURES = {
   INVALID_EXTENSIONS: [400, 'the Sec-WebSocket-Extensions header is malformed (RFC 6455 §9.1)'],
   NOT_FOUND: [404, 'there is no WebSocket endpoint at this path'],
   INVALID_SUBPROTOCOLS: [400, 'Sec-WebSocket-Protocol must be a comma-separated list of unique tokens (RFC 6455 §4.1)'],
+  ORIGIN_NOT_ALLOWED: [403, 'the Origin of the request is not allowed (RFC 6455 §10.2)'],
   SUBPROTOCOL_REQUIRED: [400, 'the client offered no subprotocol that the server speaks (Sec-WebSocket-Protocol)'],
   SUBPROTOCOL_CHOICE_FAILED: [500, 'choosing a subprotocol failed with an error'],
   FORBIDDEN: [403, 'the connection was not authorized'],
+  /** `setFnAuthenticate` refused with a status of its choice: the 403 here is only a placeholder. */
+  REFUSED: [403, 'the application refused the connection'],
   AUTHENTICATION_FAILED: [500, 'authentication failed with an error'],
   AUTHENTICATION_TIMEOUT: [503, 'authentication did not answer in time'],
   HANDSHAKE_TIMEOUT: [408, 'the opening handshake did not complete in time'],
@@ -581,6 +622,8 @@ export class WebsocketServer {
   readonly #options: ResolvedOptions;
   readonly #log: LevelLogger;
   readonly #context: ServerContext;
+  /** The allowed origins, lower-cased; `undefined` allows every origin. */
+  readonly #origins: ReadonlySet<string> | undefined;
   #listener: NetServer | undefined;
   #boundPort: number | undefined;
   /** The application's server that `runForever()` attached to, while attached. */
@@ -630,6 +673,7 @@ export class WebsocketServer {
       connectionClosed: (client) => this.#removeClient(client),
       drained: (client) => this.#runCallback(this.#onDrain, client, 'drain'),
     };
+    this.#origins = this.#options.origins && new Set(this.#options.origins.map((origin) => origin.toLowerCase()));
   }
 
   /**
@@ -1044,7 +1088,7 @@ export class WebsocketServer {
 
   /**
    * Checks a complete request head in a fixed order (path, availability, the RFC 6455 §4.1 rules, the offered
-   * subprotocols), picks a subprotocol, then asks the application.
+   * subprotocols, the Origin), picks a subprotocol, then asks the application.
    */
   #processRequest(socket: HandshakingSocket, pending: PendingHandshake, parsed: RequestHead | HandshakeError): void {
     if (parsed instanceof HandshakeError) {
@@ -1070,6 +1114,12 @@ export class WebsocketServer {
       this.#refuseHandshake(socket, offered);
       return;
     }
+    // §10.2: an Origin the server does not expect is refused with 403, before the application is asked.
+    const origin = parsed.headers['origin'];
+    if (this.#origins !== undefined && origin !== undefined && !this.#origins.has(origin.toLowerCase())) {
+      this.#refuseHandshake(socket, handshakeFailure('ORIGIN_NOT_ALLOWED'));
+      return;
+    }
     const extensions = parsed.headers['sec-websocket-extensions'];
     let deflate: DeflateAgreement | undefined;
     if (this.#deflateConfig !== undefined && extensions !== undefined) {
@@ -1083,7 +1133,7 @@ export class WebsocketServer {
     const request = new UpgradeRequest(parsed, socket.remoteAddress ?? '', socket.remotePort ?? 0);
     const protocol = this.#chooseSubprotocol(socket, offered, request);
     if (protocol === undefined) return;
-    this.#authenticate(socket, pending, request, { key, protocol, deflate });
+    this.#authenticate(socket, pending, request, { key, protocol, data: undefined, deflate });
   }
 
   /**
@@ -1122,7 +1172,7 @@ export class WebsocketServer {
       this.#completeHandshake(socket, request, accepted);
       return;
     }
-    let verdict: boolean | Promise<boolean>;
+    let verdict: AuthenticateResult | Promise<AuthenticateResult>;
     try {
       verdict = authenticate(request);
     } catch (error) {
@@ -1150,9 +1200,33 @@ export class WebsocketServer {
     );
   }
 
+  /** Acts on what `setFnAuthenticate` decided (see {@link AuthenticateResult}); anything unexpected fails closed. */
   #applyVerdict(socket: HandshakingSocket, verdict: unknown, request: UpgradeRequest, accepted: AcceptedHandshake): void {
-    if (verdict === true) this.#completeHandshake(socket, request, accepted);
-    else this.#refuseHandshake(socket, handshakeFailure('FORBIDDEN'));
+    if (verdict === true) {
+      this.#completeHandshake(socket, request, accepted);
+      return;
+    }
+    if (typeof verdict !== 'object' || verdict === null) {
+      this.#refuseHandshake(socket, handshakeFailure('FORBIDDEN'));
+      return;
+    }
+    if ('status' in verdict) {
+      let refusal: HandshakeError;
+      try {
+        refusal = applicationRefusal(verdict);
+      } catch (error) {
+        this.#authenticationFailed(socket, error);
+        return;
+      }
+      this.#refuseHandshake(socket, refusal);
+    } else if ('data' in verdict) {
+      this.#completeHandshake(socket, request, { ...accepted, data: verdict.data });
+    } else {
+      this.#authenticationFailed(
+        socket,
+        new TypeError(`setFnAuthenticate returned ${describeType(verdict)}: return true, false, { data } or { status }.`),
+      );
+    }
   }
 
   #authenticationFailed(socket: HandshakingSocket, error: unknown): void {
@@ -1311,6 +1385,8 @@ interface AcceptedHandshake {
   readonly protocol: string;
   /** The permessage-deflate parameters agreed on (RFC 7692), if any. */
   readonly deflate?: DeflateAgreement | undefined;
+  /** What `setFnAuthenticate` attached with `{ data }`. */
+  readonly data: unknown;
 }
 
 /**
@@ -1339,7 +1415,7 @@ function negotiatedHeaderLines(accepted: AcceptedHandshake): string {
   return lines;
 }
 
-/** The handshake request as kept on a client: parsed once, the query only when asked for. */
+/** The handshake request as kept on a client: parsed once, the query and cookies only when asked for. */
 class UpgradeRequest implements HandshakeRequest {
   readonly method: string;
   readonly url: string;
@@ -1348,6 +1424,7 @@ class UpgradeRequest implements HandshakeRequest {
   readonly remoteAddress: string;
   readonly remotePort: number;
   #query: URLSearchParams | undefined;
+  #cookies: Readonly<Record<string, string>> | undefined;
 
   constructor(head: RequestHead, remoteAddress: string, remotePort: number) {
     this.method = head.method;
@@ -1365,12 +1442,40 @@ class UpgradeRequest implements HandshakeRequest {
     }
     return this.#query;
   }
+
+  get cookies(): Readonly<Record<string, string>> {
+    this.#cookies ??= parseCookies(this.headers['cookie']);
+    return this.#cookies;
+  }
+
+  get origin(): string | undefined {
+    return this.headers['origin'];
+  }
 }
 
 /** The path part of a request target: what comes before its query. */
 function pathOf(target: string): string {
   const queryStart = target.indexOf('?');
   return queryStart === -1 ? target : target.slice(0, queryStart);
+}
+
+/**
+ * Parses a `Cookie` header (RFC 6265 §4.2.1: `name=value` pairs separated by `; `) into values by name. Values
+ * stay as sent, but for the optional double quotes around them; the first of a repeated name wins (RFC 6265
+ * §5.4 sends the most specific cookie first). Pairs without a name or `=` are skipped.
+ */
+function parseCookies(header: string | undefined): Readonly<Record<string, string>> {
+  const cookies: Record<string, string> = Object.create(null) as Record<string, string>;
+  if (header === undefined) return cookies;
+  for (const pair of header.split(';')) {
+    const equals = pair.indexOf('=');
+    if (equals === -1) continue;
+    const name = pair.slice(0, equals).trim();
+    if (name === '' || name in cookies) continue;
+    const value = pair.slice(equals + 1).trim();
+    cookies[name] = value.length >= 2 && value.startsWith('"') && value.endsWith('"') ? value.slice(1, -1) : value;
+  }
+  return cookies;
 }
 
 /** A request head as parsed from the wire, before the WebSocket checks. */
@@ -1523,6 +1628,38 @@ function checkChosenSubprotocol(chosen: unknown, offered: readonly string[]): vo
   }
 }
 
+/** Header fields that the response to a refusal sets itself, so that `setFnAuthenticate` may not. */
+const REFUSAL_OWN_HEADERS = new Set(['connection', 'content-length', 'content-type', 'transfer-encoding']);
+
+/**
+ * The refusal that `setFnAuthenticate` asked for with `{ status, headers?, message? }`.
+ * @throws {TypeError} or {@link RangeError} when it is not a 4xx/5xx status with valid header fields.
+ */
+function applicationRefusal(verdict: { status?: unknown; headers?: unknown; message?: unknown }): HandshakeError {
+  const { status, headers = {}, message } = verdict;
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 400 || status > 599) {
+    throw new RangeError(`setFnAuthenticate refused with status ${String(status)}: a refusal needs a status from 400 to 599.`);
+  }
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) {
+    throw new TypeError(`setFnAuthenticate refused with headers of type ${describeType(headers)}: give an object of strings.`);
+  }
+  const checked: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (!TOKEN.test(name) || REFUSAL_OWN_HEADERS.has(name.toLowerCase())) {
+      throw new TypeError(`setFnAuthenticate refused with the header '${name}', which is not a name it may set.`);
+    }
+    if (typeof value !== 'string' || INVALID_FIELD_VALUE.test(value)) {
+      throw new TypeError(`setFnAuthenticate refused with a value of '${name}' that is not a single-line string.`);
+    }
+    checked[name] = value;
+  }
+  if (message !== undefined && typeof message !== 'string') {
+    throw new TypeError(`setFnAuthenticate refused with a message of type ${describeType(message)}: give a string.`);
+  }
+  const base = handshakeFailure('REFUSED');
+  return new HandshakeError(message ?? base.message, base.code, status, checked);
+}
+
 /** `Sec-WebSocket-Accept` for a key (RFC 6455 §4.2.2, item 5.4). */
 function acceptKeyFor(key: string): string {
   return createHash('sha1').update(key + HANDSHAKE_GUID, 'latin1').digest('base64');
@@ -1545,7 +1682,7 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
 function httpErrorResponse(error: HandshakeError): string {
   const body = `${error.message}\n`;
   let response =
-    `HTTP/1.1 ${error.status} ${STATUS_TEXT[error.status] ?? 'Error'}\r\n` +
+    `HTTP/1.1 ${error.status} ${STATUS_TEXT[error.status] ?? STATUS_CODES[error.status] ?? 'Error'}\r\n` +
     (error.headers['Connection'] === undefined ? 'Connection: close\r\n' : '') +
     'Content-Type: text/plain; charset=utf-8\r\n' +
     `Content-Length: ${Buffer.byteLength(body)}\r\n`;
@@ -1574,7 +1711,7 @@ type ClientSocket = Socket & { [kHandler]?: ClientHandler };
 export class ClientHandler {
   /** The record of this client in `server.clients`. */
   readonly client: Client;
-  /** The opening handshake's request: path, query, headers, remote address. */
+  /** The opening handshake's request: path, query, headers, cookies, origin, remote address. */
   readonly request: HandshakeRequest;
   /** The subprotocol agreed on in the opening handshake (RFC 6455 §1.9); `''` when none. */
   readonly protocol: string;
@@ -1618,6 +1755,8 @@ export class ClientHandler {
       id,
       handler: this,
       address: { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 },
+      request,
+      data: accepted.data,
       protocol: accepted.protocol,
     };
     this.#pingSentAt = performance.now();
@@ -3201,6 +3340,7 @@ function resolveOptions(options: WebsocketServerOptions): ResolvedOptions {
   checkTlsOptions(resolved);
   checkSubprotocolOptions(resolved);
   checkAttachOptions(options, resolved);
+  checkStringList('origins', resolved.origins);
   return resolved;
 }
 
@@ -3323,6 +3463,13 @@ function checkAttachOptions(given: WebsocketServerOptions, options: ResolvedOpti
     throw new RangeError(
       `Cannot create the server: 'path' must begin with '/' and hold no query, fragment or space, not '${path}'.`,
     );
+  }
+}
+
+function checkStringList(name: string, value: unknown): void {
+  if (value === undefined) return;
+  if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || item === '')) {
+    throw new TypeError(`Cannot create the server: '${name}' must be an array of non-empty strings, not ${describeType(value)}.`);
   }
 }
 
