@@ -1665,24 +1665,10 @@ function acceptKeyFor(key: string): string {
   return createHash('sha1').update(key + HANDSHAKE_GUID, 'latin1').digest('base64');
 }
 
-const STATUS_TEXT: Readonly<Record<number, string>> = {
-  400: 'Bad Request',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  408: 'Request Timeout',
-  414: 'URI Too Long',
-  426: 'Upgrade Required',
-  431: 'Request Header Fields Too Large',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-  505: 'HTTP Version Not Supported',
-};
-
 function httpErrorResponse(error: HandshakeError): string {
   const body = `${error.message}\n`;
   let response =
-    `HTTP/1.1 ${error.status} ${STATUS_TEXT[error.status] ?? STATUS_CODES[error.status] ?? 'Error'}\r\n` +
+    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}\r\n` +
     (error.headers['Connection'] === undefined ? 'Connection: close\r\n' : '') +
     'Content-Type: text/plain; charset=utf-8\r\n' +
     `Content-Length: ${Buffer.byteLength(body)}\r\n`;

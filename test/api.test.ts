@@ -21,6 +21,7 @@ import {
   type WebsocketServerOptions,
 } from '../websocket-server.ts';
 import { buildFrame, Op } from './support/frames.ts';
+import { recordingLogger } from './support/servers.ts';
 import { LIMIT, SETTLE_MS, SILENT, until, within } from './support/wait.ts';
 import { connectRaw, handshakeRequest, rawRequest, type RawClient } from './support/raw-client.ts';
 
@@ -175,18 +176,6 @@ async function assertEchoes(peer: WsPeer, text: string): Promise<void> {
 
 function countFor(list: Array<{ client: Client }>, client: Client): number {
   return list.filter((entry) => entry.client === client).length;
-}
-
-/** A logger that records each line by level. */
-function recordingLogger(): Logger & { lines: Record<'debug' | 'info' | 'warn' | 'error', string[]> } {
-  const lines = { debug: [] as string[], info: [] as string[], warn: [] as string[], error: [] as string[] };
-  return {
-    lines,
-    debug: (m) => lines.debug.push(m),
-    info: (m) => lines.info.push(m),
-    warn: (m) => lines.warn.push(m),
-    error: (m) => lines.error.push(m),
-  };
 }
 
 // ─── constructor ────────────────────────────────────────────────────────────────────────────────────────────
