@@ -1275,6 +1275,8 @@ export class WebsocketServer {
     );
     const codec =
       accepted.deflate && new DeflateCodec(accepted.deflate, this.#deflateConfig!, this.#zlibLimiter!, this.#options.maxMessageSize);
+    // What was parsed for the checks is dropped: an idle connection keeps the request as received.
+    request.compact();
     const handler = new ClientHandler(socket, this.#context, request, this.#nextClientId++, accepted, codec);
     this.#connectionsTotal++;
     const client = handler.client;
@@ -1420,9 +1422,11 @@ class UpgradeRequest implements HandshakeRequest {
   readonly method: string;
   readonly url: string;
   readonly path: string;
-  readonly headers: Readonly<Record<string, string>>;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /** Where the header fields come from: the request head as received, or `node:http`'s raw headers. */
+  readonly #fieldSource: string | readonly string[];
+  #headers: Readonly<Record<string, string>> | undefined;
   #query: URLSearchParams | undefined;
   #cookies: Readonly<Record<string, string>> | undefined;
 
@@ -1430,9 +1434,25 @@ class UpgradeRequest implements HandshakeRequest {
     this.method = head.method;
     this.url = head.target;
     this.path = pathOf(head.target);
-    this.headers = head.headers;
+    this.#fieldSource = head.fieldSource;
+    this.#headers = head.headers;
     this.remoteAddress = remoteAddress;
     this.remotePort = remotePort;
+  }
+
+  get headers(): Readonly<Record<string, string>> {
+    this.#headers ??= headersFrom(this.#fieldSource);
+    return this.#headers;
+  }
+
+  /**
+   * @internal Forgets what was parsed, keeping only the request as received: an idle connection then holds
+   * one string, not a dictionary of them. What is read again is parsed again.
+   */
+  compact(): void {
+    this.#headers = undefined;
+    this.#query = undefined;
+    this.#cookies = undefined;
   }
 
   get query(): URLSearchParams {
@@ -1483,6 +1503,8 @@ interface RequestHead {
   readonly method: string;
   readonly target: string;
   readonly headers: Record<string, string>;
+  /** The fields as received, from which `headers` can be made again: the head's text, or raw header pairs. */
+  readonly fieldSource: string | readonly string[];
   /** Names of single-valued fields that appeared more than once. */
   readonly repeated: ReadonlySet<string>;
 }
@@ -1531,11 +1553,38 @@ function parseRequestHead(text: string): RequestHead | HandshakeError {
     if (colon <= 0) return handshakeFailure('MALFORMED_HEADER');
     const name = line.slice(0, colon);
     if (!TOKEN.test(name)) return handshakeFailure('MALFORMED_HEADER');
-    const value = line.slice(colon + 1).replace(/^[ \t]+|[ \t]+$/g, '');
+    const value = trimFieldValue(line.slice(colon + 1));
     if (INVALID_FIELD_VALUE.test(value)) return handshakeFailure('MALFORMED_HEADER');
     addHeader(headers, repeated, name, value);
   }
-  return { method, target, headers, repeated };
+  return { method, target, headers, repeated, fieldSource: text };
+}
+
+/** The header fields again, from a source that {@link parseRequestHead} or node:http already checked. */
+function headersFrom(source: string | readonly string[]): Record<string, string> {
+  return collectHeaders(source).headers;
+}
+
+/** Header fields by lower-case name from checked lines or raw pairs, noting repeated single-valued ones. */
+function collectHeaders(source: string | readonly string[]): { headers: Record<string, string>; repeated: Set<string> } {
+  const headers: Record<string, string> = Object.create(null) as Record<string, string>;
+  const repeated = new Set<string>();
+  if (typeof source === 'string') {
+    const lines = source.split('\r\n');
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i]!;
+      const colon = line.indexOf(':');
+      addHeader(headers, repeated, line.slice(0, colon), trimFieldValue(line.slice(colon + 1)));
+    }
+  } else {
+    for (let i = 0; i + 1 < source.length; i += 2) addHeader(headers, repeated, source[i]!, source[i + 1]!);
+  }
+  return { headers, repeated };
+}
+
+/** A field value without the optional whitespace around it (RFC 9110 §5.5). */
+function trimFieldValue(value: string): string {
+  return value.replace(/^[ \t]+|[ \t]+$/g, '');
 }
 
 /** The same request head, from a request that `node:http` has already parsed (its raw, unmerged headers). */
@@ -1544,10 +1593,8 @@ function requestHeadFromIncomingMessage(request: IncomingMessage): RequestHead |
   if (request.httpVersionMinor === 0) return handshakeFailure('HTTP_VERSION_TOO_OLD');
   const raw = request.rawHeaders;
   if (raw.length / 2 > MAX_HEADER_COUNT) return handshakeFailure('TOO_MANY_HEADERS');
-  const headers: Record<string, string> = Object.create(null) as Record<string, string>;
-  const repeated = new Set<string>();
-  for (let i = 0; i + 1 < raw.length; i += 2) addHeader(headers, repeated, raw[i]!, raw[i + 1]!);
-  return { method: request.method ?? '', target: request.url ?? '/', headers, repeated };
+  const { headers, repeated } = collectHeaders(raw);
+  return { method: request.method ?? '', target: request.url ?? '/', headers, repeated, fieldSource: raw };
 }
 
 /** Adds a field by its lower-case name, joining repeats as a list and noting repeats of single-valued ones. */
@@ -1740,7 +1787,8 @@ export class ClientHandler {
     this.client = {
       id,
       handler: this,
-      address: { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 },
+      // The same strings as the request's: the socket makes a new one on every read.
+      address: { host: request.remoteAddress, port: request.remotePort },
       request,
       data: accepted.data,
       protocol: accepted.protocol,
