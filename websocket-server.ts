@@ -1769,6 +1769,10 @@ export class ClientHandler {
   #queuedBytes = 0;
   /** The item at the head of `#queue` is being compressed or streamed. */
   #queueBusy = false;
+  /** The socket is corked until the end of the current tick (see {@link ClientHandler.#batchWrites}). */
+  #corked = false;
+  /** A write found the socket full: the next drain means this client has caught up (`setFnDrain`). */
+  #behind = false;
 
   // The heartbeat (driven by the server's timer): when the last heartbeat Ping went out, the number it
   // carries while its Pong is awaited, and the round trip of the last one answered.
@@ -2280,15 +2284,29 @@ export class ClientHandler {
     const socket = this.#socket;
     if (socket.destroyed) return false;
     const payload = frame.payload;
+    if (frame.header.length + (payload?.length ?? 0) < BATCH_FRAME_LIMIT) {
+      if (!this.#corked) this.#batchWrites();
+    } else if (this.#corked) {
+      // A large frame gains nothing from waiting: flush the batch before it and write it through, so that
+      // `write()` can tell whether the socket really took it.
+      this.#corked = false;
+      socket.uncork();
+    }
+    let flushed: boolean;
     if (payload === undefined) {
       this.#context.stats.bytesOut += frame.header.length;
-      return socket.write(frame.header);
+      flushed = socket.write(frame.header);
+    } else {
+      this.#context.stats.bytesOut += frame.header.length + payload.length;
+      socket.cork();
+      socket.write(frame.header);
+      socket.write(payload);
+      socket.uncork();
+      // While corked, `write()` reports full for any frame over the high-water mark; what is left once the
+      // batch went out tells whether the client is behind.
+      flushed = socket.writableLength < socket.writableHighWaterMark;
     }
-    this.#context.stats.bytesOut += frame.header.length + payload.length;
-    socket.cork();
-    socket.write(frame.header);
-    const flushed = socket.write(payload);
-    socket.uncork();
+    if (!flushed) this.#behind = true;
     return flushed;
   }
 
@@ -2315,6 +2333,25 @@ export class ClientHandler {
     this.#closeTimer = setTimeout(ClientHandler.#onCloseTimeout, this.#context.closeTimeout, this);
   }
 
+  /**
+   * Corks the socket until the end of the current tick, as uWebSockets does: all that is sent to this client
+   * while one read is handled (echoes, many broadcasts) leaves in one `writev`, not one write per message.
+   */
+  #batchWrites(): void {
+    this.#corked = true;
+    this.#socket.cork();
+    if (corkedHandlers.push(this) === 1) process.nextTick(ClientHandler.#uncorkAll);
+  }
+
+  static #uncorkAll(): void {
+    for (const handler of corkedHandlers) {
+      if (!handler.#corked) continue;
+      handler.#corked = false;
+      handler.#socket.uncork();
+    }
+    corkedHandlers.length = 0;
+  }
+
   static #onCloseTimeout(handler: ClientHandler): void {
     handler.#context.log.info(`client ${handler.client.id} did not finish the closing handshake in time; dropping it`);
     handler.#socket.destroy();
@@ -2331,8 +2368,10 @@ export class ClientHandler {
 
   static #onSocketDrain(this: ClientSocket): void {
     const handler = this[kHandler]!;
-    // Only a drain with nothing left in our queue means the client has caught up.
-    if (handler.#queue === undefined && handler.#state === 'open') handler.#context.drained(handler.client);
+    // Only a client that was behind, with nothing left in our queue, has caught up.
+    if (!handler.#behind || handler.#queue !== undefined || handler.#state !== 'open') return;
+    handler.#behind = false;
+    handler.#context.drained(handler.client);
   }
 
   /** The one place a connection ends: exactly once per client, however the connection went. */
@@ -2352,6 +2391,11 @@ export class ClientHandler {
     resolve?.();
   }
 }
+
+/** The handlers whose sockets are corked until the end of this tick. */
+const corkedHandlers: ClientHandler[] = [];
+/** Frames from this size on are written at once rather than batched (batching pays for small frames only). */
+const BATCH_FRAME_LIMIT = 16 * 1024;
 
 /** A stream waiting in (or at the head of) a connection's queue. */
 interface StreamItem {
