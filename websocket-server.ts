@@ -603,7 +603,8 @@ interface PendingHandshake {
 }
 
 const kPendingHandshake = Symbol('websocket-server.pendingHandshake');
-type HandshakingSocket = Socket & { [kPendingHandshake]?: PendingHandshake | undefined };
+/** A socket of ours: in its handshake it has a pending record; once a client, its handler. */
+type HandshakingSocket = Socket & { [kPendingHandshake]?: PendingHandshake | undefined; [kHandler]?: ClientHandler };
 
 /**
  * A WebSocket server with the callback API of Python's `python-websocket-server`.
@@ -1024,25 +1025,43 @@ export class WebsocketServer {
       timer: setTimeout(WebsocketServer.#onHandshakeTimeout, this.#options.handshakeTimeout, socket),
     };
     socket[kPendingHandshake] = pending;
-    socket.on('data', WebsocketServer.#onHandshakeData);
-    socket.on('error', WebsocketServer.#onHandshakeError);
-    socket.on('close', WebsocketServer.#onHandshakeClose);
+    socket.on('data', WebsocketServer.#onSocketData);
+    socket.on('error', WebsocketServer.#onSocketError);
+    socket.on('close', WebsocketServer.#onSocketClose);
     return pending;
   }
 
-  static #onHandshakeData(this: HandshakingSocket, chunk: Buffer): void {
+  // The socket's listeners, for its whole life (not swapped at the upgrade, which would cost six listener
+  // changes per connection): the handshake's work first, then its ClientHandler's.
+
+  static #onSocketData(this: HandshakingSocket, chunk: Buffer): void {
+    const handler = this[kHandler];
+    if (handler !== undefined) {
+      handler.receive(chunk);
+      return;
+    }
     const pending = this[kPendingHandshake];
     if (pending === undefined) return;
     if (pending.phase === 'reading') pending.server.#readRequestHead(this, pending, chunk);
     else if (pending.phase === 'deciding') pending.bytes = concatBytes(pending.bytes, chunk);
   }
 
-  static #onHandshakeError(this: HandshakingSocket, error: Error): void {
+  static #onSocketError(this: HandshakingSocket, error: Error): void {
+    const handler = this[kHandler];
+    if (handler !== undefined) {
+      handler.socketError(error);
+      return;
+    }
     const pending = this[kPendingHandshake];
     if (pending !== undefined) pending.server.#log.debug(`connection error during handshake: ${describeError(error)}`);
   }
 
-  static #onHandshakeClose(this: HandshakingSocket): void {
+  static #onSocketClose(this: HandshakingSocket): void {
+    const handler = this[kHandler];
+    if (handler !== undefined) {
+      handler.socketClosed();
+      return;
+    }
     const pending = this[kPendingHandshake];
     if (pending === undefined) return;
     clearTimeout(pending.timer);
@@ -1260,9 +1279,6 @@ export class WebsocketServer {
     if (pending !== undefined) clearTimeout(pending.timer);
     socket[kPendingHandshake] = undefined;
     this.#handshakingSockets.delete(socket);
-    socket.removeListener('data', WebsocketServer.#onHandshakeData);
-    socket.removeListener('error', WebsocketServer.#onHandshakeError);
-    socket.removeListener('close', WebsocketServer.#onHandshakeClose);
     if (socket.destroyed) return;
 
     socket.write(
@@ -1282,10 +1298,13 @@ export class WebsocketServer {
     const client = handler.client;
     this.clients.push(client);
     this.#startHeartbeat();
-    this.#log.info(
-      `client ${client.id} connected from ${formatHostPort(client.address.host, client.address.port)}` +
-        `${accepted.protocol ? ` with subprotocol ${accepted.protocol}` : ''}`,
-    );
+    // Guarded: building the line costs more than the rest of this bookkeeping.
+    if (this.#log.enabled('info')) {
+      this.#log.info(
+        `client ${client.id} connected from ${formatHostPort(client.address.host, client.address.port)}` +
+          `${accepted.protocol ? ` with subprotocol ${accepted.protocol}` : ''}`,
+      );
+    }
     this.#runCallback(this.#onNewClient, client, 'new-client');
     if (firstFrames.length > 0) handler.receive(firstFrames);
   }
@@ -1342,10 +1361,12 @@ export class WebsocketServer {
     const code = String(client.handler.closeCode ?? CloseCode.ABNORMAL);
     this.#closeCodes[code] = (this.#closeCodes[code] ?? 0) + 1;
     if (this.clients.length === 0) this.#stopHeartbeat();
-    this.#log.info(
-      `client ${client.id} left (${client.handler.closeCode ?? CloseCode.ABNORMAL}` +
-        `${client.handler.closeReason ? ` ${client.handler.closeReason}` : ''})`,
-    );
+    if (this.#log.enabled('info')) {
+      this.#log.info(
+        `client ${client.id} left (${client.handler.closeCode ?? CloseCode.ABNORMAL}` +
+          `${client.handler.closeReason ? ` ${client.handler.closeReason}` : ''})`,
+      );
+    }
     this.#runCallback(this.#onClientLeft, client, 'client-left');
   }
 
@@ -1582,9 +1603,13 @@ function collectHeaders(source: string | readonly string[]): { headers: Record<s
   return { headers, repeated };
 }
 
-/** A field value without the optional whitespace around it (RFC 9110 §5.5). */
+/** A field value without the optional whitespace (spaces and tabs) around it (RFC 9110 §5.5). */
 function trimFieldValue(value: string): string {
-  return value.replace(/^[ \t]+|[ \t]+$/g, '');
+  let start = 0;
+  let end = value.length;
+  while (start < end && (value.charCodeAt(start) === 0x20 || value.charCodeAt(start) === 0x09)) start++;
+  while (end > start && (value.charCodeAt(end - 1) === 0x20 || value.charCodeAt(end - 1) === 0x09)) end--;
+  return start === 0 && end === value.length ? value : value.slice(start, end);
 }
 
 /** The same request head, from a request that `node:http` has already parsed (its raw, unmerged headers). */
@@ -1799,10 +1824,8 @@ export class ClientHandler {
     };
     this.#pingSentAt = performance.now();
     this.#parser = new FrameParser(this, { maxMessageSize: context.maxMessageSize, inflater: deflate });
+    // The socket's data, error and close listeners, set at accept, now lead here.
     this.#socket[kHandler] = this;
-    socket.on('data', ClientHandler.#onSocketData);
-    socket.on('error', ClientHandler.#onSocketError);
-    socket.on('close', ClientHandler.#onSocketClose);
     socket.on('drain', ClientHandler.#onSocketDrain);
   }
 
@@ -2357,13 +2380,11 @@ export class ClientHandler {
     handler.#socket.destroy();
   }
 
-  static #onSocketData(this: ClientSocket, chunk: Buffer): void {
-    this[kHandler]!.receive(chunk);
-  }
-
-  static #onSocketError(this: ClientSocket, error: Error): void {
-    const handler = this[kHandler]!;
-    handler.#context.log.debug(`client ${handler.client.id} connection error: ${describeError(error)}`);
+  /** @internal The socket failed; its close follows. */
+  socketError(error: Error): void {
+    if (this.#context.log.enabled('debug')) {
+      this.#context.log.debug(`client ${this.client.id} connection error: ${describeError(error)}`);
+    }
   }
 
   static #onSocketDrain(this: ClientSocket): void {
@@ -2374,20 +2395,19 @@ export class ClientHandler {
     handler.#context.drained(handler.client);
   }
 
-  /** The one place a connection ends: exactly once per client, however the connection went. */
-  static #onSocketClose(this: ClientSocket): void {
-    const handler = this[kHandler]!;
-    if (handler.#state === 'closed') return;
-    handler.#state = 'closed';
-    handler.#parser.stop();
-    handler.#dropQueue(new Error('The connection closed before this message was sent.'));
-    handler.#deflate?.close();
-    if (handler.#closeTimer !== undefined) clearTimeout(handler.#closeTimer);
-    handler.#closeTimer = undefined;
-    handler.#closeCode ??= CloseCode.ABNORMAL;
-    handler.#context.connectionClosed(handler.client);
-    const resolve = handler.#resolveClosed;
-    handler.#resolveClosed = undefined;
+  /** @internal The one place a connection ends: exactly once per client, however the connection went. */
+  socketClosed(): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    this.#parser.stop();
+    this.#dropQueue(new Error('The connection closed before this message was sent.'));
+    this.#deflate?.close();
+    if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+    this.#closeTimer = undefined;
+    this.#closeCode ??= CloseCode.ABNORMAL;
+    this.#context.connectionClosed(this.client);
+    const resolve = this.#resolveClosed;
+    this.#resolveClosed = undefined;
     resolve?.();
   }
 }
