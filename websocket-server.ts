@@ -2581,9 +2581,7 @@ export class FrameParser {
       if (!this.#awaitingPayload && !this.#readHeader()) return;
       if (this.#buffered < this.#payloadLength) return;
       this.#awaitingPayload = false;
-      const payload = this.#take(this.#payloadLength);
-      unmask(payload, this.#mask);
-      this.#handleFrame(payload);
+      this.#handleFrame(this.#takeUnmasked(this.#payloadLength, this.#mask));
     }
   }
 
@@ -2812,26 +2810,53 @@ export class FrameParser {
     }
   }
 
-  /** Takes `count` bytes: a view when they lie in one chunk, else one copy of exactly those bytes. */
-  #take(count: number): Buffer {
+  /**
+   * Takes the `count` bytes of a payload and unmasks them (RFC 6455 §5.3): in place in the chunk they lie in,
+   * else into one new buffer. A long payload spread over chunks is gathered straight into the WebAssembly
+   * block, unmasked there and copied out once: two copies of each byte rather than three.
+   */
+  #takeUnmasked(count: number, mask: number): Buffer {
     if (count === 0) return EMPTY;
     const first = this.#chunks[0]!;
     const start = this.#offset;
     if (first.length - start >= count) {
       this.#skip(count);
-      return first.subarray(start, start + count);
+      const view = first.subarray(start, start + count);
+      unmask(view, mask);
+      return view;
     }
-    // One pass over the chunks, then one splice: a payload trickled in as many tiny chunks stays linear.
     const out = Buffer.allocUnsafe(count);
+    const wasm = count >= WASM_UNMASK_MIN_LENGTH ? wasmUnmasker : undefined;
+    const key = byteSwap32(mask);
+    let blockStart = 0; // where the bytes gathered in the block go in `out`
+    let blockFill = 0;
+    // One pass over the chunks, then one splice: a payload trickled in as many tiny chunks stays linear.
     let written = 0;
     let index = 0;
     let offset = start;
     while (written < count) {
       const chunk = this.#chunks[index]!;
-      const n = Math.min(chunk.length - offset, count - written);
-      chunk.copy(out, written, offset, offset + n);
-      written += n;
-      offset += n;
+      let n = Math.min(chunk.length - offset, count - written);
+      if (wasm === undefined) {
+        chunk.copy(out, written, offset, offset + n);
+        offset += n;
+        written += n;
+      } else {
+        while (n > 0) {
+          const m = Math.min(n, WASM_BLOCK_SIZE - blockFill);
+          chunk.copy(wasm.memory, blockFill, offset, offset + m);
+          blockFill += m;
+          offset += m;
+          written += m;
+          n -= m;
+          if (blockFill === WASM_BLOCK_SIZE) {
+            wasm.xorWords(WASM_BLOCK_SIZE, key);
+            wasm.memory.copy(out, blockStart, 0, WASM_BLOCK_SIZE);
+            blockStart += WASM_BLOCK_SIZE;
+            blockFill = 0;
+          }
+        }
+      }
       if (offset === chunk.length) {
         index++;
         offset = 0;
@@ -2840,6 +2865,15 @@ export class FrameParser {
     this.#chunks.splice(0, index);
     this.#offset = offset;
     this.#buffered -= count;
+    if (wasm === undefined) {
+      unmask(out, mask);
+      return out;
+    }
+    // The last, partial block: whole words in WebAssembly, the last 0–3 bytes here.
+    const wordBytes = blockFill & ~3;
+    wasm.xorWords(wordBytes, key);
+    wasm.memory.copy(out, blockStart, 0, blockFill);
+    for (let i = blockStart + wordBytes; i < count; i++) out[i] = out[i]! ^ maskByte(mask, i);
     return out;
   }
 }
