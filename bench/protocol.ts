@@ -1,0 +1,107 @@
+// The messages the benchmark's processes exchange over Node's IPC channel: the orchestrator (run.ts) with the
+// server processes (servers/*.ts) and with the load generator (load.ts). Types only, shared by all three.
+
+/** The servers under test. `net` is a bare `node:net` server, the reference for memory per connection. */
+export type ServerKind = 'ours' | 'ws' | 'ws-bufferutil' | 'net';
+
+/** What a load generator is asked to do in one run. Every job ends by itself (see `limitMs`). */
+export type LoadJob =
+  | EchoJob
+  | BroadcastJob
+  | HandshakeJob
+  | LatencyJob
+  | IdleJob;
+
+interface TimedJob {
+  port: number;
+  /** Traffic before measuring starts, so both sides are warm (JIT, buffers). */
+  warmupMs: number;
+  /** The measured window. */
+  measureMs: number;
+}
+
+/** N connections, each keeping `window` messages in flight, every one echoed back and checked byte for byte. */
+export interface EchoJob extends TimedJob {
+  kind: 'echo';
+  connections: number;
+  size: number;
+  binary: boolean;
+  window: number;
+}
+
+/** One sender at path /sender and `receivers` connections; at most `window` messages not yet at every receiver. */
+export interface BroadcastJob extends TimedJob {
+  kind: 'broadcast';
+  receivers: number;
+  size: number;
+  window: number;
+}
+
+/** Opening handshakes, `inFlight` at a time; each connection is reset as soon as its 101 has arrived. */
+export interface HandshakeJob extends TimedJob {
+  kind: 'handshake';
+  inFlight: number;
+}
+
+/** Echo at a fixed total rate spread over the connections; every message's round trip is timed. */
+export interface LatencyJob extends TimedJob {
+  kind: 'latency';
+  connections: number;
+  size: number;
+  rate: number;
+}
+
+/**
+ * Opens `connections` connections in two halves, reporting after each (and waiting for 'more' after the first),
+ * and holds them idle until told to stop.
+ */
+export interface IdleJob {
+  kind: 'idle';
+  port: number;
+  connections: number;
+}
+
+/** Load generator → orchestrator. */
+export type LoadEvent =
+  | { type: 'connected'; connections: number }
+  | { type: 'measure-start' }
+  | { type: 'measure-end' }
+  | { type: 'result'; result: LoadResult }
+  | { type: 'failed'; error: string };
+
+/** What one load run measured, from the load generator's own clock. */
+export interface LoadResult {
+  /** Events counted in the measured window: messages echoed, deliveries, handshakes. */
+  count: number;
+  elapsedMs: number;
+  /** CPU time of the load generator in the window, as a share of one core (1 = saturated). */
+  cpu: number;
+  latency?: { p50: number; p90: number; p99: number; samples: number };
+  /** Messages the fixed-rate sender could not send because too many were outstanding (latency runs). */
+  skipped?: number;
+}
+
+/** Orchestrator → load generator. */
+export type LoadCommand = { type: 'more' } | { type: 'stop' };
+
+/**
+ * Orchestrator → server: a request, answered with a {@link ServerReply} carrying the same id. (The server's CPU
+ * time is read from /proc, not asked: a server in the middle of a long broadcast answers late.)
+ */
+export type ServerRequest =
+  | { id: number; type: 'memory' }
+  | { id: number; type: 'clients' };
+
+/** Server → orchestrator. */
+export type ServerMessage =
+  | { type: 'ready'; port: number; kind: ServerKind; native: NativeInfo }
+  | ServerReply;
+
+export type ServerReply =
+  | { id: number; type: 'memory'; rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number }
+  | { id: number; type: 'clients'; count: number; errors: number };
+
+/** How the server unmasks: ws's `bufferutil` addon or a JavaScript loop; reported so the run can check it. */
+export interface NativeInfo {
+  bufferutil: boolean;
+}

@@ -1,0 +1,319 @@
+// Turning runs into results: medians with min–max per server, the median of the paired ratios ours/peer per
+// round, the goals of issue 5, and the three outputs: a text table, JSON, and an SVG plot of the ratios
+// (hand-written SVG, no dependency).
+import type { ServerKind } from './protocol.ts';
+import type { Goal, MetricSpec, Plan, Scenario } from './scenarios.ts';
+
+/** One run: one server, one round of one scenario. */
+export interface RunRecord {
+  server: ServerKind;
+  round: number;
+  /** By metric key (see {@link MetricSpec}); empty when the run failed. */
+  values: Record<string, number>;
+  /** CPU time of the server process in the measured window, as a share of one core. */
+  serverCpu?: number;
+  /** The same for the load generator: near 1, the client may be what limits the run. */
+  loadCpu?: number;
+  /** CPU used meanwhile by other processes of the machine, in cores: more than a little disturbs the run. */
+  otherCpu?: number;
+  /** TCP sockets in TIME_WAIT on the machine after the run, when there were many (see run.ts). */
+  timeWait?: number;
+  /** Memory runs: the server's process.memoryUsage() after GC, idle, with half and with all connections open. */
+  memory?: Record<'base' | 'half' | 'full', object>;
+  error?: string;
+}
+
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  runs: number;
+}
+
+export interface GoalResult {
+  label: string;
+  /** What is compared with the goal: the median paired ratio, or our median for an absolute goal. */
+  actual: number;
+  target: string;
+  met: boolean;
+}
+
+export interface MetricResult {
+  spec: MetricSpec;
+  servers: Partial<Record<ServerKind, Spread>>;
+  /** Ours ÷ peer, per round where both runs succeeded, and their median. */
+  ratios: Partial<Record<ServerKind, { median: number; perRound: number[] }>>;
+  goal?: GoalResult;
+}
+
+export interface ScenarioResult {
+  scenario: Scenario;
+  runs: RunRecord[];
+  metrics: MetricResult[];
+}
+
+export interface Environment {
+  date: string;
+  machine: { cpu: string; cores: number; memoryGiB: number; os: string; node: string };
+  placement: { pinned: boolean; serverCore: number; loadCore: number; openFiles: number };
+  library: { commit: string; dirty: boolean; distSha256: string };
+  peers: Record<string, string>;
+}
+
+export const SERVER_ORDER: readonly ServerKind[] = ['ours', 'ws', 'ws-bufferutil', 'net'];
+const PEER_NAMES: Record<ServerKind, string> = { ours: 'ours', ws: 'ws', 'ws-bufferutil': 'ws+bufferutil', net: 'node:net' };
+const RATIO_PEERS: readonly ServerKind[] = ['ws', 'ws-bufferutil'];
+/** Other processes using more than this share of a core during a run mark it as disturbed. */
+export const DISTURBED = 0.15;
+
+// ─── statistics ───────────────────────────────────────────────────────────────────────────────────────────
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+function spread(values: readonly number[]): Spread | undefined {
+  if (values.length === 0) return undefined;
+  return { median: median(values), min: Math.min(...values), max: Math.max(...values), runs: values.length };
+}
+
+function valueOf(run: RunRecord | undefined, key: string): number | undefined {
+  const value = run?.values[key];
+  return value !== undefined && Number.isFinite(value) ? value : undefined;
+}
+
+export function summarize(scenario: Scenario, runs: RunRecord[]): ScenarioResult {
+  const metrics = scenario.metrics.map((spec): MetricResult => {
+    const servers: MetricResult['servers'] = {};
+    const ratios: MetricResult['ratios'] = {};
+    for (const server of scenario.servers) {
+      const values = runs.filter((run) => run.server === server).map((run) => valueOf(run, spec.key)).filter((v) => v !== undefined);
+      const summary = spread(values);
+      if (summary !== undefined) servers[server] = summary;
+    }
+    for (const peer of RATIO_PEERS) {
+      if (!scenario.servers.includes(peer)) continue;
+      const perRound: number[] = [];
+      for (const run of runs.filter((r) => r.server === 'ours')) {
+        const ours = valueOf(run, spec.key);
+        const theirs = valueOf(runs.find((r) => r.server === peer && r.round === run.round), spec.key);
+        if (ours !== undefined && theirs !== undefined && theirs > 0) perRound.push(ours / theirs);
+      }
+      if (perRound.length > 0) ratios[peer] = { median: median(perRound), perRound };
+    }
+    const result: MetricResult = { spec, servers, ratios };
+    if (spec.goal !== undefined) {
+      const goal = evaluate(spec, spec.goal, result);
+      if (goal !== undefined) result.goal = goal;
+    }
+    return result;
+  });
+  return { scenario, runs, metrics };
+}
+
+function evaluate(spec: MetricSpec, goal: Goal, result: MetricResult): GoalResult | undefined {
+  if (goal.kind === 'absolute') {
+    const ours = result.servers.ours?.median;
+    if (ours === undefined) return undefined;
+    return { label: goal.label, actual: ours, target: `≤ ${goal.value} ${spec.unit}`, met: ours <= goal.value };
+  }
+  const ratio = result.ratios[goal.peer]?.median;
+  if (ratio === undefined) return undefined;
+  const peer = PEER_NAMES[goal.peer];
+  return spec.higherIsBetter
+    ? { label: goal.label, actual: ratio, target: `≥ ${goal.value}× ${peer}`, met: ratio >= goal.value }
+    : { label: goal.label, actual: ratio, target: `≤ ${goal.value}× ${peer}`, met: ratio <= goal.value };
+}
+
+// ─── formatting ───────────────────────────────────────────────────────────────────────────────────────────
+
+export function formatValue(value: number, unit: string): string {
+  if (!Number.isFinite(value)) return '—';
+  if (unit === 'KB/conn') return value.toFixed(2);
+  if (unit === 'µs') return value >= 100 ? value.toFixed(0) : value.toFixed(1);
+  if (value >= 1e6) return `${(value / 1e6).toFixed(2)}M`;
+  if (value >= 1e4) return `${(value / 1e3).toFixed(1)}k`;
+  if (value >= 1e3) return `${(value / 1e3).toFixed(2)}k`;
+  return value.toFixed(0);
+}
+
+function formatSpread(summary: Spread | undefined, unit: string): string {
+  if (summary === undefined) return 'failed';
+  const middle = formatValue(summary.median, unit);
+  if (summary.runs === 1) return middle;
+  return `${middle} (${formatValue(summary.min, unit)}–${formatValue(summary.max, unit)})`;
+}
+
+export function formatRatio(ratio: number | undefined): string {
+  return ratio === undefined ? '' : `${ratio.toFixed(2)}×`;
+}
+
+/** Pads the cells of `rows` into aligned columns (the first `left` columns flush left, the rest flush right). */
+function columns(rows: string[][], left: number): string {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, [...cell].length)));
+  return rows
+    .map((row) => row.map((cell, i) => {
+      const pad = ' '.repeat(widths[i]! - [...cell].length);
+      return i < left ? cell + pad : pad + cell;
+    }).join('  ').trimEnd())
+    .join('\n');
+}
+
+/** The servers that appear in the results, in the table's order. */
+function serversIn(results: readonly ScenarioResult[]): ServerKind[] {
+  return SERVER_ORDER.filter((server) => results.some((r) => r.scenario.servers.includes(server)));
+}
+
+/** The results table: one row per metric; medians (min–max), the median paired ratios, and the goal. */
+export function table(results: readonly ScenarioResult[]): string {
+  const servers = serversIn(results);
+  const peers = RATIO_PEERS.filter((peer) => servers.includes(peer));
+  const header = ['scenario', 'unit', ...servers.map((s) => PEER_NAMES[s]), ...peers.map((p) => `ours/${PEER_NAMES[p]}`), 'goal'];
+  const rows = [header];
+  for (const { scenario, metrics, runs } of results) {
+    for (const metric of metrics) {
+      const clientBound = scenario.group !== 'latency' && runs.some((run) => (run.loadCpu ?? 0) > 0.9);
+      const disturbed = runs.some((run) => (run.otherCpu ?? 0) > DISTURBED);
+      const name = metric === metrics[0] ? scenario.title : '';
+      const goal = metric.goal === undefined ? '' : `${metric.goal.target}: ${metric.goal.met ? 'met' : 'NOT met'}`;
+      rows.push([
+        name + (metric === metrics[0] ? `${clientBound ? ' *' : ''}${disturbed ? ' !' : ''}` : ''),
+        scenario.metrics.length > 1 ? `${metric.spec.label} ${metric.spec.unit}` : metric.spec.unit,
+        ...servers.map((s) => (scenario.servers.includes(s) ? formatSpread(metric.servers[s], metric.spec.unit) : '')),
+        ...peers.map((p) => formatRatio(metric.ratios[p]?.median)),
+        goal,
+      ]);
+    }
+  }
+  return columns(rows, 2);
+}
+
+/** Every goal of issue 5 that the plan touched, with each of its rows. */
+export function goalSummary(results: readonly ScenarioResult[]): string {
+  const byGoal = new Map<string, Array<{ title: string; goal: GoalResult; unit: string }>>();
+  for (const { scenario, metrics } of results) {
+    for (const metric of metrics) {
+      if (metric.goal === undefined) continue;
+      const list = byGoal.get(metric.goal.label) ?? [];
+      list.push({ title: scenario.title, goal: metric.goal, unit: metric.spec.unit });
+      byGoal.set(metric.goal.label, list);
+    }
+  }
+  const lines: string[] = [];
+  for (const [label, list] of byGoal) {
+    const met = list.filter((item) => item.goal.met).length;
+    lines.push(`${label}: ${met}/${list.length} met`);
+    for (const { title, goal, unit } of list) {
+      const actual = goal.target.includes('×') ? formatRatio(goal.actual) : `${formatValue(goal.actual, unit)} ${unit}`;
+      lines.push(`  ${goal.met ? 'met    ' : 'NOT met'}  ${title}: ${actual} (goal ${goal.target})`);
+    }
+  }
+  return lines.join('\n');
+}
+
+// ─── JSON ─────────────────────────────────────────────────────────────────────────────────────────────────
+
+export function toJson(plan: Plan, environment: Environment, results: readonly ScenarioResult[]): unknown {
+  return {
+    version: 1,
+    ...environment,
+    mode: plan.mode,
+    rounds: plan.rounds,
+    notes: plan.notes,
+    scenarios: results.map(({ scenario, runs, metrics }) => ({
+      id: scenario.id,
+      title: scenario.title,
+      group: scenario.group,
+      servers: scenario.servers,
+      job: scenario.job,
+      runs,
+      metrics: metrics.map((metric) => ({
+        key: metric.spec.key,
+        label: metric.spec.label,
+        unit: metric.spec.unit,
+        higherIsBetter: metric.spec.higherIsBetter,
+        servers: metric.servers,
+        ratios: metric.ratios,
+        goal: metric.goal,
+      })),
+    })),
+  };
+}
+
+// ─── SVG ──────────────────────────────────────────────────────────────────────────────────────────────────
+
+function escapeXml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/**
+ * A bar chart of how many times better ours is than each peer, per row of the table, on a log scale: the
+ * paired ratio ours/peer where higher is better (throughput), its inverse where lower is better (latency,
+ * memory), so a bar right of 1× is always ours ahead. Goal markers where a goal is a ratio.
+ */
+export function svg(environment: Environment, plan: Plan, results: readonly ScenarioResult[]): string {
+  const rows: Array<{ label: string; bars: Array<{ peer: ServerKind; advantage: number }>; goal?: number }> = [];
+  for (const { scenario, metrics } of results) {
+    for (const metric of metrics) {
+      const bars = RATIO_PEERS.flatMap((peer) => {
+        const ratio = metric.ratios[peer]?.median;
+        if (ratio === undefined || ratio <= 0) return [];
+        return [{ peer, advantage: metric.spec.higherIsBetter ? ratio : 1 / ratio }];
+      });
+      if (bars.length === 0) continue;
+      const label = scenario.metrics.length > 1 ? `${scenario.title} — ${metric.spec.label}` : scenario.title;
+      const goal = metric.spec.goal;
+      const row: (typeof rows)[number] = { label, bars };
+      if (goal?.kind === 'ratio') row.goal = metric.spec.higherIsBetter ? goal.value : 1 / goal.value;
+      rows.push(row);
+    }
+  }
+  const colors: Partial<Record<ServerKind, string>> = { ws: '#4e79a7', 'ws-bufferutil': '#f28e2b' };
+  const labelWidth = 330;
+  const plotWidth = 520;
+  const rowHeight = 26;
+  const top = 64;
+  const height = top + rows.length * rowHeight + 50;
+  const width = labelWidth + plotWidth + 40;
+  // log2 scale from 1/4× to 8×; bars are clipped at the edges.
+  const low = -2;
+  const high = 3;
+  const x = (advantage: number): number =>
+    labelWidth + ((Math.min(high, Math.max(low, Math.log2(advantage))) - low) / (high - low)) * plotWidth;
+  const out: string[] = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
+  out.push(`<rect width="100%" height="100%" fill="#ffffff"/>`);
+  out.push(`<text x="10" y="20" font-size="15" font-weight="bold">websocket-server vs ws: how many times better ours is (median of paired ratios)</text>`);
+  out.push(`<text x="10" y="38" fill="#555">${escapeXml(`${environment.date.slice(0, 10)} · ${plan.mode} run, ${plan.rounds} rounds · ${environment.machine.cpu}, ${environment.machine.cores} cores · Node ${environment.machine.node} · right of 1× = ours ahead; latency and memory inverted`)}</text>`);
+  for (const tick of [0.25, 0.5, 1, 2, 4, 8]) {
+    const tx = x(tick);
+    out.push(`<line x1="${tx.toFixed(1)}" y1="${top - 8}" x2="${tx.toFixed(1)}" y2="${top + rows.length * rowHeight}" stroke="${tick === 1 ? '#000' : '#ddd'}" stroke-width="${tick === 1 ? 1.5 : 1}"/>`);
+    out.push(`<text x="${tx.toFixed(1)}" y="${top + rows.length * rowHeight + 16}" text-anchor="middle">${tick}×</text>`);
+  }
+  rows.forEach((row, index) => {
+    const y = top + index * rowHeight;
+    out.push(`<text x="${labelWidth - 8}" y="${y + 16}" text-anchor="end">${escapeXml(row.label)}</text>`);
+    const barHeight = (rowHeight - 8) / row.bars.length;
+    row.bars.forEach((bar, i) => {
+      const from = x(1);
+      const to = x(bar.advantage);
+      const by = y + 3 + i * barHeight;
+      out.push(`<rect x="${Math.min(from, to).toFixed(1)}" y="${by.toFixed(1)}" width="${Math.max(1, Math.abs(to - from)).toFixed(1)}" height="${(barHeight - 1).toFixed(1)}" fill="${colors[bar.peer]}"><title>${escapeXml(`${row.label} vs ${PEER_NAMES[bar.peer]}: ${bar.advantage.toFixed(2)}×`)}</title></rect>`);
+      out.push(`<text x="${(Math.max(from, to) + 4).toFixed(1)}" y="${(by + barHeight - 2).toFixed(1)}" font-size="9" fill="#333">${bar.advantage.toFixed(2)}</text>`);
+    });
+    if (row.goal !== undefined) {
+      const gx = x(row.goal);
+      out.push(`<line x1="${gx.toFixed(1)}" y1="${y + 1}" x2="${gx.toFixed(1)}" y2="${y + rowHeight - 3}" stroke="#c00" stroke-width="2" stroke-dasharray="3,2"/>`);
+    }
+  });
+  const legendY = height - 14;
+  out.push(`<rect x="${labelWidth}" y="${legendY - 9}" width="10" height="10" fill="${colors.ws}"/><text x="${labelWidth + 14}" y="${legendY}">vs ws</text>`);
+  out.push(`<rect x="${labelWidth + 80}" y="${legendY - 9}" width="10" height="10" fill="${colors['ws-bufferutil']}"/><text x="${labelWidth + 94}" y="${legendY}">vs ws+bufferutil</text>`);
+  out.push(`<line x1="${labelWidth + 220}" y1="${legendY - 9}" x2="${labelWidth + 220}" y2="${legendY + 1}" stroke="#c00" stroke-width="2" stroke-dasharray="3,2"/><text x="${labelWidth + 226}" y="${legendY}">goal of issue 5</text>`);
+  out.push('</svg>');
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,306 @@
+// `npm run bench [-- options]`: runs our server, plain `ws` and `ws` with `bufferutil` one at a time, in
+// alternating rounds (ours, ws, ws+bufferutil, ours, …), each in a fresh process pinned to core 0 with the
+// load generator pinned to core 1; prints medians with min–max and the median of the paired ratios; writes
+// bench/results/<date>.json, latest.json and latest.svg. See bench/README.md.
+//
+// Options: --quick (about a minute), --smoke (a few seconds: ours and ws, two tiny scenarios; for the test),
+// --only=REGEX (scenarios whose id matches), --rounds=N, --out=DIR (where the results go).
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, release, totalmem, type as osType } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import {
+  LoadProcess,
+  ServerProcess,
+  detectPlacement,
+  killChildren,
+  machineBusySeconds,
+  socketsInTimeWait,
+  stage,
+  unstage,
+  waitForQuietMachine,
+  type Placement,
+} from './processes.ts';
+import type { IdleJob, LoadJob, ServerKind } from './protocol.ts';
+import { DISTURBED, formatValue, goalSummary, summarize, svg, table, toJson, type Environment, type RunRecord, type ScenarioResult } from './report.ts';
+import { makePlan, type Mode, type Plan, type Scenario } from './scenarios.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** How long a run waits for other processes to leave the two cores before it goes ahead anyway. */
+const QUIET_WAIT_MS = 30_000;
+/**
+ * More TCP sockets in TIME_WAIT than this (left by other programs: the bench resets its connections) make
+ * connect() search longer for a free port, which slows the handshake scenario down: such runs say so.
+ */
+const TIME_WAIT_NOTE = 10_000;
+
+const { values: options } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    smoke: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    rounds: { type: 'string' },
+    out: { type: 'string' },
+  },
+});
+
+process.on('exit', () => {
+  killChildren();
+  unstage();
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => process.exit(130));
+}
+
+// ─── one run ──────────────────────────────────────────────────────────────────────────────────────────────
+
+/** Runs one server through one scenario once; a failure is recorded, not thrown. Both processes end with it. */
+async function runOnce(scenario: Scenario, kind: ServerKind, round: number, placement: Placement): Promise<RunRecord> {
+  const record = await runMeasured(scenario, kind, round, placement);
+  const timeWait = socketsInTimeWait();
+  if (timeWait !== undefined && timeWait > TIME_WAIT_NOTE) record.timeWait = timeWait;
+  return record;
+}
+
+async function runMeasured(scenario: Scenario, kind: ServerKind, round: number, placement: Placement): Promise<RunRecord> {
+  let server: ServerProcess | undefined;
+  try {
+    server = await ServerProcess.start(kind, placement);
+    const job = { ...scenario.job, port: server.port } as LoadJob;
+    const values = job.kind === 'idle' ? await measureMemory(server, job, placement) : await measureTraffic(server, job, placement);
+    return { server: kind, round, ...values };
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const output = server?.exited ? ` Server output: ${server.output}` : '';
+    return { server: kind, round, values: {}, error: message + output };
+  } finally {
+    server?.kill();
+  }
+}
+
+type Measured = Omit<RunRecord, 'server' | 'round'>;
+type MemoryReply = Extract<Awaited<ReturnType<ServerProcess['request']>>, { type: 'memory' }>;
+
+/**
+ * Memory per idle connection: the server's memory after GC with no connection, with half and with all of them
+ * open. The half-way snapshot goes to the JSON only: the slope between the two steps looked cleaner in theory,
+ * but V8 grows its heap in steps that fall in one half or the other, so it scattered more than the issue's
+ * measure (all of them, minus the baseline, divided by their number).
+ */
+async function measureMemory(server: ServerProcess, job: IdleJob, placement: Placement): Promise<Measured> {
+  const base = await server.request('memory');
+  let connected: ((count: number) => void) | undefined;
+  const nextConnected = (): Promise<number> => new Promise((resolve) => (connected = resolve));
+  let reported = nextConnected();
+  const load = new LoadProcess(job, placement, (event) => {
+    if (event.type === 'connected') connected?.(event.connections);
+  }, 180_000);
+  try {
+    const failed = load.done.then(() => {
+      throw new Error('The load generator stopped before its connections were open.');
+    });
+    failed.catch(() => {});
+    const measureAt = async (): Promise<MemoryReply> => {
+      const count = await Promise.race([reported, failed]);
+      reported = nextConnected();
+      // The server may still be finishing the last handshakes that the client has seen answered.
+      for (let waited = 0; (await server.request('clients')).count < count; waited += 20) {
+        if (waited > 20_000) throw new Error(`The ${server.kind} server did not count ${count} clients.`);
+        await delay(20);
+      }
+      return server.request('memory');
+    };
+    const half = await measureAt();
+    load.send({ type: 'more' });
+    const full = await measureAt();
+    load.send({ type: 'stop' });
+    await load.done;
+    const n = job.connections;
+    return {
+      values: { rss: (full.rss - base.rss) / n / 1000, heap: (full.heapUsed - base.heapUsed) / n / 1000 },
+      memory: { base, half, full },
+    };
+  } finally {
+    load.kill();
+  }
+}
+
+/**
+ * A timed job: its count over the measured window, with the CPU the server, the load generator and everything
+ * else used meanwhile (the server's and the machine's read at the load generator's start and end events).
+ */
+async function measureTraffic(server: ServerProcess, job: Exclude<LoadJob, IdleJob>, placement: Placement): Promise<Measured> {
+  const samples: Array<{ server: number | undefined; machine: number | undefined; at: number }> = [];
+  const load = new LoadProcess(job, placement, (event) => {
+    if (event.type === 'measure-start' || event.type === 'measure-end') {
+      samples.push({ server: server.cpuSeconds(), machine: machineBusySeconds(), at: performance.now() });
+    }
+  }, job.warmupMs + job.measureMs + 90_000);
+  try {
+    const result = await load.done;
+    const measured: Measured = { values: {}, loadCpu: result.cpu };
+    const [start, end] = samples;
+    if (start?.server !== undefined && end?.server !== undefined) {
+      const seconds = (end.at - start.at) / 1000;
+      measured.serverCpu = (end.server - start.server) / seconds;
+      if (start.machine !== undefined && end.machine !== undefined) {
+        measured.otherCpu = Math.max(0, (end.machine - start.machine) / seconds - measured.serverCpu - result.cpu);
+      }
+    }
+    if (result.latency !== undefined) {
+      measured.values = { p50: result.latency.p50 * 1000, p90: result.latency.p90 * 1000, p99: result.latency.p99 * 1000 };
+      if (result.skipped) measured.error = `${result.skipped} messages could not be sent on schedule`;
+    } else {
+      measured.values = { rate: result.count / (result.elapsedMs / 1000) };
+    }
+    return measured;
+  } finally {
+    load.kill();
+  }
+}
+
+function waitForQuiet(): Promise<number> {
+  return waitForQuietMachine(QUIET_WAIT_MS, (busy) =>
+    console.log(`  (waiting up to ${QUIET_WAIT_MS / 1000} s for other processes to stop: they use ${(busy * 100).toFixed(0)}% of a core)`));
+}
+
+function describeRun(scenario: Scenario, run: RunRecord): string {
+  if (Object.keys(run.values).length === 0) return `FAILED: ${run.error ?? 'no result'}`;
+  const values = scenario.metrics
+    .map((metric) => `${formatValue(run.values[metric.key] ?? NaN, metric.unit)} ${scenario.metrics.length > 1 ? `${metric.label} ` : ''}${metric.unit}`)
+    .join(', ');
+  const percent = (share: number): string => `${(share * 100).toFixed(0)}%`;
+  const cpu = run.serverCpu === undefined ? '' : `   cpu: server ${percent(run.serverCpu)}, load ${percent(run.loadCpu ?? 0)}`;
+  const other = (run.otherCpu ?? 0) > DISTURBED ? `, OTHER PROCESSES ${percent(run.otherCpu!)}` : '';
+  const timeWait = run.timeWait === undefined ? '' : `, ${run.timeWait.toLocaleString('en-US')} sockets in TIME_WAIT`;
+  return `${values}${cpu}${other}${timeWait}${run.error ? `   (${run.error})` : ''}`;
+}
+
+// ─── the whole benchmark ──────────────────────────────────────────────────────────────────────────────────
+
+function environment(placement: Placement): Environment {
+  const git = (...args: string[]): string => {
+    try {
+      return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      return '';
+    }
+  };
+  const version = (name: string): string => {
+    try {
+      return (JSON.parse(readFileSync(join(ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+    } catch {
+      return 'not installed';
+    }
+  };
+  let distSha256 = '';
+  try {
+    distSha256 = createHash('sha256').update(readFileSync(join(ROOT, 'dist', 'websocket-server.js'))).digest('hex').slice(0, 16);
+  } catch {
+    distSha256 = 'missing';
+  }
+  const cpu = cpus();
+  return {
+    date: new Date().toISOString(),
+    machine: {
+      cpu: cpu[0]?.model.trim() ?? 'unknown',
+      cores: cpu.length,
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+      os: `${osType()} ${release()}`,
+      node: process.version,
+    },
+    placement,
+    library: { commit: git('rev-parse', '--short', 'HEAD'), dirty: git('status', '--porcelain', '--', 'websocket-server.ts') !== '', distSha256 },
+    peers: { ws: version('ws'), bufferutil: version('bufferutil') },
+  };
+}
+
+function choosePlan(placement: Placement): Plan {
+  const mode: Mode = options.smoke ? 'smoke' : options.quick ? 'quick' : 'full';
+  const plan = makePlan(mode, placement.openFiles);
+  if (options.only !== undefined) {
+    const pattern = new RegExp(options.only);
+    plan.scenarios = plan.scenarios.filter((scenario) => pattern.test(scenario.id));
+    if (plan.scenarios.length === 0) throw new Error(`No scenario id matches --only=${options.only}; ids: ${makePlan(mode, placement.openFiles).scenarios.map((s) => s.id).join(', ')}.`);
+  }
+  if (options.rounds !== undefined) {
+    const rounds = Number.parseInt(options.rounds, 10);
+    if (!(rounds >= 1 && rounds <= 20)) throw new RangeError(`--rounds must be a whole number from 1 to 20, not ${options.rounds}.`);
+    plan.rounds = rounds;
+  }
+  if (!placement.pinned) plan.notes.push('taskset is missing or there are fewer than 2 cores: the processes are not pinned.');
+  return plan;
+}
+
+async function main(): Promise<void> {
+  const placement = detectPlacement();
+  const plan = choosePlan(placement);
+  stage(ROOT);
+  const env = environment(placement);
+  const started = performance.now();
+  console.log(`websocket-server benchmark, ${plan.mode} mode: ${plan.scenarios.length} scenarios × ${plan.rounds} rounds`);
+  console.log(`${env.machine.cpu}, ${env.machine.cores} cores, Node ${env.machine.node}; ws ${env.peers['ws']}, bufferutil ${env.peers['bufferutil']}; library ${env.library.commit}${env.library.dirty ? ' + uncommitted changes' : ''}`);
+  console.log(placement.pinned ? `server on core ${placement.serverCore}, load generator on core ${placement.loadCore}; open files ${placement.openFiles}` : 'processes not pinned (no taskset or one core)');
+  for (const note of plan.notes) console.log(`note: ${note}`);
+
+  const results: ScenarioResult[] = [];
+  for (const [index, scenario] of plan.scenarios.entries()) {
+    console.log(`\n[${index + 1}/${plan.scenarios.length}] ${scenario.title}`);
+    if (plan.mode !== 'smoke') await waitForQuiet();
+    const runs: RunRecord[] = [];
+    for (let round = 1; round <= plan.rounds; round++) {
+      // The order turns by one each round (A B C, B C A, C A B), so no server always follows the same one.
+      const shift = (round - 1) % scenario.servers.length;
+      const order = [...scenario.servers.slice(shift), ...scenario.servers.slice(0, shift)];
+      for (const kind of order) {
+        let run = await runOnce(scenario, kind, round, placement);
+        console.log(`  round ${round}  ${kind.padEnd(13)}  ${describeRun(scenario, run)}`);
+        if (plan.mode !== 'smoke' && (run.otherCpu ?? 0) > DISTURBED) {
+          // Another process took CPU from the run: once it is quiet again, run it again (once).
+          await waitForQuiet();
+          run = await runOnce(scenario, kind, round, placement);
+          console.log(`  round ${round}  ${kind.padEnd(13)}  ${describeRun(scenario, run)}   (run again)`);
+        }
+        runs.push(run);
+      }
+    }
+    results.push(summarize(scenario, runs));
+  }
+
+  const minutes = (performance.now() - started) / 60_000;
+  console.log(`\nResults (${env.date.slice(0, 16).replace('T', ' ')} UTC, ${plan.mode}, ${plan.rounds} rounds, ${minutes.toFixed(1)} min): median (min–max) per server; ours/peer = median of the per-round ratios`);
+  console.log('(msg/s, deliveries/s, handshakes/s: higher is better; µs and KB/conn: lower is better; KB = 1,000 bytes;');
+  console.log(` * = the load generator used > 90% of its core in some run; ! = other processes used > ${DISTURBED * 100}% of a core in some run)\n`);
+  console.log(table(results));
+  console.log(`\nGoals of issue 5:\n${goalSummary(results)}`);
+  for (const note of plan.notes) console.log(`note: ${note}`);
+
+  const outDir = options.out ?? join(ROOT, 'bench', 'results');
+  mkdirSync(outDir, { recursive: true });
+  const json = JSON.stringify(toJson(plan, env, results), null, 2) + '\n';
+  const stamp = env.date.slice(0, 19).replace(/:/g, '-');
+  // A run of some scenarios only (--only) does not replace latest.json and latest.svg.
+  const partial = options.only !== undefined;
+  const dated = join(outDir, `${stamp}${plan.mode === 'full' ? '' : `-${plan.mode}`}${partial ? '-partial' : ''}.json`);
+  writeFileSync(dated, json);
+  if (!partial) {
+    writeFileSync(join(outDir, 'latest.json'), json);
+    writeFileSync(join(outDir, 'latest.svg'), svg(env, plan, results));
+  }
+  console.log(`\nWrote ${dated}${partial ? '' : ', latest.json and latest.svg'}`);
+  const failed = results.flatMap((r) => r.runs).filter((run) => Object.keys(run.values).length === 0).length;
+  if (failed > 0) {
+    console.log(`${failed} run(s) failed; see above.`);
+    process.exitCode = 1;
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.stack ?? error.message : error);
+  killChildren();
+  process.exit(1);
+});

@@ -1,0 +1,212 @@
+// What the benchmark runs: the scenarios of each mode (full, --quick, --smoke), the metrics each one yields and
+// the goals of issue 5 that apply to them.
+import type { ServerKind } from './protocol.ts';
+import type { BroadcastJob, EchoJob, HandshakeJob, IdleJob, LatencyJob } from './protocol.ts';
+
+export type Mode = 'full' | 'quick' | 'smoke';
+
+/** A job as planned: the port is filled in per run. */
+export type PlannedJob =
+  | Omit<EchoJob, 'port'>
+  | Omit<BroadcastJob, 'port'>
+  | Omit<HandshakeJob, 'port'>
+  | Omit<LatencyJob, 'port'>
+  | Omit<IdleJob, 'port'>;
+
+/**
+ * A goal of issue 5 for one metric. `ratio`: the median of the paired ratios ours/peer must be at least
+ * `value` (a metric where higher is better) or at most `value` (lower is better). `absolute`: our median must
+ * be at most `value`.
+ */
+export type Goal =
+  | { kind: 'ratio'; label: string; peer: ServerKind; value: number }
+  | { kind: 'absolute'; label: string; value: number };
+
+export interface MetricSpec {
+  key: string;
+  label: string;
+  unit: string;
+  higherIsBetter: boolean;
+  goal?: Goal;
+}
+
+export interface Scenario {
+  id: string;
+  title: string;
+  group: 'echo' | 'broadcast' | 'handshakes' | 'memory' | 'latency';
+  servers: ServerKind[];
+  job: PlannedJob;
+  metrics: MetricSpec[];
+}
+
+export interface Plan {
+  mode: Mode;
+  rounds: number;
+  scenarios: Scenario[];
+  /** Why the plan is smaller than asked for (e.g. the open-file limit), shown with the results. */
+  notes: string[];
+}
+
+const PEERS: ServerKind[] = ['ours', 'ws', 'ws-bufferutil'];
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+export function sizeLabel(bytes: number): string {
+  if (bytes >= MiB) return `${bytes / MiB} MiB`;
+  if (bytes >= KiB) return `${bytes / KiB} KiB`;
+  return `${bytes} B`;
+}
+
+/**
+ * Messages in flight per echo connection: enough that the server never waits for the client (256 to 1,024 in
+ * all for small messages), at most ~512 KiB per connection (and at least 2) for large ones.
+ */
+function echoWindow(connections: number, size: number): number {
+  const byConnections = connections === 1 ? 256 : connections <= 16 ? 32 : 4;
+  return Math.min(byConnections, Math.max(2, Math.floor((512 * KiB) / size)));
+}
+
+function echo(connections: number, size: number, binary: boolean, timing: Timing, servers = PEERS): Scenario {
+  const small = size <= KiB;
+  const goal: Goal = small
+    ? { kind: 'ratio', label: 'echo 32 B & 1 KiB ≥ 2× ws', peer: 'ws', value: 2 }
+    : { kind: 'ratio', label: 'echo 64 KiB & 1 MiB ≥ 1.0× ws+bufferutil', peer: 'ws-bufferutil', value: 1 };
+  const type = binary ? 'binary' : 'text';
+  return {
+    id: `echo-${type}-${size}B-${connections}c`,
+    title: `echo ${type} ${sizeLabel(size)}, ${connections} conn`,
+    group: 'echo',
+    servers,
+    job: { kind: 'echo', connections, size, binary, window: echoWindow(connections, size), ...timing },
+    metrics: [{ key: 'rate', label: 'messages', unit: 'msg/s', higherIsBetter: true, goal }],
+  };
+}
+
+/** Broadcast window: at most ~64 MiB on the way to all receivers, 4–32 messages. */
+function broadcast(receivers: number, size: number, timing: Timing, servers = PEERS): Scenario {
+  const window = Math.max(4, Math.min(32, Math.floor((64 * MiB) / (receivers * size))));
+  return {
+    id: `broadcast-${size}B-${receivers}r`,
+    title: `broadcast ${sizeLabel(size)} to ${receivers.toLocaleString('en-US')}`,
+    group: 'broadcast',
+    servers,
+    job: { kind: 'broadcast', receivers, size, window, ...timing },
+    metrics: [{
+      key: 'rate', label: 'deliveries', unit: 'deliveries/s', higherIsBetter: true,
+      goal: { kind: 'ratio', label: 'broadcast ≥ 2× ws', peer: 'ws', value: 2 },
+    }],
+  };
+}
+
+function handshakes(inFlight: number, timing: Timing): Scenario {
+  return {
+    id: `handshakes-${inFlight}`,
+    title: `handshakes, ${inFlight} in flight`,
+    group: 'handshakes',
+    servers: PEERS,
+    job: { kind: 'handshake', inFlight, ...timing },
+    metrics: [{
+      key: 'rate', label: 'handshakes', unit: 'handshakes/s', higherIsBetter: true,
+      goal: { kind: 'ratio', label: 'handshakes ≥ 1.3× ws', peer: 'ws', value: 1.3 },
+    }],
+  };
+}
+
+function memory(connections: number): Scenario {
+  const title = `idle memory, ${connections.toLocaleString('en-US')} conn`;
+  return {
+    id: `memory-${connections}`,
+    title,
+    group: 'memory',
+    // bufferutil plays no part in an idle connection; the bare node:net server is the floor.
+    servers: ['ours', 'ws', 'net'],
+    job: { kind: 'idle', connections },
+    metrics: [
+      {
+        key: 'rss', label: 'RSS per conn', unit: 'KB/conn', higherIsBetter: false,
+        goal: { kind: 'absolute', label: 'memory ≤ 6.3 KB RSS per idle connection', value: 6.3 },
+      },
+      {
+        key: 'heap', label: 'heap per conn', unit: 'KB/conn', higherIsBetter: false,
+        goal: { kind: 'ratio', label: 'heap per idle connection below ws', peer: 'ws', value: 1 },
+      },
+    ],
+  };
+}
+
+function latency(connections: number, size: number, rate: number, timing: Timing): Scenario {
+  return {
+    id: `latency-${size}B-${rate}`,
+    title: `latency ${sizeLabel(size)} at ${rate.toLocaleString('en-US')} msg/s, ${connections} conn`,
+    group: 'latency',
+    servers: PEERS,
+    job: { kind: 'latency', connections, size, rate, ...timing },
+    metrics: [
+      {
+        key: 'p50', label: 'p50', unit: 'µs', higherIsBetter: false,
+        goal: { kind: 'ratio', label: 'latency p50 no worse than ws', peer: 'ws', value: 1 },
+      },
+      { key: 'p90', label: 'p90', unit: 'µs', higherIsBetter: false },
+      { key: 'p99', label: 'p99', unit: 'µs', higherIsBetter: false },
+    ],
+  };
+}
+
+interface Timing {
+  warmupMs: number;
+  measureMs: number;
+}
+
+/**
+ * The plan of a mode. `openFiles` is the open-file limit each process gets: 10,000 idle connections need
+ * more than 10,000 descriptors in the server and in the load generator.
+ */
+export function makePlan(mode: Mode, openFiles: number): Plan {
+  const notes: string[] = [];
+  const idleWanted = 10_000;
+  const idle = Math.min(idleWanted, Math.max(100, openFiles - 256));
+  if (idle < idleWanted) {
+    notes.push(`The open-file limit is ${openFiles}: the memory scenario uses ${idle} connections instead of ${idleWanted}.`);
+  }
+  if (mode === 'smoke') {
+    const timing = { warmupMs: 150, measureMs: 300 };
+    return {
+      mode,
+      rounds: 1,
+      notes,
+      scenarios: [echo(4, KiB, true, timing, ['ours', 'ws']), broadcast(20, 32, timing, ['ours', 'ws'])],
+    };
+  }
+  if (mode === 'quick') {
+    const timing = { warmupMs: 250, measureMs: 700 };
+    return {
+      mode,
+      rounds: 2,
+      notes,
+      scenarios: [
+        echo(16, 32, true, timing),
+        echo(16, KiB, false, timing),
+        echo(16, 64 * KiB, true, timing),
+        echo(1, MiB, true, timing),
+        broadcast(1_000, 32, timing),
+        handshakes(32, timing),
+        latency(16, KiB, 20_000, timing),
+        memory(idle),
+      ],
+    };
+  }
+  const timing = { warmupMs: 500, measureMs: 1_500 };
+  const scenarios: Scenario[] = [];
+  for (const connections of [1, 16, 256]) {
+    for (const size of [32, KiB, 64 * KiB, MiB]) {
+      if (connections === 256 && size > KiB) continue; // 256 × a window of large messages measures the kernel
+      scenarios.push(echo(connections, size, true, timing));
+    }
+  }
+  for (const size of [32, KiB, 64 * KiB, MiB]) scenarios.push(echo(16, size, false, timing));
+  for (const size of [32, 4 * KiB]) {
+    for (const receivers of [100, 1_000, 5_000]) scenarios.push(broadcast(receivers, size, timing));
+  }
+  scenarios.push(handshakes(32, timing), latency(16, KiB, 20_000, timing), memory(idle));
+  return { mode, rounds: 3, notes, scenarios };
+}

@@ -1,0 +1,59 @@
+// The benchmark's smoke run: `bench/run.js --smoke` drives our server and `ws` through one short echo and one
+// broadcast scenario and must produce numbers. It checks that the harness works, never how fast anything is.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const RUN = fileURLToPath(new URL('../bench/run.js', import.meta.url));
+
+interface SmokeResults {
+  mode: string;
+  scenarios: Array<{
+    id: string;
+    runs: Array<{ server: string; values: Record<string, number>; error?: string }>;
+    metrics: Array<{ key: string; ratios: Record<string, { median: number }> }>;
+  }>;
+}
+
+/** Runs the smoke benchmark with its results in a temporary directory; resolves with its exit code and output. */
+function runSmoke(out: string): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [RUN, '--smoke', `--out=${out}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 50_000);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output });
+    });
+  });
+}
+
+test('the smoke benchmark runs ours and ws through echo and broadcast and reports numbers and ratios', { timeout: 60_000 }, async (t) => {
+  const out = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
+  t.after(() => rmSync(out, { recursive: true, force: true }));
+
+  const { code, output } = await runSmoke(out);
+  assert.equal(code, 0, output);
+  assert.match(output, /ours\/ws/, 'the table has a ratio column');
+
+  const results = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as SmokeResults;
+  assert.equal(results.mode, 'smoke');
+  assert.deepEqual(results.scenarios.map((s) => s.id.split('-')[0]), ['echo', 'broadcast']);
+  for (const scenario of results.scenarios) {
+    assert.deepEqual(scenario.runs.map((run) => run.server), ['ours', 'ws'], scenario.id);
+    for (const run of scenario.runs) {
+      assert.equal(run.error, undefined, `${scenario.id} ${run.server}`);
+      assert.ok(Number.isFinite(run.values['rate']) && run.values['rate']! > 0, `${scenario.id} ${run.server} measured a rate`);
+    }
+    assert.ok(Number.isFinite(scenario.metrics[0]?.ratios['ws']?.median), `${scenario.id} has a ratio to ws`);
+  }
+  assert.ok(readdirSync(out).some((name) => name.endsWith('-smoke.json')), 'a dated JSON file is written');
+  assert.match(readFileSync(join(out, 'latest.svg'), 'utf8'), /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+});
