@@ -2014,14 +2014,14 @@ export class ClientHandler {
 
   /** @internal */
   onText(text: string): void {
-    if (this.#context.log.enabled('debug')) this.#context.log.debug(`client ${this.client.id} sent text (${text.length} chars)`);
+    if (this.#context.log.debugEnabled) this.#context.log.debug(`client ${this.client.id} sent text (${text.length} chars)`);
     this.#context.stats.messagesIn++;
     this.#context.messageReceived(this.client, text);
   }
 
   /** @internal */
   onBinary(data: Buffer): void {
-    if (this.#context.log.enabled('debug')) this.#context.log.debug(`client ${this.client.id} sent binary (${data.length} bytes)`);
+    if (this.#context.log.debugEnabled) this.#context.log.debug(`client ${this.client.id} sent binary (${data.length} bytes)`);
     this.#context.stats.messagesIn++;
     this.#context.messageReceived(this.client, data);
   }
@@ -3761,9 +3761,13 @@ export class LevelLogger {
   readonly #logger: Logger;
   readonly #threshold: number;
 
+  /** Whether debug lines are written: read once per message, so a field, not a lookup. */
+  readonly debugEnabled: boolean;
+
   constructor(logger: Logger, level: LogLevel) {
     this.#logger = logger;
     this.#threshold = LEVEL_RANK[level];
+    this.debugEnabled = this.#threshold <= LEVEL_RANK.debug;
   }
 
   /** Whether lines of `level` are written: guard costly debug messages with it. */
