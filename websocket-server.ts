@@ -75,6 +75,23 @@ export interface WebsocketServerOptions {
    */
   maxMessageSize?: number;
   /**
+   * Most frames one message may be split into (RFC 6455 §5.4). More closes the connection with 1008 (Policy
+   * Violation): a message in thousands of tiny fragments costs memory and CPU out of proportion to its size.
+   * Default 4,096.
+   */
+  maxFragments?: number;
+  /**
+   * Most received chunks (TCP reads) held while a frame is incomplete. More closes the connection with 1008: a
+   * frame trickled in one-byte segments would otherwise cost an object per byte. Default 16,384 (a 16 MiB frame
+   * in 1 KiB reads fits).
+   */
+  maxBufferedChunks?: number;
+  /**
+   * Most connections at once, counting those still in their handshake. A connection over it is answered
+   * `503 Service Unavailable` at once. Default 50,000.
+   */
+  maxConnections?: number;
+  /**
    * Largest HTTP request head accepted during the opening handshake (request line and headers), in bytes.
    * A bigger one is answered `431 Request Header Fields Too Large`. Default 16 KiB (16,384).
    */
@@ -373,6 +390,9 @@ const DEFAULTS = {
   host: '127.0.0.1',
   loglevel: 'warning',
   maxMessageSize: 16 * 1024 * 1024,
+  maxFragments: 4096,
+  maxBufferedChunks: 16384,
+  maxConnections: 50_000,
   maxHeaderSize: 16 * 1024,
   handshakeTimeout: 10_000,
   closeTimeout: 5_000,
@@ -495,6 +515,8 @@ const FRAME_FAILURES = {
   INVALID_CLOSE_REASON: [InvalidPayloadError, 'a close reason is not valid UTF-8 (RFC 6455 §5.5.1)'],
   INVALID_UTF8: [InvalidPayloadError, 'a text message is not valid UTF-8 (RFC 6455 §8.1)'],
   MESSAGE_TOO_BIG: [MessageTooBigError, 'a message is larger than maxMessageSize (RFC 6455 §10.4)'],
+  TOO_MANY_FRAGMENTS: [PolicyViolationError, 'a message has more fragments than maxFragments (RFC 6455 §10.4)'],
+  TOO_MANY_CHUNKS: [PolicyViolationError, 'a frame arrived in more pieces than maxBufferedChunks (RFC 6455 §10.4)'],
   INVALID_DEFLATE_DATA: [InvalidPayloadError, 'a compressed message is not valid DEFLATE data (RFC 7692 §7.2.2)'],
 } as const satisfies Record<string, readonly [new (message: string, code: string) => WebSocketError, string]>;
 
@@ -525,6 +547,7 @@ const HANDSHAKE_FAILURES = {
   HEADERS_TOO_LARGE: [431, 'the request head is larger than maxHeaderSize'],
   TOO_MANY_HEADERS: [431, `the request has more than ${MAX_HEADER_COUNT} header fields`],
   NOT_ACCEPTING: [503, 'the server is not accepting new connections'],
+  TOO_MANY_CONNECTIONS: [503, 'the server has as many connections as maxConnections allows'],
   METHOD_NOT_ALLOWED: [405, 'the method must be GET (RFC 6455 §4.1)', { Allow: 'GET' }],
   UPGRADE_REQUIRED: [
     426,
@@ -567,6 +590,8 @@ function handshakeFailure(kind: keyof typeof HANDSHAKE_FAILURES): HandshakeError
  */
 export interface ServerContext {
   readonly maxMessageSize: number;
+  readonly maxFragments: number;
+  readonly maxBufferedChunks: number;
   readonly closeTimeout: number;
   readonly maxBufferedAmount: number;
   readonly slowClientPolicy: SlowClientPolicy;
@@ -664,6 +689,8 @@ export class WebsocketServer {
     this.#zlibLimiter = this.#deflateConfig && new ZlibLimiter(this.#deflateConfig.concurrencyLimit);
     this.#context = {
       maxMessageSize: this.#options.maxMessageSize,
+      maxFragments: this.#options.maxFragments,
+      maxBufferedChunks: this.#options.maxBufferedChunks,
       closeTimeout: this.#options.closeTimeout,
       maxBufferedAmount: this.#options.maxBufferedAmount,
       slowClientPolicy: this.#options.slowClientPolicy,
@@ -894,7 +921,12 @@ export class WebsocketServer {
       throw new TypeError(`handleUpgrade needs the net.Socket of an 'upgrade' event, not ${describeType(socket)}.`);
     }
     socket.setNoDelay(true);
+    const full = this.#atConnectionLimit();
     const pending = this.#trackHandshake(socket, 'deciding');
+    if (full) {
+      this.#refuseHandshake(socket, handshakeFailure('TOO_MANY_CONNECTIONS'));
+      return;
+    }
     pending.bytes = head;
     this.#processRequest(socket, pending, requestHeadFromIncomingMessage(request));
   }
@@ -1016,7 +1048,15 @@ export class WebsocketServer {
   // ── the opening handshake (RFC 6455 §4.2) ────────────────────────────────────────────────────────────────
 
   #acceptSocket(socket: HandshakingSocket): void {
+    const full = this.#atConnectionLimit();
     this.#trackHandshake(socket, 'reading');
+    // Answered at once, before reading: holding the request of a connection we will refuse costs for nothing.
+    if (full) this.#refuseHandshake(socket, handshakeFailure('TOO_MANY_CONNECTIONS'));
+  }
+
+  /** Whether `maxConnections` is reached, counting the connections still in their handshake. */
+  #atConnectionLimit(): boolean {
+    return this.clients.length + this.#handshakingSockets.size >= this.#options.maxConnections;
   }
 
   /** Watches a socket until its handshake completes or is refused: timer, listeners, shutdown. */
@@ -1827,7 +1867,12 @@ export class ClientHandler {
       protocol: accepted.protocol,
     };
     this.#pingSentAt = performance.now();
-    this.#parser = new FrameParser(this, { maxMessageSize: context.maxMessageSize, inflater: deflate });
+    this.#parser = new FrameParser(this, {
+      maxMessageSize: context.maxMessageSize,
+      inflater: deflate,
+      maxFragments: context.maxFragments,
+      maxBufferedChunks: context.maxBufferedChunks,
+    });
     // The socket's data, error and close listeners, set at accept, now lead here.
     this.#socket[kHandler] = this;
     socket.on('drain', ClientHandler.#onSocketDrain);
@@ -2505,6 +2550,10 @@ export interface FrameParserOptions {
   readonly maxMessageSize: number;
   /** Present when permessage-deflate was negotiated: RSV1 then marks a compressed message (RFC 7692 §6). */
   readonly inflater?: MessageInflater | undefined;
+  /** Most frames in one message; more fails with 1008. Default: no limit. */
+  readonly maxFragments?: number | undefined;
+  /** Most received chunks held while a frame is incomplete; more fails with 1008. Default: no limit. */
+  readonly maxBufferedChunks?: number | undefined;
 }
 
 /**
@@ -2523,6 +2572,8 @@ export class FrameParser {
   readonly #handler: FrameParserHandler;
   readonly #maxMessageSize: number;
   readonly #inflater: MessageInflater | undefined;
+  readonly #maxFragments: number;
+  readonly #maxBufferedChunks: number;
 
   /** Received bytes not consumed yet: `#chunks[0]` from `#offset` on, then the other chunks whole. */
   #chunks: Buffer[] = [];
@@ -2549,6 +2600,7 @@ export class FrameParser {
   // The fragmented message in progress (RFC 6455 §5.4); `#messageOpcode` 0 when none.
   #messageOpcode = 0;
   #messageLength = 0;
+  #fragmentCount = 0;
   /** Whether the message in progress is compressed (RSV1 on its first frame, RFC 7692 §6.1). */
   #compressed = false;
   #fragments: Buffer[] = [];
@@ -2559,12 +2611,18 @@ export class FrameParser {
     this.#handler = handler;
     this.#maxMessageSize = options.maxMessageSize;
     this.#inflater = options.inflater;
+    this.#maxFragments = options.maxFragments ?? Infinity;
+    this.#maxBufferedChunks = options.maxBufferedChunks ?? Infinity;
   }
 
   /** Feeds received bytes; complete frames are handled before this returns, unless paused or inflating. */
   push(chunk: Buffer): void {
     if (this.#stopped || chunk.length === 0) return;
-    this.#chunks.push(chunk);
+    // §10.4: a frame trickled in tiny reads would hold an object per read.
+    if (this.#chunks.push(chunk) > this.#maxBufferedChunks) {
+      this.#fail(frameFailure('TOO_MANY_CHUNKS'));
+      return;
+    }
     this.#buffered += chunk.length;
     this.#process();
   }
@@ -2631,9 +2689,12 @@ export class FrameParser {
       if (payloadLength < 65536) return this.#fail(frameFailure('NON_MINIMAL_LENGTH'));
     }
     const opcode = byte0 & 0x0f;
-    // §10.4: the size limit is decided here, before any of the payload is buffered.
-    if (opcode < Opcode.CLOSE && this.#messageLength + payloadLength > this.#maxMessageSize) {
-      return this.#fail(frameFailure('MESSAGE_TOO_BIG'));
+    // §10.4: the limits are decided here, before any of the payload is buffered.
+    if (opcode < Opcode.CLOSE) {
+      if (this.#messageLength + payloadLength > this.#maxMessageSize) return this.#fail(frameFailure('MESSAGE_TOO_BIG'));
+      if (opcode === Opcode.CONTINUATION && ++this.#fragmentCount >= this.#maxFragments) {
+        return this.#fail(frameFailure('TOO_MANY_FRAGMENTS'));
+      }
     }
     this.#mask = this.#peek32(2 + extendedLengthBytes);
     this.#skip(headerLength);
@@ -2720,6 +2781,7 @@ export class FrameParser {
   #endMessage(): void {
     this.#messageOpcode = 0;
     this.#messageLength = 0;
+    this.#fragmentCount = 0;
     this.#compressed = false;
   }
 
@@ -3558,6 +3620,9 @@ function resolveOptions(options: WebsocketServerOptions): ResolvedOptions {
     );
   }
   checkInteger('maxMessageSize', resolved.maxMessageSize, 1, BUFFER_MAX_LENGTH);
+  checkInteger('maxFragments', resolved.maxFragments, 1, Number.MAX_SAFE_INTEGER);
+  checkInteger('maxBufferedChunks', resolved.maxBufferedChunks, 16, Number.MAX_SAFE_INTEGER);
+  checkInteger('maxConnections', resolved.maxConnections, 1, Number.MAX_SAFE_INTEGER);
   checkInteger('maxHeaderSize', resolved.maxHeaderSize, 1024, 1024 * 1024);
   checkInteger('handshakeTimeout', resolved.handshakeTimeout, 1, TIMER_MAX);
   checkInteger('closeTimeout', resolved.closeTimeout, 1, TIMER_MAX);
