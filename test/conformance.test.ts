@@ -8,8 +8,9 @@ import type { TestContext } from 'node:test';
 import { WebsocketServer } from '../websocket-server.ts';
 import type { Logger, Message, WebsocketServerOptions } from '../websocket-server.ts';
 import { buildFrame, closePayload, Op } from './support/frames.ts';
-import type { ClientFrame, ServerFrame } from './support/frames.ts';
+import type { ClientFrame } from './support/frames.ts';
 import { connectRaw, handshakeRequest, rawRequest } from './support/raw-client.ts';
+import { assertPlainFrame, assertRawEchoes } from './support/harness.ts';
 import type { HttpReply, RawClient } from './support/raw-client.ts';
 
 // ── Shared setup ────────────────────────────────────────────────────────────────────────────────────────────
@@ -102,28 +103,11 @@ function tap(client: RawClient): () => Buffer {
   return () => Buffer.concat(chunks);
 }
 
-/** Asserts a server frame: final, RSV 0, unmasked (§5.1), with the given opcode and exact payload. */
-function assertFrame(frame: ServerFrame, opcode: number, payload: Buffer | string): void {
-  const expected = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
-  assert.equal(frame.opcode, opcode, 'opcode');
-  assert.equal(frame.fin, true, 'FIN');
-  assert.equal(frame.rsv, 0, 'RSV bits');
-  assert.equal(frame.masked, false, 'server frames are not masked (§5.1)');
-  assert.equal(frame.payload.length, expected.length, 'payload length');
-  assert.ok(frame.payload.equals(expected), 'payload bytes differ');
-}
-
-/** Sends a text message and expects it echoed as the very next frame. */
-async function assertEchoes(client: RawClient, text = 'still serving'): Promise<void> {
-  client.sendFrame({ opcode: Op.TEXT, payload: text });
-  assertFrame(await client.nextFrame(), Op.TEXT, text);
-}
-
 /** The server still completes a handshake on a fresh connection and echoes a message on it. */
 async function assertStillServes(port: number): Promise<void> {
   const client = await connectRaw(port);
   try {
-    await assertEchoes(client);
+    await assertRawEchoes(client);
   } finally {
     client.destroy();
   }
@@ -366,7 +350,7 @@ describe('§4.1/§4.2 Opening handshake', () => {
     assert.equal(reply.headers['sec-websocket-accept'], SAMPLE_ACCEPT);
     assert.equal(reply.headers['sec-websocket-protocol'], undefined);
     assert.equal(reply.headers['sec-websocket-extensions'], undefined);
-    await assertEchoes(client, 'hello');
+    await assertRawEchoes(client, 'hello');
   });
 
   const accepted: Array<[string, Record<string, string>]> = [
@@ -380,7 +364,7 @@ describe('§4.1/§4.2 Opening handshake', () => {
     it(`a handshake with ${what} is accepted and the connection echoes`, TEST, async (t) => {
       const client = await open(t, harness().port, { headers });
       assert.equal(client.handshake.status, 101);
-      await assertEchoes(client);
+      await assertRawEchoes(client);
     });
   }
 
@@ -415,7 +399,7 @@ describe('§4.1/§4.2 Opening handshake', () => {
     const existing = await open(t, port);
     server.denyNewConnections();
     assertRefusal(await rawRequest(port, handshakeRequest()), 503);
-    await assertEchoes(existing);
+    await assertRawEchoes(existing);
     server.allowNewConnections();
     await assertStillServes(port);
   });
@@ -462,7 +446,7 @@ describe('§5.2/§5.3 Base framing protocol and masking', () => {
         const received = tap(client);
         const payload = make(size);
         client.sendFrame({ opcode, payload });
-        assertFrame(await client.nextFrame(), opcode, payload);
+        assertPlainFrame(await client.nextFrame(), opcode, payload);
         // The header the RFC prescribes: FIN, RSV 0, no mask bit, 7-bit length up to 125, else 126 + 16-bit up
         // to 65535, else 127 + 64-bit (§5.2 "the minimal number of bytes MUST be used").
         const header = buildFrame({ opcode, masked: false, declaredLength: size });
@@ -480,7 +464,7 @@ describe('§5.2/§5.3 Base framing protocol and masking', () => {
     sendFrames(client, frames);
     for (const frame of frames) {
       const payload = typeof frame.payload === 'string' ? Buffer.from(frame.payload) : Buffer.from(frame.payload ?? []);
-      assertFrame(await client.nextFrame(), frame.opcode, payload);
+      assertPlainFrame(await client.nextFrame(), frame.opcode, payload);
     }
   });
 
@@ -488,7 +472,7 @@ describe('§5.2/§5.3 Base framing protocol and masking', () => {
     const client = await open(t, harness().port);
     const payload = textOfSize(300);
     await sendByteByByte(client, buildFrame({ opcode: Op.TEXT, payload }));
-    assertFrame(await client.nextFrame(), Op.TEXT, payload);
+    assertPlainFrame(await client.nextFrame(), Op.TEXT, payload);
   });
 
   it('an unmasked client frame fails with 1002', TEST, async (t) => {
@@ -536,7 +520,7 @@ describe('§5.4 Fragmentation', () => {
       { opcode: Op.CONTINUATION, fin: false, payload: 'lo, ' },
       { opcode: Op.CONTINUATION, payload: 'world' },
     ]);
-    assertFrame(await client.nextFrame(), Op.TEXT, 'Hello, world');
+    assertPlainFrame(await client.nextFrame(), Op.TEXT, 'Hello, world');
   });
 
   it('a binary message in three fragments sent in separate writes is echoed as one message', TEST, async (t) => {
@@ -548,7 +532,7 @@ describe('§5.4 Fragmentation', () => {
     client.sendFrame({ opcode: Op.CONTINUATION, fin: false, payload: parts[1]! });
     await new Promise((resolve) => setTimeout(resolve, 10));
     client.sendFrame({ opcode: Op.CONTINUATION, payload: parts[2]! });
-    assertFrame(await client.nextFrame(), Op.BINARY, payload);
+    assertPlainFrame(await client.nextFrame(), Op.BINARY, payload);
   });
 
   it('empty fragments are allowed and contribute nothing', TEST, async (t) => {
@@ -558,7 +542,7 @@ describe('§5.4 Fragmentation', () => {
       { opcode: Op.CONTINUATION, fin: false, payload: 'only' },
       { opcode: Op.CONTINUATION },
     ]);
-    assertFrame(await client.nextFrame(), Op.TEXT, 'only');
+    assertPlainFrame(await client.nextFrame(), Op.TEXT, 'only');
   });
 
   it('a ping between fragments is answered with a pong before the message completes', TEST, async (t) => {
@@ -567,9 +551,9 @@ describe('§5.4 Fragmentation', () => {
       { opcode: Op.TEXT, fin: false, payload: 'Hel' },
       { opcode: Op.PING, payload: 'between' },
     ]);
-    assertFrame(await client.nextFrame(), Op.PONG, 'between');
+    assertPlainFrame(await client.nextFrame(), Op.PONG, 'between');
     client.sendFrame({ opcode: Op.CONTINUATION, payload: 'lo' });
-    assertFrame(await client.nextFrame(), Op.TEXT, 'Hello');
+    assertPlainFrame(await client.nextFrame(), Op.TEXT, 'Hello');
   });
 
   it('a final continuation frame without a started message fails with 1002', TEST, async (t) => {
@@ -615,7 +599,7 @@ describe('§5.5 Control frames', () => {
       const client = await open(t, harness().port);
       const payload = bytesOfSize(size);
       client.sendFrame({ opcode: Op.PING, payload });
-      assertFrame(await client.nextFrame(), Op.PONG, payload);
+      assertPlainFrame(await client.nextFrame(), Op.PONG, payload);
     });
   }
 
@@ -638,7 +622,7 @@ describe('§5.5 Control frames', () => {
   it('an unsolicited pong is ignored and the connection keeps echoing', TEST, async (t) => {
     const client = await open(t, harness().port);
     client.sendFrame({ opcode: Op.PONG, payload: 'unsolicited' });
-    await assertEchoes(client, 'after the pong');
+    await assertRawEchoes(client, 'after the pong');
   });
 });
 
@@ -649,7 +633,7 @@ describe('§8.1 Handling errors in UTF-8-encoded data', () => {
 
   it('valid multi-byte UTF-8 text is echoed unchanged', TEST, async (t) => {
     const client = await open(t, harness().port);
-    await assertEchoes(client, 'héllo wörld — € 日本語 𝄞 🎉');
+    await assertRawEchoes(client, 'héllo wörld — € 日本語 𝄞 🎉');
   });
 
   const invalid: Array<[string, number[]]> = [
@@ -682,7 +666,7 @@ describe('§8.1 Handling errors in UTF-8-encoded data', () => {
       { opcode: Op.TEXT, fin: false, payload: Buffer.concat([Buffer.from('A'), euro.subarray(0, 2)]) },
       { opcode: Op.CONTINUATION, payload: Buffer.concat([euro.subarray(2), Buffer.from('B')]) },
     ]);
-    assertFrame(await client.nextFrame(), Op.TEXT, 'A€B');
+    assertPlainFrame(await client.nextFrame(), Op.TEXT, 'A€B');
   });
 
   it('a fragmented message that ends inside a code point fails with 1007', TEST, async (t) => {
@@ -816,7 +800,7 @@ describe('§10.4 Implementation-specific limits (maxMessageSize)', () => {
     const client = await open(t, harness().port);
     const payload = bytesOfSize(LIMIT);
     client.sendFrame({ opcode: Op.BINARY, payload });
-    assertFrame(await client.nextFrame(), Op.BINARY, payload);
+    assertPlainFrame(await client.nextFrame(), Op.BINARY, payload);
   });
 
   it('a fragmented message of exactly the limit is echoed', TEST, async (t) => {
@@ -827,6 +811,6 @@ describe('§10.4 Implementation-specific limits (maxMessageSize)', () => {
       { opcode: Op.CONTINUATION, fin: false, payload: payload.subarray(400, 800) },
       { opcode: Op.CONTINUATION, payload: payload.subarray(800) },
     ]);
-    assertFrame(await client.nextFrame(), Op.TEXT, payload);
+    assertPlainFrame(await client.nextFrame(), Op.TEXT, payload);
   });
 });
