@@ -1935,12 +1935,14 @@ export class ClientHandler {
   send(message: Sendable): SendResult {
     if (this.#state !== 'open') return this.#dropped();
     const deflate = this.#deflate;
-    if (deflate !== undefined) {
+    // A string of n characters is at most 3n bytes of UTF-8: a short one is not encoded just to be measured.
+    if (deflate !== undefined && deflate.shouldCompress(typeof message === 'string' ? message.length * 3 : message.length)) {
       const bytes = messageBytes(message);
+      const opcode = typeof message === 'string' ? Opcode.TEXT : Opcode.BINARY;
       if (deflate.shouldCompress(bytes.length)) {
-        const opcode = typeof message === 'string' ? Opcode.TEXT : Opcode.BINARY;
         return this.#enqueueChecked({ kind: 'compress', opcode, data: bytes, size: bytes.length });
       }
+      return this.sendFrame({ header: encodeFrame(opcode, bytes), payload: undefined });
     }
     return this.sendFrame(encodeDataFrame(message));
   }
@@ -2052,7 +2054,7 @@ export class ClientHandler {
   resumeReading(): void {
     if (this.#state === 'closed') return;
     this.#socket.resume();
-    this.#withCork(() => this.#parser.resume());
+    this.#runParser(undefined);
   }
 
   // ── the parser's events (FrameParserHandler) ─────────────────────────────────────────────────────────────
@@ -2136,15 +2138,19 @@ export class ClientHandler {
   /** @internal Feeds received bytes to the parser. */
   receive(chunk: Buffer): void {
     this.#context.stats.bytesIn += chunk.length;
-    this.#withCork(() => this.#parser.push(chunk));
+    this.#runParser(chunk);
   }
 
-  /** Runs parser work with the socket corked, so that the replies it produces (echoes, pongs) leave in one write. */
-  #withCork(work: () => void): void {
+  /**
+   * Feeds `chunk` to the parser, or resumes it when there is none, with the socket corked so that the replies
+   * this produces (echoes, pongs) leave in one write. (No closure: this runs on every read.)
+   */
+  #runParser(chunk: Buffer | undefined): void {
     const socket = this.#socket;
     socket.cork();
     try {
-      work();
+      if (chunk === undefined) this.#parser.resume();
+      else this.#parser.push(chunk);
     } catch (error) {
       // Callbacks are guarded by the server, so this is a bug of ours: 1011, no detail to the peer.
       this.#context.log.error(`internal error on client ${this.client.id}: ${describeError(error)}`);
