@@ -22,7 +22,8 @@
  */
 
 import { Buffer, isUtf8 } from 'node:buffer';
-import { createHash } from 'node:crypto';
+import cluster, { type Worker } from 'node:cluster';
+import { createHash, randomUUID } from 'node:crypto';
 import { open, readFile, stat } from 'node:fs/promises';
 import { Server as HttpServer, STATUS_CODES, type IncomingMessage } from 'node:http';
 import { Server as HttpsServer } from 'node:https';
@@ -175,6 +176,84 @@ export interface WebsocketServerOptions {
    * Default `'close'`: a client that cannot keep up never costs the server unbounded memory.
    */
   slowClientPolicy?: SlowClientPolicy;
+  /**
+   * Carries broadcasts to and from other servers (other processes, other hosts), so that
+   * {@link WebsocketServer.sendMessageToAll} reaches every client of every server: {@link ClusterAdapter} across
+   * the workers of `node:cluster`, `RedisAdapter` (in `adapters/redis.ts`) across hosts, or your own
+   * {@link BroadcastAdapter}. Default: none, broadcasts stay in this server (and cost nothing more).
+   */
+  adapter?: BroadcastAdapter;
+  /**
+   * This server's name among the servers joined by an {@link adapter}: it marks the broadcasts it publishes, so
+   * that it never delivers its own again. Must differ from every other server's. Default: a random UUID.
+   */
+  serverId?: string;
+}
+
+/**
+ * A broadcast as it travels between servers through a {@link BroadcastAdapter}.
+ *
+ * Client ids are per server: `exclude` names clients of `origin`, so a server that receives another's broadcast
+ * sends it to all its own clients.
+ */
+export interface Broadcast {
+  /** The `serverId` of the server that published it. */
+  readonly origin: string;
+  /** A string is sent as a text message, bytes as a binary message. */
+  readonly message: string | Uint8Array;
+  /** Ids of the origin's clients that it was not sent to. */
+  readonly exclude: readonly number[];
+}
+
+/**
+ * Joins servers so that a broadcast on one reaches the clients of all (the `adapter` option). The server calls
+ * `start` once when it starts (from `runForever()`, or the first `handleUpgrade()`), `publish` for each
+ * `sendMessageToAll` after sending to its own clients, and `close` when it shuts down.
+ *
+ * An adapter must deliver the broadcasts of each publishing server in the order they were published, to every
+ * other server. It may also deliver a server's own broadcasts back to it: the server ignores those (an adapter
+ * can skip them early by their `origin`, which is `context.serverId`).
+ *
+ * @example
+ * ```ts
+ * // Two servers in one process, joined by an EventEmitter: a broadcast on one reaches the clients of both.
+ * const bus = new EventEmitter();
+ * const adapter = (): BroadcastAdapter => {
+ *   let listener: ((broadcast: Broadcast) => void) | undefined;
+ *   return {
+ *     start({ deliver }) { listener = deliver; bus.on('broadcast', deliver); },
+ *     publish(broadcast) { bus.emit('broadcast', broadcast); },
+ *     close() { if (listener) bus.off('broadcast', listener); },
+ *   };
+ * };
+ * const a = new WebsocketServer({ adapter: adapter() });
+ * const b = new WebsocketServer({ adapter: adapter() });
+ * ```
+ */
+export interface BroadcastAdapter {
+  /**
+   * Begins receiving: from now on, call `context.deliver` for each broadcast published by another server.
+   * A rejection makes `runForever()` reject; an adapter whose transport is down at start should rather log,
+   * keep retrying, and resolve.
+   */
+  start(context: AdapterContext): void | Promise<void>;
+  /**
+   * Hands this server's broadcast to the others. Called synchronously from `sendMessageToAll`: copy the message
+   * before returning if it is needed later (the caller may reuse its buffer). What it throws is logged.
+   */
+  publish(broadcast: Broadcast): void;
+  /** Stops receiving and releases the transport; the server calls it once it has shut down. */
+  close(): void | Promise<void>;
+}
+
+/** What a server gives its {@link BroadcastAdapter} when it starts it. */
+export interface AdapterContext {
+  /** The server's `serverId`: the `origin` of the broadcasts it publishes. */
+  readonly serverId: string;
+  /** Sends another server's broadcast to this server's clients. */
+  deliver(broadcast: Broadcast): void;
+  /** Writes a line through the server's logger, if `level` is at or above the server's `loglevel`. */
+  log(level: LogLevel, message: string): void;
 }
 
 /** See {@link WebsocketServerOptions.slowClientPolicy}. */
@@ -342,6 +421,10 @@ export interface ServerStats {
   readonly handshakeFailures: Readonly<Record<string, number>>;
   /** Clients that left, by close code (`closeCode` of each, 1006 when no Close frame). */
   readonly closeCodes: Readonly<Record<string, number>>;
+  /** Broadcasts handed to the `adapter` for the other servers. */
+  readonly broadcastsPublished: number;
+  /** Broadcasts of other servers received from the `adapter` and sent to this server's clients. */
+  readonly broadcastsReceived: number;
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
@@ -382,7 +465,18 @@ export const CloseCode = {
 const HANDSHAKE_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 /** The options that have no default value: absent unless given. */
-const OPTIONS_WITHOUT_DEFAULT = ['logger', 'key', 'cert', 'tls', 'subprotocols', 'server', 'path', 'origins'] as const;
+const OPTIONS_WITHOUT_DEFAULT = [
+  'logger',
+  'key',
+  'cert',
+  'tls',
+  'subprotocols',
+  'server',
+  'path',
+  'origins',
+  'adapter',
+  'serverId',
+] as const;
 type OptionWithoutDefault = (typeof OPTIONS_WITHOUT_DEFAULT)[number];
 
 const DEFAULTS = {
@@ -669,6 +763,14 @@ export class WebsocketServer {
   readonly #closeCodes: Record<string, number> = {};
   /** The one heartbeat timer of the server (RFC 6455 §5.5.2), running while a client is connected. */
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  readonly #serverId: string;
+  readonly #adapter: BroadcastAdapter | undefined;
+  /** Settles when the adapter has started; `undefined` until it is started and again once it is closed. */
+  #adapterStarted: Promise<void> | undefined;
+  /** Whether broadcasts the adapter delivers are sent on: from its start until its close. */
+  #adapterReceiving = false;
+  #broadcastsPublished = 0;
+  #broadcastsReceived = 0;
 
   #onNewClient: NewClientCallback | undefined;
   #onClientLeft: ClientLeftCallback | undefined;
@@ -702,6 +804,13 @@ export class WebsocketServer {
       drained: (client) => this.#runCallback(this.#onDrain, client, 'drain'),
     };
     this.#origins = this.#options.origins && new Set(this.#options.origins.map((origin) => origin.toLowerCase()));
+    this.#serverId = this.#options.serverId ?? randomUUID();
+    this.#adapter = this.#options.adapter;
+  }
+
+  /** This server's name among the servers joined by an adapter (the `serverId` option, else a random UUID). */
+  get serverId(): string {
+    return this.#serverId;
   }
 
   /**
@@ -715,6 +824,8 @@ export class WebsocketServer {
       ...this.#traffic,
       handshakeFailures: { ...this.#handshakeFailures },
       closeCodes: { ...this.#closeCodes },
+      broadcastsPublished: this.#broadcastsPublished,
+      broadcastsReceived: this.#broadcastsReceived,
     };
   }
 
@@ -755,6 +866,10 @@ export class WebsocketServer {
     this.#starting = true;
     const shutdowns = this.#shutdowns;
     try {
+      if (this.#adapter !== undefined) {
+        await this.#startAdapter();
+        if (this.#shutdowns !== shutdowns) throw new Error('Cannot start the server: it was shut down while starting.');
+      }
       const server = this.#options.server;
       if (server !== undefined) {
         await this.#attach(server);
@@ -766,6 +881,10 @@ export class WebsocketServer {
         if (this.#shutdowns !== shutdowns) throw new Error('Cannot start the server: it was shut down while starting.');
         await this.#listen(listener);
       }
+    } catch (error) {
+      // Whatever failed after the adapter started must not leave its connections behind.
+      await this.#closeAdapter();
+      throw error;
     } finally {
       this.#starting = false;
     }
@@ -816,13 +935,31 @@ export class WebsocketServer {
   }
 
   /**
-   * Sends a message to every open client. The frame is built once and the same bytes are written to each.
-   * @returns the number of clients it was written or queued to.
+   * Sends a message to every open client but those in `exclude`, and, with an `adapter`, to every client of
+   * the other servers it joins. The frame is built once and the same bytes are written to each.
+   * @param exclude a client, or its id, or several: they are left out (ids are this server's).
+   * @returns the number of this server's clients it was written or queued to.
    */
-  sendMessageToAll(message: Sendable): number {
+  sendMessageToAll(message: Sendable, exclude?: Client | number | Iterable<Client | number>): number {
     if (typeof message !== 'string' && !(message instanceof Uint8Array)) {
       throw new TypeError(`Cannot send a message of type ${describeType(message)}: send a string or a Uint8Array.`);
     }
+    const excluded = exclude === undefined ? undefined : excludedIds(exclude);
+    const sent = this.#sendToClients(message, excluded);
+    const adapter = this.#adapter;
+    if (adapter !== undefined) {
+      try {
+        adapter.publish({ origin: this.#serverId, message, exclude: excluded === undefined ? [] : [...excluded] });
+        this.#broadcastsPublished++;
+      } catch (error) {
+        this.#log.error(`the adapter could not publish a broadcast: ${describeError(error)}`);
+      }
+    }
+    return sent;
+  }
+
+  /** Sends a message to every open client of this server whose id is not in `excluded`. */
+  #sendToClients(message: Sendable, excluded: ReadonlySet<number> | undefined): number {
     // The bytes are needed only to compress; the plain frame encodes the message itself.
     let bytes: Buffer | undefined;
     const opcode = typeof message === 'string' ? Opcode.TEXT : Opcode.BINARY;
@@ -830,6 +967,7 @@ export class WebsocketServer {
     let shared: Map<number, SharedCompression> | undefined;
     let sent = 0;
     for (const client of this.clients) {
+      if (excluded !== undefined && excluded.has(client.id)) continue;
       const handler = client.handler;
       const codec = handler.deflateCodec;
       let result: SendResult;
@@ -871,6 +1009,8 @@ export class WebsocketServer {
     const listenerClosed = this.#stopListening();
     await this.disconnectClientsGracefully(code, reason);
     await listenerClosed;
+    // Last: the clients' departures may still have broadcast (a chat announcing who left).
+    await this.#closeAdapter();
   }
 
   /** Drops every connection at once, without a close handshake, and stops listening. */
@@ -878,6 +1018,7 @@ export class WebsocketServer {
     const listenerClosed = this.#stopListening();
     this.disconnectClientsAbruptly();
     await listenerClosed;
+    await this.#closeAdapter();
   }
 
   /** Closes every client with a close handshake (default 1000); resolves when all of them have gone. */
@@ -919,6 +1060,10 @@ export class WebsocketServer {
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     if (!(socket instanceof Socket)) {
       throw new TypeError(`handleUpgrade needs the net.Socket of an 'upgrade' event, not ${describeType(socket)}.`);
+    }
+    if (this.#adapter !== undefined && this.#adapterStarted === undefined) {
+      // Without runForever() nothing else starts it; a failure leaves this server's own broadcasts working.
+      this.#startAdapter().catch((error: unknown) => this.#log.error(`the adapter could not start: ${describeError(error)}`));
     }
     socket.setNoDelay(true);
     const full = this.#atConnectionLimit();
@@ -1043,6 +1188,67 @@ export class WebsocketServer {
         resolve();
       });
     });
+  }
+
+  // ── broadcasting across servers: the adapter ─────────────────────────────────────────────────────────────
+
+  /** Starts the adapter once; later calls share the first start. */
+  #startAdapter(): Promise<void> {
+    const adapter = this.#adapter;
+    if (adapter === undefined) return Promise.resolve();
+    if (this.#adapterStarted !== undefined) return this.#adapterStarted;
+    this.#adapterReceiving = true;
+    const context: AdapterContext = {
+      serverId: this.#serverId,
+      deliver: (broadcast) => this.#receiveBroadcast(broadcast),
+      log: (level, message) => this.#log.log(level, message),
+    };
+    const started = (async () => {
+      await adapter.start(context);
+      this.#log.info(`broadcasts are shared with other servers through the adapter (this server is ${this.#serverId})`);
+    })();
+    this.#adapterStarted = started;
+    started.catch(() => {
+      // A failed start may be tried again by the next runForever().
+      if (this.#adapterStarted === started) {
+        this.#adapterStarted = undefined;
+        this.#adapterReceiving = false;
+      }
+    });
+    return started;
+  }
+
+  /** Closes the adapter if it was started (after its start settles); what it throws is logged. */
+  async #closeAdapter(): Promise<void> {
+    const adapter = this.#adapter;
+    const started = this.#adapterStarted;
+    if (adapter === undefined || started === undefined) return;
+    this.#adapterStarted = undefined;
+    this.#adapterReceiving = false;
+    try {
+      await started;
+    } catch {
+      return; // it never started: nothing to close
+    }
+    try {
+      await adapter.close();
+    } catch (error) {
+      this.#log.error(`the adapter could not close: ${describeError(error)}`);
+    }
+  }
+
+  /** A broadcast from another server: sent to this server's clients, and never published again. */
+  #receiveBroadcast(broadcast: Broadcast): void {
+    if (!this.#adapterReceiving) return;
+    const message: unknown = broadcast?.message;
+    if (typeof broadcast?.origin !== 'string' || (typeof message !== 'string' && !(message instanceof Uint8Array))) {
+      this.#log.error(`the adapter delivered something that is not a broadcast: ${describeType(broadcast)}`);
+      return;
+    }
+    // An adapter may hand a server its own broadcasts back (Redis delivers to every subscriber): already sent.
+    if (broadcast.origin === this.#serverId) return;
+    this.#broadcastsReceived++;
+    this.#sendToClients(message, undefined);
   }
 
   // ── the opening handshake (RFC 6455 §4.2) ────────────────────────────────────────────────────────────────
@@ -1793,7 +1999,206 @@ function httpErrorResponse(error: HandshakeError): string {
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 5. The per-connection handler: sending, the closing handshake, state
+// 5. Across processes: the broadcast wire format, and node:cluster
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+
+/** First byte of an encoded broadcast: the format's version, so that a change of format is detected. */
+const BROADCAST_FORMAT_VERSION = 1;
+const BROADCAST_KIND_TEXT = 1;
+const BROADCAST_KIND_BINARY = 2;
+
+/**
+ * Encodes a broadcast into one buffer, for adapters whose transport carries bytes (Redis, a socket).
+ * Layout: version (1 byte), kind (1: text, 2: binary), origin length (2 bytes) and origin (UTF-8), count of
+ * excluded ids (4 bytes) and each id (8-byte float), then the message (text as UTF-8). Integers big-endian.
+ *
+ * @example
+ * ```ts
+ * const bytes = encodeBroadcast({ origin: 'server-a', message: 'hello', exclude: [3] });
+ * decodeBroadcast(bytes); // { origin: 'server-a', message: 'hello', exclude: [3] }
+ * ```
+ */
+export function encodeBroadcast(broadcast: Broadcast): Buffer {
+  const { origin, message, exclude } = broadcast;
+  const originBytes = Buffer.from(origin, 'utf8');
+  if (originBytes.length > 0xffff) throw new RangeError('Cannot encode a broadcast: its origin is longer than 65,535 bytes.');
+  const text = typeof message === 'string';
+  const payloadLength = text ? Buffer.byteLength(message, 'utf8') : message.length;
+  const headerLength = 8 + originBytes.length + 8 * exclude.length;
+  const bytes = Buffer.allocUnsafe(headerLength + payloadLength);
+  bytes[0] = BROADCAST_FORMAT_VERSION;
+  bytes[1] = text ? BROADCAST_KIND_TEXT : BROADCAST_KIND_BINARY;
+  bytes.writeUInt16BE(originBytes.length, 2);
+  originBytes.copy(bytes, 4);
+  let offset = 4 + originBytes.length;
+  bytes.writeUInt32BE(exclude.length, offset);
+  offset += 4;
+  for (const id of exclude) offset = bytes.writeDoubleBE(id, offset);
+  if (text) bytes.write(message, offset, 'utf8');
+  else bytes.set(message, offset);
+  return bytes;
+}
+
+/**
+ * The origin of an encoded broadcast, read without decoding the rest: lets an adapter skip its own server's
+ * broadcasts cheaply.
+ * @throws {RangeError} when the bytes are not an encoded broadcast.
+ */
+export function broadcastOrigin(bytes: Uint8Array): string {
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.length < 8 || view[0] !== BROADCAST_FORMAT_VERSION) throw new RangeError('Cannot read the origin of a broadcast: these bytes are not one.');
+  const originLength = view.readUInt16BE(2);
+  if (view.length < 8 + originLength) throw new RangeError('Cannot read the origin of a broadcast: it ends inside its origin.');
+  return view.toString('utf8', 4, 4 + originLength);
+}
+
+/**
+ * Decodes what {@link encodeBroadcast} made. A binary message is a view of `bytes`.
+ * @throws {RangeError} when the bytes are not an encoded broadcast (wrong version, truncated, text not UTF-8).
+ */
+export function decodeBroadcast(bytes: Uint8Array): Broadcast {
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const fail = (why: string): never => {
+    throw new RangeError(`Cannot decode a broadcast: ${why}.`);
+  };
+  if (view.length < 8) fail(`${view.length} bytes are too few`);
+  if (view[0] !== BROADCAST_FORMAT_VERSION) fail(`format version ${view[0]} is not ${BROADCAST_FORMAT_VERSION}`);
+  const kind = view[1];
+  if (kind !== BROADCAST_KIND_TEXT && kind !== BROADCAST_KIND_BINARY) fail(`kind ${kind} is neither text (1) nor binary (2)`);
+  const originLength = view.readUInt16BE(2);
+  if (view.length < 8 + originLength) fail('it ends inside its origin');
+  const origin = view.toString('utf8', 4, 4 + originLength);
+  let offset = 4 + originLength;
+  const count = view.readUInt32BE(offset);
+  offset += 4;
+  if (view.length < offset + 8 * count) fail('it ends inside its excluded ids');
+  const exclude: number[] = new Array(count);
+  for (let i = 0; i < count; i++, offset += 8) exclude[i] = view.readDoubleBE(offset);
+  const payload = view.subarray(offset);
+  if (kind === BROADCAST_KIND_BINARY) return { origin, message: payload, exclude };
+  if (!isUtf8(payload)) fail('its text is not valid UTF-8');
+  return { origin, message: payload.toString('utf8'), exclude };
+}
+
+/** What workers and the primary send each other over the cluster's IPC channel. */
+interface ClusterBroadcastEnvelope {
+  readonly [CLUSTER_MESSAGE_TAG]: string;
+  /** The encoded broadcast: a Buffer with `serialization: 'advanced'`, its JSON form with the default. */
+  readonly data: Uint8Array | { type: 'Buffer'; data: number[] };
+}
+
+/** Marks our messages among the application's own on the cluster's IPC channel. */
+const CLUSTER_MESSAGE_TAG = 'websocket-server:broadcast';
+
+function isClusterBroadcast(message: unknown): message is ClusterBroadcastEnvelope {
+  return typeof message === 'object' && message !== null && typeof (message as Record<string, unknown>)[CLUSTER_MESSAGE_TAG] === 'string';
+}
+
+/**
+ * Shares broadcasts among the workers of `node:cluster` on one machine: give one to the server of each worker
+ * (`adapter: new ClusterAdapter()`) and call {@link relayClusterBroadcasts} once in the primary. Broadcasts
+ * travel worker → primary → every other worker over the IPC channels `node:cluster` already has, in order.
+ *
+ * @example
+ * ```ts
+ * if (cluster.isPrimary) {
+ *   relayClusterBroadcasts(); // before forking
+ *   for (let i = 0; i < availableParallelism(); i++) cluster.fork();
+ * } else {
+ *   const server = new WebsocketServer({ port: 13254, adapter: new ClusterAdapter() });
+ *   server.setFnMessageReceived((client, server, message) => server.sendMessageToAll(message, client));
+ *   await server.runForever(); // the workers share the port
+ * }
+ * ```
+ */
+export class ClusterAdapter implements BroadcastAdapter {
+  readonly #channel: string;
+  #listener: ((message: unknown) => void) | undefined;
+  #log: ((level: LogLevel, message: string) => void) | undefined;
+  #warnedDisconnected = false;
+
+  /**
+   * @param options.channel Servers in a worker share broadcasts only with servers on the same channel in the
+   * other workers: one per kind of server when a worker runs several. Default `'default'`.
+   */
+  constructor(options: { channel?: string } = {}) {
+    const channel = options.channel ?? 'default';
+    if (typeof channel !== 'string' || channel === '') {
+      throw new TypeError(`Cannot create the cluster adapter: 'channel' must be a non-empty string, not ${describeType(channel)}.`);
+    }
+    this.#channel = channel;
+  }
+
+  start({ deliver, log }: AdapterContext): void {
+    if (!cluster.isWorker || typeof process.send !== 'function') {
+      throw new Error('Cannot start the cluster adapter: this process is not a worker of node:cluster.');
+    }
+    this.#log = log;
+    const channel = this.#channel;
+    const listener = (message: unknown): void => {
+      if (!isClusterBroadcast(message) || message[CLUSTER_MESSAGE_TAG] !== channel) return;
+      let broadcast: Broadcast;
+      try {
+        broadcast = decodeBroadcast(clusterPayloadBytes(message.data));
+      } catch (error) {
+        log('error', `the cluster adapter dropped a broadcast: ${describeError(error)}`);
+        return;
+      }
+      deliver(broadcast);
+    };
+    this.#listener = listener;
+    process.on('message', listener);
+  }
+
+  publish(broadcast: Broadcast): void {
+    if (!process.connected) {
+      // The primary is gone (it exited or disconnected this worker): this server's own clients still got it.
+      if (!this.#warnedDisconnected) this.#log?.('warning', 'the cluster adapter lost the primary: broadcasts now reach only this worker');
+      this.#warnedDisconnected = true;
+      return;
+    }
+    const envelope: ClusterBroadcastEnvelope = { [CLUSTER_MESSAGE_TAG]: this.#channel, data: encodeBroadcast(broadcast) };
+    process.send!(envelope);
+  }
+
+  close(): void {
+    // Without our listener the IPC channel no longer keeps the worker alive on our account.
+    if (this.#listener !== undefined) process.off('message', this.#listener);
+    this.#listener = undefined;
+  }
+}
+
+/** The encoded broadcast in an envelope, as whichever serialization the cluster uses delivered it. */
+function clusterPayloadBytes(data: ClusterBroadcastEnvelope['data']): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (typeof data === 'object' && data !== null && data.type === 'Buffer' && Array.isArray(data.data)) return Buffer.from(data.data);
+  throw new RangeError('Cannot decode a broadcast: the IPC message carries no bytes');
+}
+
+/**
+ * In the primary of `node:cluster`: passes each broadcast a worker's {@link ClusterAdapter} publishes on to every
+ * other worker. Call it once, before forking: it also sets `serialization: 'advanced'`, so that binary messages
+ * cross as bytes (the default JSON serialization would turn each byte into a number in text).
+ * @returns a function that stops relaying.
+ */
+export function relayClusterBroadcasts(): () => void {
+  if (!cluster.isPrimary) throw new Error('Cannot relay cluster broadcasts: this process is not the primary of node:cluster.');
+  cluster.setupPrimary({ serialization: 'advanced' });
+  const relay = (from: Worker, message: unknown): void => {
+    if (!isClusterBroadcast(message)) return;
+    for (const worker of Object.values(cluster.workers ?? {})) {
+      // Forwarded as received: the primary never decodes a broadcast.
+      if (worker !== undefined && worker !== from && worker.isConnected()) worker.send(message);
+    }
+  };
+  cluster.on('message', relay);
+  return () => {
+    cluster.off('message', relay);
+  };
+}
+
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+// 6. The per-connection handler: sending, the closing handshake, state
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 const kHandler = Symbol('websocket-server.handler');
@@ -2518,7 +2923,7 @@ function messageBytes(message: Sendable): Buffer {
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 6. The incremental frame parser (RFC 6455 §5): pure — no socket, no timers
+// 7. The incremental frame parser (RFC 6455 §5): pure — no socket, no timers
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 /** What the parser reports. After `onClose` or `onProtocolError` it reports nothing more. */
@@ -2981,7 +3386,7 @@ function checkFrameStart(byte0: number, byte1: number, inMessage: boolean, compr
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 7. The frame writer (RFC 6455 §5.2): server frames are never masked
+// 8. The frame writer (RFC 6455 §5.2): server frames are never masked
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 /**
@@ -3095,7 +3500,7 @@ function closeReasonFor(error: WebSocketError): string {
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 8. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
+// 9. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 /** What was agreed for one connection (RFC 7692 §7.1). */
@@ -3427,7 +3832,7 @@ export class DeflateCodec implements MessageInflater {
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 9. Validation helpers: masking, UTF-8, close codes, options
+// 10. Validation helpers: masking, UTF-8, close codes, options
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 const LITTLE_ENDIAN = endianness() === 'LE';
@@ -3651,6 +4056,7 @@ function resolveOptions(options: WebsocketServerOptions): ResolvedOptions {
   checkSubprotocolOptions(resolved);
   checkAttachOptions(options, resolved);
   checkStringList('origins', resolved.origins);
+  checkAdapterOptions(resolved);
   return resolved;
 }
 
@@ -3776,6 +4182,19 @@ function checkAttachOptions(given: WebsocketServerOptions, options: ResolvedOpti
   }
 }
 
+function checkAdapterOptions(options: ResolvedOptions): void {
+  const adapter: unknown = options.adapter;
+  if (adapter !== undefined) {
+    const methods = ['start', 'publish', 'close'] as const;
+    if (typeof adapter !== 'object' || adapter === null || methods.some((m) => typeof (adapter as Record<string, unknown>)[m] !== 'function')) {
+      throw new TypeError(`Cannot create the server: 'adapter' must have the methods ${methods.join(', ')}.`);
+    }
+  }
+  if (options.serverId !== undefined && (typeof options.serverId !== 'string' || options.serverId === '')) {
+    throw new TypeError(`Cannot create the server: 'serverId' must be a non-empty string, not ${describeType(options.serverId)}.`);
+  }
+}
+
 function checkStringList(name: string, value: unknown): void {
   if (value === undefined) return;
   if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || item === '')) {
@@ -3800,7 +4219,7 @@ function checkCallback<T>(fn: T, setter: string): T {
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 10. Small utilities: logging, formatting
+// 11. Small utilities: logging, formatting
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 const EMPTY: Buffer = Buffer.alloc(0);
@@ -3858,6 +4277,12 @@ export class LevelLogger {
     if (this.#threshold <= LEVEL_RANK.error) this.#write('error', message);
   }
 
+  /** Writes at any level: `warning` goes to `warn`, `critical` to `error`. */
+  log(level: LogLevel, message: string): void {
+    if (!this.enabled(level)) return;
+    this.#write(level === 'warning' ? 'warn' : level === 'critical' || level === 'error' ? 'error' : level, message);
+  }
+
   #write(method: keyof Logger, message: string): void {
     try {
       this.#logger[method](message);
@@ -3873,6 +4298,22 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
     (typeof value === 'object' || typeof value === 'function') &&
     typeof (value as { then?: unknown }).then === 'function'
   );
+}
+
+/** The client ids named by `sendMessageToAll`'s `exclude`: a client, an id, or an iterable of them. */
+function excludedIds(exclude: Client | number | Iterable<Client | number>): Set<number> {
+  const ids = new Set<number>();
+  const add = (item: unknown): void => {
+    if (typeof item === 'number' && Number.isSafeInteger(item)) ids.add(item);
+    else if (typeof item === 'object' && item !== null && typeof (item as Client).id === 'number' && 'handler' in item) ids.add((item as Client).id);
+    else throw new TypeError(`Cannot exclude ${describeType(item)} from a broadcast: give clients or their ids.`);
+  };
+  if (typeof exclude === 'object' && exclude !== null && Symbol.iterator in exclude) {
+    for (const item of exclude) add(item);
+  } else {
+    add(exclude);
+  }
+  return ids;
 }
 
 function describeType(value: unknown): string {

@@ -44,6 +44,8 @@ describe('server.stats', () => {
       messagesDropped: 0,
       handshakeFailures: {},
       closeCodes: {},
+      broadcastsPublished: 0,
+      broadcastsReceived: 0,
     };
     assert.deepEqual(h.server.stats, expected);
   });

@@ -1,0 +1,270 @@
+/**
+ * Broadcasts across hosts through Redis pub/sub: a {@link BroadcastAdapter} for `websocket-server`.
+ *
+ * Every server given a `RedisAdapter` on the same Redis and channel publishes its `sendMessageToAll` there and
+ * sends what the others publish to its own clients, so that servers on several hosts (or ports) behave for
+ * broadcast like one. Built on the official `redis` client from npm, an optional peer dependency of this
+ * package: install it beside the server (`npm install redis`). The core file, `websocket-server.ts`, does not
+ * import this one and stays free of dependencies.
+ *
+ * What it guarantees, and what not (Redis pub/sub is at most once):
+ * - broadcasts of one server reach every other server in the order they were published (one connection
+ *   publishes, one receives, and Redis keeps the order of both);
+ * - while Redis is unreachable, each server's broadcasts still reach its own clients; those published meanwhile
+ *   are not delivered to the other servers, ever (a server that missed a minute of chat gets the next line, not
+ *   a flood of old ones). The adapter logs a warning when Redis becomes unreachable, with the count of dropped
+ *   broadcasts when it is back, and the `redis` client reconnects by itself (exponential backoff).
+ *
+ * @example
+ * ```ts
+ * import { WebsocketServer } from 'websocket-server';
+ * import { RedisAdapter } from 'websocket-server/adapters/redis';
+ *
+ * const server = new WebsocketServer({ port: 13254, adapter: new RedisAdapter({ url: 'redis://127.0.0.1:6379' }) });
+ * server.setFnMessageReceived((client, server, message) => server.sendMessageToAll(message, client));
+ * await server.runForever();
+ * ```
+ *
+ * @module
+ */
+
+import { createClient, type RedisClientOptions } from 'redis';
+import {
+  broadcastOrigin,
+  decodeBroadcast,
+  encodeBroadcast,
+  type AdapterContext,
+  type Broadcast,
+  type BroadcastAdapter,
+} from '../websocket-server.ts';
+
+/** Options of {@link RedisAdapter}. Every one is optional. */
+export interface RedisAdapterOptions {
+  /** Where Redis is: `redis[s]://[[user][:password]@]host[:port][/db]`. Default `'redis://127.0.0.1:6379'`. */
+  url?: string;
+  /** The pub/sub channel: servers on the same channel share broadcasts. Default `'websocket-server:broadcast'`. */
+  channel?: string;
+  /** Longest wait between two attempts to reach Redis, in milliseconds. Default 2,000. */
+  maxReconnectDelay?: number;
+  /**
+   * Longest wait of `runForever()` for Redis at start, in milliseconds. If Redis is not reached by then, the
+   * server starts anyway (its broadcasts reach its own clients) and the adapter keeps trying. Default 5,000.
+   */
+  startTimeout?: number;
+  /**
+   * Further options of the `redis` client's `createClient` (credentials, TLS in `socket`, …), for both of its
+   * connections. `url`, `disableOfflineQueue` and `socket.reconnectStrategy` are the adapter's own.
+   */
+  clientOptions?: RedisClientOptions;
+}
+
+type RedisConnection = ReturnType<typeof createClient>;
+
+const DEFAULTS = {
+  url: 'redis://127.0.0.1:6379',
+  channel: 'websocket-server:broadcast',
+  maxReconnectDelay: 2_000,
+  startTimeout: 5_000,
+} as const;
+
+/** First wait before reconnecting, doubled after each failed attempt up to `maxReconnectDelay`. */
+const FIRST_RECONNECT_DELAY = 50;
+
+/**
+ * Shares broadcasts among servers through Redis pub/sub. One adapter per server: it holds two connections to
+ * Redis (one publishes; the other, in subscriber mode, can do nothing else).
+ */
+export class RedisAdapter implements BroadcastAdapter {
+  readonly #url: string;
+  readonly #channel: string;
+  readonly #maxReconnectDelay: number;
+  readonly #startTimeout: number;
+  readonly #clientOptions: RedisClientOptions;
+  #publisher: RedisConnection | undefined;
+  #subscriber: RedisConnection | undefined;
+  #context: AdapterContext | undefined;
+  /** Whether Redis was unreachable, since the last warning: one warning per outage, not one per attempt. */
+  #unreachable = false;
+  /** Broadcasts not published because Redis was unreachable, since the warning. */
+  #droppedWhileUnreachable = 0;
+  #published = 0;
+  #received = 0;
+  #dropped = 0;
+
+  /**
+   * @throws {TypeError} for an option of the wrong type, {@link RangeError} for one out of range.
+   */
+  constructor(options: RedisAdapterOptions = {}) {
+    const resolved: Record<keyof typeof DEFAULTS, unknown> = { ...DEFAULTS };
+    for (const name of Object.keys(DEFAULTS) as (keyof typeof DEFAULTS)[]) {
+      if (options[name] !== undefined) resolved[name] = options[name];
+    }
+    if (typeof resolved.url !== 'string' || !/^rediss?:\/\//.test(resolved.url)) {
+      throw new TypeError(`Cannot create the Redis adapter: 'url' must be a redis:// or rediss:// URL, not ${String(resolved.url)}.`);
+    }
+    if (typeof resolved.channel !== 'string' || resolved.channel === '') {
+      throw new TypeError(`Cannot create the Redis adapter: 'channel' must be a non-empty string.`);
+    }
+    for (const name of ['maxReconnectDelay', 'startTimeout'] as const) {
+      const value: unknown = resolved[name];
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 2 ** 31 - 1) {
+        throw new RangeError(`Cannot create the Redis adapter: '${name}' must be an integer from 1 to 2147483647, not ${String(value)}.`);
+      }
+    }
+    this.#url = resolved.url;
+    this.#channel = resolved.channel;
+    this.#maxReconnectDelay = resolved.maxReconnectDelay as number;
+    this.#startTimeout = resolved.startTimeout as number;
+    this.#clientOptions = options.clientOptions ?? {};
+  }
+
+  /** Counts since start: broadcasts published to Redis, received from other servers, dropped while unreachable. */
+  get stats(): { readonly published: number; readonly received: number; readonly dropped: number; readonly reachable: boolean } {
+    return { published: this.#published, received: this.#received, dropped: this.#dropped, reachable: this.#isReachable() };
+  }
+
+  /**
+   * Connects both connections and subscribes. Resolves once subscribed, or after `startTimeout` if Redis cannot
+   * be reached (the connections keep trying in the background).
+   */
+  async start(context: AdapterContext): Promise<void> {
+    if (this.#publisher !== undefined) throw new Error('Cannot start the Redis adapter: it is already started.');
+    this.#context = context;
+    const options: RedisClientOptions = {
+      ...this.#clientOptions,
+      url: this.#url,
+      // A broadcast published while Redis is away is dropped, not queued: the queue would grow without bound
+      // during an outage and then flood every server with stale messages.
+      disableOfflineQueue: true,
+      socket: {
+        ...this.#clientOptions.socket,
+        reconnectStrategy: (retries: number) => Math.min(FIRST_RECONNECT_DELAY * 2 ** Math.min(retries, 16), this.#maxReconnectDelay),
+      } as NonNullable<RedisClientOptions['socket']>,
+    };
+    const publisher = createClient(options);
+    const subscriber = publisher.duplicate();
+    this.#publisher = publisher;
+    this.#subscriber = subscriber;
+    for (const connection of [publisher, subscriber]) {
+      // Without an 'error' listener, the client's connection errors would be thrown as uncaught exceptions.
+      connection.on('error', (error: unknown) => this.#wentUnreachable(error));
+      connection.on('ready', () => this.#maybeBack());
+    }
+    const subscribed = (async () => {
+      await Promise.all([publisher.connect(), subscriber.connect()]);
+      // Subscribed once; the client subscribes again by itself after each reconnection.
+      await subscriber.subscribe(this.#channel, (message: Buffer) => this.#receive(message), true);
+    })();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), this.#startTimeout);
+    });
+    try {
+      const outcome = await Promise.race([subscribed.then(() => 'subscribed' as const), timedOut]);
+      if (outcome === 'timeout') {
+        context.log('warning', `Redis at ${this.#safeUrl()} not reached within ${this.#startTimeout} ms: starting anyway, broadcasts reach this server's clients only until it is`);
+        subscribed.catch((error: unknown) => context.log('error', `the Redis adapter could not subscribe: ${describe(error)}`));
+      } else {
+        context.log('info', `Redis adapter subscribed to '${this.#channel}' at ${this.#safeUrl()}`);
+      }
+    } catch (error) {
+      // Not a connection failure (those are retried): a configuration the client refuses. Fail the start.
+      await this.close();
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  publish(broadcast: Broadcast): void {
+    const publisher = this.#publisher;
+    if (publisher === undefined) return;
+    if (!publisher.isReady) {
+      this.#dropped++;
+      this.#droppedWhileUnreachable++;
+      this.#wentUnreachable(undefined);
+      return;
+    }
+    this.#published++;
+    publisher.publish(this.#channel, encodeBroadcast(broadcast)).catch((error: unknown) => {
+      // The connection dropped with the command in flight: counted as lost, the outage is logged once.
+      this.#published--;
+      this.#dropped++;
+      this.#droppedWhileUnreachable++;
+      this.#wentUnreachable(error);
+    });
+  }
+
+  /** Unsubscribes and closes both connections (pending publishes are sent first). */
+  async close(): Promise<void> {
+    const connections = [this.#subscriber, this.#publisher];
+    this.#publisher = undefined;
+    this.#subscriber = undefined;
+    await Promise.all(
+      connections.map(async (connection) => {
+        if (connection === undefined) return;
+        connection.removeAllListeners('ready');
+        try {
+          if (connection.isReady) await connection.close();
+          else connection.destroy();
+        } catch {
+          connection.destroy();
+        }
+      }),
+    );
+  }
+
+  #receive(bytes: Buffer): void {
+    const context = this.#context;
+    if (context === undefined) return;
+    try {
+      // Redis sends every subscriber every message, ours too: skip them before decoding their payload.
+      if (broadcastOrigin(bytes) === context.serverId) return;
+      const broadcast = decodeBroadcast(bytes);
+      this.#received++;
+      context.deliver(broadcast);
+    } catch (error) {
+      context.log('error', `the Redis adapter dropped a message on '${this.#channel}': ${describe(error)}`);
+    }
+  }
+
+  #isReachable(): boolean {
+    return this.#publisher?.isReady === true && this.#subscriber?.isReady === true;
+  }
+
+  #wentUnreachable(error: unknown): void {
+    if (this.#unreachable || this.#publisher === undefined) return;
+    this.#unreachable = true;
+    this.#context?.log(
+      'warning',
+      `Redis at ${this.#safeUrl()} is unreachable${error === undefined ? '' : ` (${describe(error)})`}: broadcasts reach this server's clients only; reconnecting`,
+    );
+  }
+
+  #maybeBack(): void {
+    if (!this.#unreachable || !this.#isReachable()) return;
+    this.#unreachable = false;
+    const dropped = this.#droppedWhileUnreachable;
+    this.#droppedWhileUnreachable = 0;
+    this.#context?.log('warning', `Redis at ${this.#safeUrl()} is reachable again; ${dropped} broadcast(s) were not shared meanwhile`);
+  }
+
+  /** The URL without its password, for log lines. */
+  #safeUrl(): string {
+    try {
+      const url = new URL(this.#url);
+      if (url.password !== '') url.password = '***';
+      return url.toString();
+    } catch {
+      return 'the configured URL';
+    }
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as { code?: unknown }).code;
+    return code === undefined ? error.message || error.name : `${String(code)} ${error.message}`;
+  }
+  return String(error);
+}
