@@ -767,8 +767,10 @@ export class WebsocketServer {
   readonly #adapter: BroadcastAdapter | undefined;
   /** Settles when the adapter has started; `undefined` until it is started and again once it is closed. */
   #adapterStarted: Promise<void> | undefined;
-  /** Whether broadcasts the adapter delivers are sent on: from its start until its close. */
+  /** Whether the adapter runs: from its start until its close. Broadcasts are published and received meanwhile. */
   #adapterReceiving = false;
+  /** Counts the adapter's starts, so that a delivery through an earlier start's context is told apart. */
+  #adapterRuns = 0;
   #broadcastsPublished = 0;
   #broadcastsReceived = 0;
 
@@ -947,7 +949,8 @@ export class WebsocketServer {
     const excluded = exclude === undefined ? undefined : excludedIds(exclude);
     const sent = this.#sendToClients(message, excluded);
     const adapter = this.#adapter;
-    if (adapter !== undefined) {
+    // Only while the adapter runs: before its start and after its close there is nobody to hand it to.
+    if (adapter !== undefined && this.#adapterReceiving) {
       try {
         adapter.publish({ origin: this.#serverId, message, exclude: excluded === undefined ? [] : [...excluded] });
         this.#broadcastsPublished++;
@@ -1016,8 +1019,11 @@ export class WebsocketServer {
   /** Drops every connection at once, without a close handshake, and stops listening. */
   async shutdownAbruptly(): Promise<void> {
     const listenerClosed = this.#stopListening();
+    const clients = [...this.clients];
     this.disconnectClientsAbruptly();
     await listenerClosed;
+    // The listener can close before the sockets report theirs: a client-left callback may still broadcast.
+    await Promise.all(clients.map((client) => client.handler.closed));
     await this.#closeAdapter();
   }
 
@@ -1198,9 +1204,13 @@ export class WebsocketServer {
     if (adapter === undefined) return Promise.resolve();
     if (this.#adapterStarted !== undefined) return this.#adapterStarted;
     this.#adapterReceiving = true;
+    const run = ++this.#adapterRuns;
     const context: AdapterContext = {
       serverId: this.#serverId,
-      deliver: (broadcast) => this.#receiveBroadcast(broadcast),
+      // A context outlives its run if the adapter forgets to unsubscribe: its late deliveries are ignored.
+      deliver: (broadcast) => {
+        if (run === this.#adapterRuns) this.#receiveBroadcast(broadcast);
+      },
       log: (level, message) => this.#log.log(level, message),
     };
     const started = (async () => {
@@ -2010,7 +2020,8 @@ const BROADCAST_KIND_BINARY = 2;
 /**
  * Encodes a broadcast into one buffer, for adapters whose transport carries bytes (Redis, a socket).
  * Layout: version (1 byte), kind (1: text, 2: binary), origin length (2 bytes) and origin (UTF-8), count of
- * excluded ids (4 bytes) and each id (8-byte float), then the message (text as UTF-8). Integers big-endian.
+ * excluded ids (4 bytes) and each id (8-byte float), then the message (text as UTF-8) to the end: the
+ * transport must keep each encoded broadcast whole, as Redis pub/sub and IPC do. Integers big-endian.
  *
  * @example
  * ```ts
@@ -2067,13 +2078,18 @@ export function decodeBroadcast(bytes: Uint8Array): Broadcast {
   if (kind !== BROADCAST_KIND_TEXT && kind !== BROADCAST_KIND_BINARY) fail(`kind ${kind} is neither text (1) nor binary (2)`);
   const originLength = view.readUInt16BE(2);
   if (view.length < 8 + originLength) fail('it ends inside its origin');
+  if (!isUtf8(view.subarray(4, 4 + originLength))) fail('its origin is not valid UTF-8');
   const origin = view.toString('utf8', 4, 4 + originLength);
   let offset = 4 + originLength;
   const count = view.readUInt32BE(offset);
   offset += 4;
   if (view.length < offset + 8 * count) fail('it ends inside its excluded ids');
   const exclude: number[] = new Array(count);
-  for (let i = 0; i < count; i++, offset += 8) exclude[i] = view.readDoubleBE(offset);
+  for (let i = 0; i < count; i++, offset += 8) {
+    const id = view.readDoubleBE(offset);
+    if (!Number.isSafeInteger(id)) fail(`excluded id ${id} is not an integer`);
+    exclude[i] = id;
+  }
   const payload = view.subarray(offset);
   if (kind === BROADCAST_KIND_BINARY) return { origin, message: payload, exclude };
   if (!isUtf8(payload)) fail('its text is not valid UTF-8');
@@ -2108,6 +2124,10 @@ function isClusterBroadcast(message: unknown): message is ClusterBroadcastEnvelo
  *   const server = new WebsocketServer({ port: 13254, adapter: new ClusterAdapter() });
  *   server.setFnMessageReceived((client, server, message) => server.sendMessageToAll(message, client));
  *   await server.runForever(); // the workers share the port
+ *   process.once('SIGTERM', async () => {
+ *     await server.shutdownGracefully();
+ *     cluster.worker!.disconnect(); // the IPC channel would keep the worker alive
+ *   });
  * }
  * ```
  */
@@ -2161,8 +2181,11 @@ export class ClusterAdapter implements BroadcastAdapter {
     process.send!(envelope);
   }
 
+  /**
+   * Stops receiving. The worker's IPC channel stays open (it belongs to `node:cluster`): to let the worker end
+   * after `shutdownGracefully()`, call `cluster.worker.disconnect()` or `process.exit()`.
+   */
   close(): void {
-    // Without our listener the IPC channel no longer keeps the worker alive on our account.
     if (this.#listener !== undefined) process.off('message', this.#listener);
     this.#listener = undefined;
   }
