@@ -1,0 +1,241 @@
+// ClusterAdapter and relayClusterBroadcasts in a real node:cluster: two workers share one port, a broadcast on
+// one reaches the clients of both, and SIGTERM to the primary ends every process by itself. The cluster is the
+// fixture ./support/cluster-node.ts (its protocol is described at its top), spawned anew for each test.
+import assert from 'node:assert/strict';
+import { Buffer } from 'node:buffer';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { describe, test, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type WebSocket from 'ws';
+import { ClusterAdapter, WebsocketServer } from '../websocket-server.ts';
+import type { AdapterContext } from '../websocket-server.ts';
+import { pseudoRandomBytes } from './support/harness.ts';
+import { openWs, shutdownQuietly } from './support/servers.ts';
+import { LIMIT, SILENT, until, within } from './support/wait.ts';
+
+const FIXTURE = fileURLToPath(new URL('./support/cluster-node.js', import.meta.url));
+
+interface WorkerInfo {
+  id: number;
+  pid: number;
+  port: number;
+}
+
+/** A running cluster: its primary, the workers it reported and every event line it wrote. */
+interface Cluster {
+  readonly primary: ChildProcess;
+  readonly port: number;
+  readonly workers: WorkerInfo[];
+  readonly events: Array<Record<string, unknown>>;
+  /** Settles when the primary has exited. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** What the primary and the workers wrote to stderr. */
+  stderr(): string;
+}
+
+/** Spawns the fixture and waits until both workers listen; every process it started is gone after the test. */
+async function startCluster(t: TestContext): Promise<Cluster> {
+  const primary = spawn(process.execPath, [FIXTURE, '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const events: Array<Record<string, unknown>> = [];
+  let stderr = '';
+  primary.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    primary.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  createInterface({ input: primary.stdout! }).on('line', (line) => events.push(JSON.parse(line) as Record<string, unknown>));
+  t.after(async () => {
+    // Only if a test failed half-way: the workers (told by the events which are still running), then the primary.
+    const gone = new Set(events.filter((e) => e['event'] === 'worker-exit').map((e) => e['pid']));
+    const ready = events.find((e) => e['event'] === 'ready');
+    if (primary.exitCode === null && primary.signalCode === null) {
+      for (const worker of (ready?.['workers'] as WorkerInfo[] | undefined) ?? []) {
+        if (!gone.has(worker.pid)) killQuietly(worker.pid);
+      }
+      primary.kill('SIGKILL');
+      await within(exited, 'the primary to be killed');
+    }
+  });
+  await until(
+    () => events.some((e) => e['event'] === 'ready') || primary.exitCode !== null,
+    `the cluster to be ready (stderr: ${stderr})`,
+    8_000,
+  );
+  const ready = events.find((e) => e['event'] === 'ready');
+  assert.ok(ready, `the cluster ended before it was ready: ${JSON.stringify(events)} ${stderr}`);
+  const workers = ready['workers'] as WorkerInfo[];
+  assert.equal(workers.length, 2);
+  assert.equal(workers[0]!.port, workers[1]!.port, 'the workers share one port');
+  return { primary, port: workers[0]!.port, workers, events, exited, stderr: () => stderr };
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+/** A `ws` client of the cluster, knowing which worker it landed on. */
+interface Peer {
+  readonly ws: WebSocket;
+  readonly worker: number;
+  readonly clientId: number;
+  /** What it received after learning its worker, in order. */
+  readonly inbox: Array<{ data: Buffer; isBinary: boolean }>;
+  readonly closed: Promise<number>;
+}
+
+/** Connects a client and asks it which worker it is on (`whoami`); the answer is not kept in its inbox. */
+async function connectPeer(t: TestContext, port: number): Promise<Peer> {
+  const ws = await openWs(t, `ws://127.0.0.1:${port}/`);
+  const closed = once(ws, 'close').then(([code]) => code as number);
+  const inbox: Peer['inbox'] = [];
+  ws.on('message', (data: Buffer, isBinary: boolean) => inbox.push({ data, isBinary }));
+  ws.send('whoami');
+  await until(() => inbox.length > 0, 'the answer to whoami');
+  const { worker, client } = JSON.parse(inbox.shift()!.data.toString('utf8')) as { worker: number; client: number };
+  return { ws, worker, clientId: client, inbox, closed };
+}
+
+/**
+ * Connects clients until each worker has at least `perWorker` of them (the primary deals connections round
+ * robin, so this takes few attempts; it gives up after 40). Returns them by worker id; extra ones are kept.
+ */
+async function peersOnEachWorker(t: TestContext, cluster: Cluster, perWorker: number): Promise<Map<number, Peer[]>> {
+  const byWorker = new Map<number, Peer[]>(cluster.workers.map((w) => [w.id, []]));
+  const enough = (): boolean => [...byWorker.values()].every((peers) => peers.length >= perWorker);
+  for (let attempt = 0; attempt < 40 && !enough(); attempt++) {
+    const peer = await connectPeer(t, cluster.port);
+    byWorker.get(peer.worker)!.push(peer);
+  }
+  assert.ok(enough(), `40 connections did not give each worker ${perWorker}: ${[...byWorker].map(([w, p]) => `${w}:${p.length}`)}`);
+  return byWorker;
+}
+
+/** The messages a peer received, text as is and binary as `<hex>`. */
+function received(peer: Peer): string[] {
+  return peer.inbox.map(({ data, isBinary }) => (isBinary ? `<${data.toString('hex')}>` : data.toString('utf8')));
+}
+
+/** Sends a control text (`whoami`, `stats`) and resolves with its JSON answer, taken out of the inbox. */
+async function ask<T>(peer: Peer, control: string): Promise<T> {
+  const before = peer.inbox.length;
+  peer.ws.send(control);
+  await until(() => peer.inbox.length > before, `the answer to ${control}`);
+  return JSON.parse(peer.inbox.splice(before, 1)[0]!.data.toString('utf8')) as T;
+}
+
+async function eachReceived(peers: Peer[], count: number): Promise<void> {
+  await until(() => peers.every((peer) => peer.inbox.length >= count), `${count} message(s) at each client`);
+}
+
+describe('ClusterAdapter across the workers of node:cluster', () => {
+  test('text and binary from a client reach the clients of both workers byte-exact, and not the sender', LIMIT, async (t) => {
+    const cluster = await startCluster(t);
+    const byWorker = await peersOnEachWorker(t, cluster, 1);
+    const [w1, w2] = cluster.workers.map((w) => byWorker.get(w.id)!);
+    const sender = w1![0]!;
+    const others = [...w1!.slice(1), ...w2!];
+    const bytes = pseudoRandomBytes(100_000, 11);
+    sender.ws.send('héllo, wörld 🌍');
+    sender.ws.send(bytes);
+    sender.ws.send(Buffer.alloc(0));
+    await eachReceived(others, 3);
+    for (const peer of others) {
+      assert.deepEqual(peer.inbox.map((m) => m.isBinary), [false, true, true], `kinds at a client of worker ${peer.worker}`);
+      assert.equal(peer.inbox[0]!.data.toString('utf8'), 'héllo, wörld 🌍');
+      assert.ok(peer.inbox[1]!.data.equals(bytes), `the binary message differs at a client of worker ${peer.worker}`);
+      assert.equal(peer.inbox[2]!.data.length, 0);
+    }
+    // A marker from the other worker travels the same IPC path as an echo of the sender's broadcasts would:
+    // whatever the sender got before it is everything it got.
+    w2![0]!.ws.send('marker');
+    await until(() => received(sender).includes('marker'), 'the marker at the sender');
+    assert.deepEqual(received(sender), ['marker'], 'the sender got its own messages back');
+  });
+
+  test('a client on the same worker as the sender gets the broadcast too', LIMIT, async (t) => {
+    const cluster = await startCluster(t);
+    const byWorker = await peersOnEachWorker(t, cluster, 2);
+    const [sender, neighbour] = byWorker.get(cluster.workers[0]!.id)!;
+    const remote = byWorker.get(cluster.workers[1]!.id)![0]!;
+    assert.equal(neighbour!.worker, sender!.worker, 'the premise: both on one worker');
+    sender!.ws.send('to my neighbour and beyond');
+    await eachReceived([neighbour!, remote], 1);
+    assert.deepEqual(received(neighbour!), ['to my neighbour and beyond']);
+    assert.deepEqual(received(remote), ['to my neighbour and beyond']);
+  });
+
+  test('500 numbered messages from one client arrive in order on both workers, and are counted once each', LIMIT, async (t) => {
+    const cluster = await startCluster(t);
+    const byWorker = await peersOnEachWorker(t, cluster, 2);
+    const [sender, neighbour] = byWorker.get(cluster.workers[0]!.id)!;
+    const remote = byWorker.get(cluster.workers[1]!.id)![0]!;
+    const expected: string[] = [];
+    for (let i = 0; i < 500; i++) {
+      if (i % 2 === 0) {
+        sender!.ws.send(`#${i}`);
+        expected.push(`#${i}`);
+      } else {
+        const bytes = Buffer.alloc(4);
+        bytes.writeUInt32BE(i);
+        sender!.ws.send(bytes);
+        expected.push(`<${bytes.toString('hex')}>`);
+      }
+    }
+    await eachReceived([neighbour!, remote], 500);
+    assert.deepEqual(received(remote), expected, 'order on the other worker');
+    assert.deepEqual(received(neighbour!), expected, 'order on the same worker');
+    type Counters = { broadcastsPublished: number; broadcastsReceived: number };
+    assert.deepEqual(await ask<Counters>(sender!, 'stats'), { broadcastsPublished: 500, broadcastsReceived: 0 });
+    assert.deepEqual(await ask<Counters>(remote, 'stats'), { broadcastsPublished: 0, broadcastsReceived: 500 });
+  });
+
+  test('SIGTERM to the primary closes every client with 1001, and every process exits by itself with code 0', LIMIT, async (t) => {
+    const cluster = await startCluster(t);
+    const byWorker = await peersOnEachWorker(t, cluster, 1);
+    const peers = [...byWorker.values()].flat();
+    // The adapters have carried a broadcast each way before the shutdown.
+    const [first, second] = cluster.workers.map((w) => byWorker.get(w.id)![0]!);
+    first!.ws.send('from the first worker');
+    second!.ws.send('from the second worker');
+    await until(() => received(second!).includes('from the first worker') && received(first!).includes('from the second worker'), 'a broadcast each way');
+    cluster.primary.kill('SIGTERM');
+    const codes = await within(Promise.all(peers.map((peer) => peer.closed)), 'every client to be closed');
+    assert.deepEqual(codes, peers.map(() => 1001));
+    assert.deepEqual(await within(cluster.exited, `the primary to exit (stderr: ${cluster.stderr()})`, 8_000), { code: 0, signal: null });
+    const exits = cluster.events.filter((e) => e['event'] === 'worker-exit');
+    assert.deepEqual(
+      exits.map((e) => [e['pid'], e['code'], e['signal']]).sort(),
+      cluster.workers.map((w) => [w.pid, 0, null]).sort(),
+      'each worker exited by itself with code 0',
+    );
+    for (const worker of cluster.workers) {
+      assert.throws(() => process.kill(worker.pid, 0), { code: 'ESRCH' }, `worker ${worker.id} is gone`);
+    }
+    assert.equal(cluster.stderr(), '', 'nothing was logged at warning or above');
+  });
+});
+
+describe('ClusterAdapter outside a cluster worker', () => {
+  const context: AdapterContext = { serverId: 'test', deliver() {}, log() {} };
+
+  test('start() outside a worker of node:cluster throws', () => {
+    assert.throws(() => new ClusterAdapter().start(context), (error: unknown) => error instanceof Error && /not a worker/.test(error.message));
+  });
+
+  test('a server with a ClusterAdapter outside a worker fails to start: runForever() rejects', LIMIT, async (t) => {
+    const server = new WebsocketServer({ logger: SILENT, adapter: new ClusterAdapter() });
+    t.after(() => shutdownQuietly(server));
+    await assert.rejects(within(server.runForever(), 'runForever()'), /not a worker/);
+    assert.equal(server.port, 0, 'it never listened');
+  });
+
+  test('an empty or non-string channel is refused with a TypeError', () => {
+    assert.throws(() => new ClusterAdapter({ channel: '' }), TypeError);
+    assert.throws(() => new ClusterAdapter({ channel: 7 as unknown as string }), TypeError);
+  });
+});
