@@ -163,7 +163,10 @@ export class RedisAdapter implements BroadcastAdapter {
       const outcome = await Promise.race([subscribed.then(() => 'subscribed' as const), timedOut]);
       if (outcome === 'timeout') {
         context.log('warning', `Redis at ${this.#safeUrl()} not reached within ${this.#startTimeout} ms: starting anyway, broadcasts reach this server's clients only until it is`);
-        subscribed.catch((error: unknown) => context.log('error', `the Redis adapter could not subscribe: ${describe(error)}`));
+        subscribed.catch((error: unknown) => {
+          // After close() the client gives up its pending connection: nothing to report then.
+          if (this.#subscriber === subscriber) context.log('error', `the Redis adapter could not subscribe: ${describe(error)}`);
+        });
       } else {
         context.log('info', `Redis adapter subscribed to '${this.#channel}' at ${this.#safeUrl()}`);
       }
@@ -195,7 +198,11 @@ export class RedisAdapter implements BroadcastAdapter {
     });
   }
 
-  /** Unsubscribes and closes both connections (pending publishes are sent first). */
+  /**
+   * Unsubscribes and closes both connections (pending publishes are sent first). While Redis is unreachable, the
+   * client's wait before its next attempt is not cancelled: the process may take up to `maxReconnectDelay` more
+   * to end by itself.
+   */
   async close(): Promise<void> {
     const connections = [this.#subscriber, this.#publisher];
     this.#publisher = undefined;
