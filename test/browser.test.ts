@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { runScript } from './support/demo.ts';
+import { startRedis } from './support/redis-server.ts';
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const demoScript = fileURLToPath(new URL('../server.js', import.meta.url)); // build/server.js
@@ -20,8 +21,11 @@ async function launch(): Promise<Browser> {
   });
 }
 
-/** Opens the page in its own browser context, connects, and returns the client id the server gave it. */
-async function openChat(browser: Browser, url: string): Promise<{ page: Page; id: number }> {
+/**
+ * Opens the page in its own browser context, connects, and returns the name the server gave it: the client id, or
+ * `id@server` when several servers share the chat.
+ */
+async function openChat(browser: Browser, url: string): Promise<{ page: Page; id: string }> {
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.goto(url);
@@ -30,8 +34,8 @@ async function openChat(browser: Browser, url: string): Promise<{ page: Page; id
   // The state names the client once the server's welcome has arrived, just after the connection opened.
   await page.waitForSelector('#state[data-state=open]:has-text("as client")', WAIT);
   const state = await page.textContent('#state');
-  const id = Number(/client (\d+)/.exec(state ?? '')?.[1]);
-  assert.ok(Number.isInteger(id) && id > 0, `the page shows its client id (state: ${state})`);
+  const id = /as client (\d+(?:@[\w-]+)?)/.exec(state ?? '')?.[1];
+  assert.ok(id !== undefined, `the page shows its client name (state: ${state})`);
   return { page, id };
 }
 
@@ -106,4 +110,39 @@ test('client.html opened from disk (file://) connects to the demo at the address
   await page.press('#url', 'Enter');
   await page.waitForSelector('#state[data-state=open]:has-text("as client")', WAIT);
   assert.match((await page.textContent('#state')) ?? '', /Connected as client \d+/);
+});
+
+test('two browsers on two server.ts processes joined by one Redis chat as one: text and a file cross', { timeout: 90_000 }, async (t) => {
+  const redis = await startRedis(t);
+  const first = await runScript(t, demoScript, ['--port', '0', '--redis', redis.url]);
+  const second = await runScript(t, demoScript, ['--port', '0', '--redis', redis.url]);
+  assert.notEqual(first.port, second.port);
+  const browser = await launch();
+  t.after(() => browser.close());
+
+  const alice = await openChat(browser, `http://127.0.0.1:${first.port}/`);
+  const bob = await openChat(browser, `http://127.0.0.1:${second.port}/`);
+  // Each server numbers its own clients: the pages show which server they are on.
+  assert.equal(alice.id, `1@${first.port}`);
+  assert.equal(bob.id, `1@${second.port}`);
+  await alice.page.waitForSelector(`#messages li[data-kind=event]:has-text("client ${bob.id} has joined")`, WAIT);
+
+  await alice.page.fill('#text', 'hello from the first server ✓');
+  await alice.page.press('#text', 'Enter');
+  const atBob = await bob.page.waitForSelector(`#messages li[data-kind=text][data-from="${alice.id}"]`, WAIT);
+  assert.match((await atBob.textContent()) ?? '', /hello from the first server ✓/);
+
+  const file = Buffer.alloc(3000);
+  for (let i = 0; i < file.length; i++) file[i] = (i * 13 + 5) & 0xff;
+  await bob.page.setInputFiles('#file', { name: 'pattern.bin', mimeType: 'application/octet-stream', buffer: file });
+  await bob.page.click('#send-file');
+  const entry = await alice.page.waitForSelector(`#messages li[data-kind=binary][data-from="${bob.id}"]`, WAIT);
+  const href = await entry.$eval('a.download', (link) => (link as HTMLAnchorElement).href);
+  const received = await alice.page.evaluate(async (blobUrl) => Array.from(new Uint8Array(await (await fetch(blobUrl)).arrayBuffer())), href);
+  assert.ok(Buffer.from(received).equals(file), 'the file sent on the second server arrives whole on the first');
+  // The sender's own page shows only its own line, not a copy relayed back.
+  assert.equal(await alice.page.locator(`#messages li[data-kind=text][data-from="${alice.id}"]`).count(), 0);
+
+  assert.equal(await first.stop('SIGTERM'), 0);
+  assert.equal(await second.stop('SIGTERM'), 0);
 });
