@@ -7,7 +7,19 @@ import { Buffer } from 'node:buffer';
 import { connect, type Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { BroadcastJob, EchoJob, HandshakeJob, IdleJob, LatencyJob, LoadCommand, LoadEvent, LoadJob, LoadResult } from './protocol.ts';
+import type {
+  BroadcastJob,
+  BroadcastLatencyJob,
+  EchoJob,
+  HandshakeJob,
+  IdleJob,
+  LatencyJob,
+  LatencySummary,
+  LoadCommand,
+  LoadEvent,
+  LoadJob,
+  LoadResult,
+} from './protocol.ts';
 import {
   ExpectedStream,
   FrameStreamChecker,
@@ -125,14 +137,18 @@ function openWebSocket(port: number, path: string, handlerFor: (socket: Socket) 
   });
 }
 
-/** Opens `count` connections to `path`, a few dozen handshakes at a time. */
-async function openMany(port: number, path: string, count: number, handlerFor: (socket: Socket, index: number) => StreamHandler): Promise<Socket[]> {
+/**
+ * Opens `count` connections to `path`, a few dozen handshakes at a time. `port` may be a list (a server of
+ * several processes): connection i goes to `port[i % port.length]`.
+ */
+async function openMany(port: number | readonly number[], path: string, count: number, handlerFor: (socket: Socket, index: number) => StreamHandler): Promise<Socket[]> {
+  const ports = typeof port === 'number' ? [port] : port;
   const opened: Socket[] = new Array<Socket>(count);
   let next = 0;
   async function worker(): Promise<void> {
     while (next < count) {
       const index = next++;
-      opened[index] = await openWebSocket(port, path, (socket) => handlerFor(socket, index));
+      opened[index] = await openWebSocket(ports[index % ports.length]!, path, (socket) => handlerFor(socket, index));
     }
   }
   await Promise.all(Array.from({ length: Math.min(OPENING_CONCURRENCY, count) }, worker));
@@ -181,7 +197,9 @@ async function echo(job: EchoJob): Promise<LoadResult> {
 /**
  * Broadcast: R receivers and then one sender at /sender, which keeps at most `window` messages that have not
  * yet reached every receiver, and tops the window up in one write once half of it has been delivered. Counted:
- * deliveries at the receivers (the sender's own copies are checked, not counted).
+ * deliveries at the receivers (the sender's own copies are checked, not counted). On a server of two processes
+ * (`job.ports`), the receivers alternate between them and the sender is on the first: half of the receivers get
+ * each message only after it has crossed to the other process, and the window waits for them too.
  */
 async function broadcast(job: BroadcastJob): Promise<LoadResult> {
   const data = payload(job.size, true);
@@ -201,7 +219,8 @@ async function broadcast(job: BroadcastJob): Promise<LoadResult> {
     sender.write(frames === job.window ? batch : batch.subarray(0, frames * frame.length));
     sent += frames;
   }
-  await openMany(job.port, '/', job.receivers, () => {
+  const ports = job.ports ?? [job.port];
+  await openMany(ports, '/', job.receivers, () => {
     const checker = new FrameStreamChecker(expected);
     let count = 0;
     return (buffer, length) => {
@@ -213,12 +232,86 @@ async function broadcast(job: BroadcastJob): Promise<LoadResult> {
       topUp();
     };
   });
-  [sender] = await openMany(job.port, '/sender', 1, () => {
+  [sender] = await openMany(ports[0]!, '/sender', 1, () => {
     const ownCopies = new FrameStreamChecker(expected);
     return (buffer, length) => void ownCopies.feed(buffer, length);
   });
   topUp();
   return measure(job, () => delivered);
+}
+
+/**
+ * Broadcast latency: one sender at /sender sends a message every 1/rate seconds, on schedule (a setImmediate
+ * loop on this process's own core, as in `latency`), whatever has arrived; every delivery is timed from the
+ * send of its message. All messages are the same bytes, and each connection delivers a sender's messages in
+ * order, so the k-th frame a receiver gets is message k: its send time is kept in a ring by k. Receivers are
+ * split over `job.ports` as in `broadcast`; the deliveries to the receivers on another process than the sender's
+ * make `latency` (all of them with one process), those on the sender's own `latencySameProcess`.
+ */
+async function broadcastLatency(job: BroadcastLatencyJob): Promise<LoadResult> {
+  const data = payload(job.size, true);
+  const frame = clientFrame(data, true);
+  const expected = new ExpectedStream(serverFrame(data, true));
+  const ports = job.ports ?? [job.port];
+  const crossing = ports.length > 1;
+  // Send times of the last RING messages; a receiver more than RING messages behind fails the run.
+  const RING = 1 << 16;
+  const sentAt = new Float64Array(RING);
+  let sent = 0;
+  const capacity = Math.min(8_000_000, Math.ceil(((job.rate * job.receivers * (job.measureMs + 500)) / 1000) * 1.2));
+  const other = { samples: new Float64Array(capacity), count: 0 };
+  const same = { samples: new Float64Array(crossing ? capacity : 0), count: 0 };
+  let recording = false;
+  let delivered = 0;
+
+  await openMany(ports, '/', job.receivers, (_socket, index) => {
+    const checker = new FrameStreamChecker(expected);
+    const into = !crossing || index % ports.length !== 0 ? other : same;
+    let count = 0;
+    return (buffer, length) => {
+      const frames = checker.feed(buffer, length);
+      if (frames === 0) return;
+      const now = performance.now();
+      delivered += frames;
+      for (let i = 0; i < frames; i++, count++) {
+        if (count >= sent) throw new Error(`Receiver ${index} got message ${count + 1} before it was sent.`);
+        if (sent - count > RING) throw new Error(`Receiver ${index} fell more than ${RING} messages behind the sender.`);
+        if (recording && into.count < into.samples.length) into.samples[into.count++] = now - sentAt[count & (RING - 1)]!;
+      }
+    };
+  });
+  const [sender] = await openMany(ports[0]!, '/sender', 1, () => {
+    const ownCopies = new FrameStreamChecker(expected);
+    return (buffer, length) => void ownCopies.feed(buffer, length);
+  });
+
+  const start = performance.now();
+  function tick(): void {
+    if (!running) return;
+    const now = performance.now();
+    const due = Math.floor(((now - start) * job.rate) / 1000);
+    for (; sent < due; sent++) {
+      sentAt[sent & (RING - 1)] = now;
+      sender!.write(frame);
+    }
+    setImmediate(tick);
+  }
+  setImmediate(tick);
+
+  await delay(job.warmupMs);
+  recording = true;
+  const result = await measure({ warmupMs: 0, measureMs: job.measureMs }, () => delivered);
+  recording = false;
+  const summary: LoadResult = { ...result, latency: percentiles(other.samples, other.count) };
+  if (crossing) summary.latencySameProcess = percentiles(same.samples, same.count);
+  return summary;
+}
+
+/** p50, p90 and p99 of the first `count` samples (sorted in place). */
+function percentiles(samples: Float64Array, count: number): LatencySummary {
+  const sorted = samples.subarray(0, count).sort();
+  const at = (q: number): number => sorted[Math.min(count - 1, Math.floor(q * count))] ?? NaN;
+  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), samples: count };
 }
 
 /** Handshakes: `inFlight` at a time; each connection is reset once its 101 has arrived, and another one opened. */
@@ -321,9 +414,7 @@ async function latency(job: LatencyJob): Promise<LoadResult> {
   recording = true;
   const result = await measure({ warmupMs: 0, measureMs: job.measureMs }, () => echoed);
   recording = false;
-  const sorted = samples.subarray(0, sampleCount).sort();
-  const at = (q: number): number => sorted[Math.min(sampleCount - 1, Math.floor(q * sampleCount))] ?? NaN;
-  return { ...result, latency: { p50: at(0.5), p90: at(0.9), p99: at(0.99), samples: sampleCount }, skipped };
+  return { ...result, latency: percentiles(samples, sampleCount), skipped };
 }
 
 /**
@@ -361,6 +452,8 @@ async function main(job: LoadJob): Promise<LoadResult> {
       return echo(job);
     case 'broadcast':
       return broadcast(job);
+    case 'broadcast-latency':
+      return broadcastLatency(job);
     case 'handshake':
       return handshakes(job);
     case 'latency':

@@ -1,8 +1,10 @@
 // The benchmark's child processes: a server and a load generator per run, each pinned to its own core where
 // `taskset` exists, each with its open-file limit raised to the hard limit. Every child is tracked and killed
-// when the run ends, when the benchmark ends, and when it fails or is interrupted.
+// when the run ends, when the benchmark ends, and when it fails or is interrupted. A server may be several
+// processes (`ours-cluster`: a primary and its two workers; `ours-redis`: two servers and a redis-server), all
+// on the server's core, all killed with it.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LoadCommand, LoadEvent, LoadJob, LoadResult, NativeInfo, ServerKind, ServerMessage, ServerReply } from './protocol.ts';
@@ -42,8 +44,16 @@ export function stage(root: string): string {
   cpSync(join(root, 'build', 'bench'), join(directory, 'bench'), { recursive: true });
   mkdirSync(join(directory, 'dist'));
   cpSync(join(root, 'dist', 'websocket-server.js'), join(directory, 'dist', 'websocket-server.js'));
+  const exports: Record<string, string> = { '.': './dist/websocket-server.js' };
+  // The Redis adapter (for `ours-redis`), imported as users do: 'websocket-server/adapters/redis'.
+  const redisAdapter = join(root, 'dist', 'adapters', 'redis.js');
+  if (existsSync(redisAdapter)) {
+    mkdirSync(join(directory, 'dist', 'adapters'));
+    cpSync(redisAdapter, join(directory, 'dist', 'adapters', 'redis.js'));
+    exports['./adapters/redis'] = './dist/adapters/redis.js';
+  }
   const { name } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name: string };
-  writeFileSync(join(directory, 'package.json'), JSON.stringify({ name, type: 'module', exports: { '.': './dist/websocket-server.js' } }));
+  writeFileSync(join(directory, 'package.json'), JSON.stringify({ name, type: 'module', exports }));
   symlinkSync(join(root, 'node_modules'), join(directory, 'node_modules'), 'dir');
   return directory;
 }
@@ -54,12 +64,52 @@ export function unstage(): void {
   stageDirectory = undefined;
 }
 
-/** Kills every child still running (each by its own pid). */
+/**
+ * Processes started by our children rather than by us (the workers of `ours-cluster`), by pid. They are killed
+ * with their server, and at the end like the children.
+ */
+const grandchildren = new Set<number>();
+
+/** The shells of {@link spawnWatched}, with the pid of the program each watches. */
+const watchers = new Map<ChildProcess, number>();
+
+/**
+ * Kills every child still running (each by its own pid), every grandchild that is still one of ours, and every
+ * program under a watching shell.
+ */
 export function killChildren(): void {
+  for (const [shell, pid] of watchers) killWatched(shell, pid);
+  for (const pid of grandchildren) killGrandchild(pid);
+  grandchildren.clear();
   for (const child of children) {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
   children.clear();
+}
+
+/**
+ * SIGKILLs a process that one of our children started, if it is still one of the benchmark's: its command line
+ * or its working directory names the staged directory (redis-server rewrites its command line, but works in
+ * its `--dir`). A pid that has ended and been reused by another program is left alone.
+ */
+function killGrandchild(pid: number): void {
+  if (stageDirectory === undefined) return;
+  let ours = false;
+  try {
+    ours = readFileSync(`/proc/${pid}/cmdline`, 'latin1').includes(stageDirectory);
+  } catch {
+    return; // already gone
+  }
+  try {
+    ours ||= readlinkSync(`/proc/${pid}/cwd`).startsWith(stageDirectory);
+  } catch {
+    // no access to its working directory: decided by the command line
+  }
+  try {
+    if (ours) process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
 }
 
 /** Node with `script`, through `sh` (to raise the open-file limit) and `taskset` (to pin it), with IPC. */
@@ -75,8 +125,77 @@ function spawnNode(script: string, args: readonly string[], core: number, placem
   return child;
 }
 
+/**
+ * Starts `argv`, a program without an IPC channel (redis-server), pinned to `core`, under a shell that kills it
+ * when the shell's standard input closes: so it ends with the benchmark even when the benchmark is killed with
+ * SIGKILL (which no exit handler sees; the other children exit when their IPC channel closes), and the shell,
+ * which is never killed itself (that would orphan the program), kills its own child, whose pid cannot have been
+ * reused while the shell has not reaped it. Resolves with the program's pid once the shell has started it;
+ * {@link killWatched} (and {@link killChildren}) end it.
+ */
+export async function spawnWatched(argv: readonly string[], core: number, placement: Placement, env: NodeJS.ProcessEnv): Promise<{ shell: ChildProcess; pid: number; output: () => string }> {
+  const pin = placement.pinned ? ['taskset', '-c', String(core)] : [];
+  const shell = spawn(
+    '/bin/sh',
+    ['-c', '"$@" & pid=$!; echo "started pid $pid"; read _; kill -9 "$pid" 2>/dev/null', 'sh', ...pin, ...argv],
+    { stdio: ['pipe', 'pipe', 'pipe'], env },
+  );
+  watchers.set(shell, -1);
+  shell.once('exit', () => watchers.delete(shell));
+  const output = keepTail(shell);
+  const pid = await within(
+    new Promise<number>((resolve, reject) => {
+      let printed = '';
+      const look = (chunk: Buffer): void => {
+        printed += chunk.toString('latin1');
+        const match = /^started pid (\d+)$/m.exec(printed);
+        if (match === null) return;
+        shell.stdout?.off('data', look);
+        resolve(Number(match[1]));
+      };
+      shell.stdout?.on('data', look);
+      shell.once('exit', (code, signal) => reject(new Error(`The shell starting ${argv[0]} exited (${signal ?? code}): ${output()}`)));
+    }),
+    5_000,
+    `the shell to start ${argv[0]}`,
+  ).catch((error: unknown) => {
+    shell.stdin?.destroy(); // the shell kills the program, if it started it, and exits
+    throw error;
+  });
+  if (watchers.has(shell)) watchers.set(shell, pid);
+  return { shell, pid, output };
+}
+
+/**
+ * Ends a program started by {@link spawnWatched}: SIGKILL at once if it is still the benchmark's, and its shell's
+ * standard input closed, so that the shell kills it (if not done yet) and exits.
+ */
+export function killWatched(shell: ChildProcess, pid: number): void {
+  if (pid > 0) killGrandchild(pid);
+  shell.stdin?.destroy();
+  watchers.delete(shell);
+}
+
+/** CPU time a process has used so far, in seconds, from Linux's /proc/PID/stat (in USER_HZ); `undefined` without. */
+export function processCpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The staged directory (see {@link stage}), for the files a run's processes need (a redis-server's `--dir`). */
+export function stagedDirectory(): string {
+  if (stageDirectory === undefined) throw new Error('The benchmark must be staged (stage()) before it starts processes.');
+  return stageDirectory;
+}
+
 /** The last few KiB a child printed, for the report of a failed run. */
-function keepTail(child: ChildProcess): () => string {
+export function keepTail(child: ChildProcess): () => string {
   let tail = '';
   const keep = (chunk: Buffer): void => {
     tail = (tail + chunk.toString()).slice(-4096);
@@ -107,16 +226,36 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return result;
 }
 
-type ReplyOf<T extends ServerReply['type']> = Extract<ServerReply, { type: T }>;
+export type ReplyOf<T extends ServerReply['type']> = Extract<ServerReply, { type: T }>;
 
-/** A server under test, in its own process. */
-export class ServerProcess {
+/** What a run needs of the server under test, whether it is one process or several. */
+export interface ServerUnderTest {
+  readonly kind: ServerKind;
+  /** The port of the first (or only) process. */
+  readonly port: number;
+  /** The port of each process that serves clients: one, or two for `ours-cluster` and `ours-redis`. */
+  readonly ports: readonly number[];
+  /** Asks the server for its memory after GC, or its number of clients (summed over its processes). */
+  request<T extends ServerReply['type']>(type: T): Promise<ReplyOf<T>>;
+  /** CPU time all its processes have used so far, in seconds (see {@link ServerProcess.cpuSeconds}). */
+  cpuSeconds(): number | undefined;
+  readonly output: string;
+  /** Whether one of its processes has exited. */
+  readonly exited: boolean;
+  kill(): void;
+}
+
+/** A server under test, in its own process (`ours-cluster`: the primary, which reports its workers). */
+export class ServerProcess implements ServerUnderTest {
   readonly kind: ServerKind;
   readonly port: number;
+  readonly ports: readonly number[];
   readonly native: NativeInfo;
   readonly #child: ChildProcess;
   readonly #output: () => string;
   readonly #pending = new Map<number, (reply: ServerReply) => void>();
+  /** Processes of this server that its process started (cluster workers). */
+  readonly #workers: readonly number[];
   #nextId = 1;
 
   private constructor(kind: ServerKind, child: ChildProcess, output: () => string, ready: Extract<ServerMessage, { type: 'ready' }>) {
@@ -124,6 +263,9 @@ export class ServerProcess {
     this.#child = child;
     this.#output = output;
     this.port = ready.port;
+    this.ports = ready.group?.ports ?? [ready.port];
+    this.#workers = ready.group?.pids ?? [];
+    for (const pid of this.#workers) grandchildren.add(pid);
     this.native = ready.native;
     child.on('message', (message: ServerMessage) => {
       if (message.type === 'ready') return;
@@ -132,12 +274,16 @@ export class ServerProcess {
     });
   }
 
-  /** Starts a server of `kind` and resolves once it listens; checks that `ws` unmasks the way its kind says. */
-  static async start(kind: ServerKind, placement: Placement): Promise<ServerProcess> {
-    const env = { ...process.env };
+  /**
+   * Starts a server of `kind` and resolves once it listens; checks that `ws` unmasks the way its kind says.
+   * `extraEnv` adds to the environment (the adapter of a process of `ours-redis`).
+   */
+  static async start(kind: ServerKind, placement: Placement, extraEnv: Record<string, string> = {}): Promise<ServerProcess> {
+    const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv };
     delete env['WS_NO_BUFFER_UTIL'];
     if (kind === 'ws') env['WS_NO_BUFFER_UTIL'] = '1';
-    const file = kind === 'ws-bufferutil' ? 'ws' : kind;
+    const file = kind === 'ws-bufferutil' ? 'ws' : kind === 'ours-cluster' ? 'cluster' : kind;
+    if (file === 'ours-redis') throw new Error('ours-redis is two processes and a redis-server: see redis-server.ts.');
     const child = spawnNode(script(`servers/${file}.js`), [], placement.serverCore, placement, env, ['--expose-gc']);
     const output = keepTail(child);
     const ready = await within(
@@ -178,13 +324,7 @@ export class ServerProcess {
    * USER_HZ): a server busy with a long broadcast answers IPC late, /proc does not wait. `undefined` without /proc.
    */
   cpuSeconds(): number | undefined {
-    try {
-      const stat = readFileSync(`/proc/${this.#child.pid}/stat`, 'latin1');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return (Number(fields[11]) + Number(fields[12])) / 100;
-    } catch {
-      return undefined;
-    }
+    return sumOf([this.#child.pid, ...this.#workers].map(processCpuSeconds));
   }
 
   get output(): string {
@@ -196,8 +336,22 @@ export class ServerProcess {
   }
 
   kill(): void {
+    for (const pid of this.#workers) {
+      killGrandchild(pid);
+      grandchildren.delete(pid);
+    }
     this.#child.kill('SIGKILL');
   }
+}
+
+/** The sum, or `undefined` if any is unknown. */
+export function sumOf(values: ReadonlyArray<number | undefined>): number | undefined {
+  let total = 0;
+  for (const value of values) {
+    if (value === undefined) return undefined;
+    total += value;
+  }
+  return total;
 }
 
 /** The load generator of one run, in its own process, pinned to the other core. */

@@ -1,13 +1,19 @@
 // The messages the benchmark's processes exchange over Node's IPC channel: the orchestrator (run.ts) with the
 // server processes (servers/*.ts) and with the load generator (load.ts). Types only, shared by all three.
 
-/** The servers under test. `net` is a bare `node:net` server, the reference for memory per connection. */
-export type ServerKind = 'ours' | 'ws' | 'ws-bufferutil' | 'net';
+/**
+ * The servers under test. `net` is a bare `node:net` server, the reference for memory per connection.
+ * `ours-cluster` and `ours-redis` are our server as two processes that share broadcasts: two workers of
+ * `node:cluster` (`ClusterAdapter`, the primary relaying with `relayClusterBroadcasts`), or two independent
+ * processes joined by a redis-server of the run's own (`RedisAdapter`). Each of their processes serves one port.
+ */
+export type ServerKind = 'ours' | 'ws' | 'ws-bufferutil' | 'net' | 'ours-cluster' | 'ours-redis';
 
 /** What a load generator is asked to do in one run. Every job ends by itself (see `limitMs`). */
 export type LoadJob =
   | EchoJob
   | BroadcastJob
+  | BroadcastLatencyJob
   | HandshakeJob
   | LatencyJob
   | IdleJob;
@@ -29,12 +35,31 @@ export interface EchoJob extends TimedJob {
   window: number;
 }
 
-/** One sender at path /sender and `receivers` connections; at most `window` messages not yet at every receiver. */
+/**
+ * One sender at path /sender and `receivers` connections; at most `window` messages not yet at every receiver.
+ * With `ports` (a server of two processes), receiver i connects to `ports[i % ports.length]` and the sender to
+ * `ports[0]`; without, all connect to `port`.
+ */
 export interface BroadcastJob extends TimedJob {
   kind: 'broadcast';
   receivers: number;
   size: number;
   window: number;
+  ports?: number[];
+}
+
+/**
+ * Broadcast at a fixed rate well below capacity: the sender sends one message every 1/rate seconds (on
+ * schedule, not waiting for deliveries), and each delivery is timed from that send. Receivers and `ports` as
+ * in {@link BroadcastJob}; the latency is reported for the receivers on the other process than the sender's
+ * (all receivers when there is one process), and separately for those on the sender's own process.
+ */
+export interface BroadcastLatencyJob extends TimedJob {
+  kind: 'broadcast-latency';
+  receivers: number;
+  size: number;
+  rate: number;
+  ports?: number[];
 }
 
 /** Opening handshakes, `inFlight` at a time; each connection is reset as soon as its 101 has arrived. */
@@ -76,9 +101,19 @@ export interface LoadResult {
   elapsedMs: number;
   /** CPU time of the load generator in the window, as a share of one core (1 = saturated). */
   cpu: number;
-  latency?: { p50: number; p90: number; p99: number; samples: number };
+  latency?: LatencySummary;
+  /** Broadcast latency runs across two processes: the same for the receivers on the sender's own process. */
+  latencySameProcess?: LatencySummary;
   /** Messages the fixed-rate sender could not send because too many were outstanding (latency runs). */
   skipped?: number;
+}
+
+/** Percentiles of timed events, in milliseconds. */
+export interface LatencySummary {
+  p50: number;
+  p90: number;
+  p99: number;
+  samples: number;
 }
 
 /** Orchestrator → load generator. */
@@ -94,8 +129,17 @@ export type ServerRequest =
 
 /** Server → orchestrator. */
 export type ServerMessage =
-  | { type: 'ready'; port: number; kind: ServerKind; native: NativeInfo }
+  | { type: 'ready'; port: number; kind: ServerKind; native: NativeInfo; group?: ServerGroupInfo }
   | ServerReply;
+
+/**
+ * A server of several processes (`ours-cluster`'s primary reports its workers): the port each serves, in
+ * order, and the pids of the processes other than the one reporting, whose CPU time counts as the server's.
+ */
+export interface ServerGroupInfo {
+  ports: number[];
+  pids: number[];
+}
 
 export type ServerReply =
   | { id: number; type: 'memory'; rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number }

@@ -2,7 +2,7 @@
 // round, the goals of issue 5, and the three outputs: a text table, JSON, and an SVG plot of the ratios
 // (hand-written SVG, no dependency).
 import type { ServerKind } from './protocol.ts';
-import type { Goal, MetricSpec, Plan, Scenario } from './scenarios.ts';
+import { CROSS, type Goal, type MetricSpec, type Plan, type Scenario } from './scenarios.ts';
 
 /** One run: one server, one round of one scenario. */
 export interface RunRecord {
@@ -43,6 +43,12 @@ export interface MetricResult {
   servers: Partial<Record<ServerKind, Spread>>;
   /** Ours ÷ peer, per round where both runs succeeded, and their median. */
   ratios: Partial<Record<ServerKind, { median: number; perRound: number[] }>>;
+  /**
+   * The two-process servers (`ours-cluster`, `ours-redis`) ÷ `ours` in one process, per round where both runs
+   * succeeded, and their median: what crossing processes costs (below 1 for a rate: fewer deliveries per second
+   * on the same core; above 1 for a latency: slower).
+   */
+  crossing: Partial<Record<ServerKind, { median: number; perRound: number[] }>>;
   goal?: GoalResult;
 }
 
@@ -60,8 +66,15 @@ export interface Environment {
   peers: Record<string, string>;
 }
 
-export const SERVER_ORDER: readonly ServerKind[] = ['ours', 'ws', 'ws-bufferutil', 'net'];
-const PEER_NAMES: Record<ServerKind, string> = { ours: 'ours', ws: 'ws', 'ws-bufferutil': 'ws+bufferutil', net: 'node:net' };
+export const SERVER_ORDER: readonly ServerKind[] = ['ours', 'ws', 'ws-bufferutil', 'net', 'ours-cluster', 'ours-redis'];
+const PEER_NAMES: Record<ServerKind, string> = {
+  ours: 'ours',
+  ws: 'ws',
+  'ws-bufferutil': 'ws+bufferutil',
+  net: 'node:net',
+  'ours-cluster': 'ours ×2, cluster',
+  'ours-redis': 'ours ×2, Redis',
+};
 const RATIO_PEERS: readonly ServerKind[] = ['ws', 'ws-bufferutil'];
 /** Other processes using more than this share of a core during a run mark it as disturbed. */
 export const DISTURBED = 0.15;
@@ -104,7 +117,18 @@ export function summarize(scenario: Scenario, runs: RunRecord[]): ScenarioResult
       }
       if (perRound.length > 0) ratios[peer] = { median: median(perRound), perRound };
     }
-    const result: MetricResult = { spec, servers, ratios };
+    const crossing: MetricResult['crossing'] = {};
+    for (const kind of CROSS) {
+      if (!scenario.servers.includes(kind)) continue;
+      const perRound: number[] = [];
+      for (const run of runs.filter((r) => r.server === kind)) {
+        const across = valueOf(run, spec.key);
+        const single = valueOf(runs.find((r) => r.server === 'ours' && r.round === run.round), spec.key);
+        if (across !== undefined && single !== undefined && single > 0) perRound.push(across / single);
+      }
+      if (perRound.length > 0) crossing[kind] = { median: median(perRound), perRound };
+    }
+    const result: MetricResult = { spec, servers, ratios, crossing };
     if (spec.goal !== undefined) {
       const goal = evaluate(spec, spec.goal, result);
       if (goal !== undefined) result.goal = goal;
@@ -163,29 +187,78 @@ function columns(rows: string[][], left: number): string {
     .join('\n');
 }
 
-/** The servers that appear in the results, in the table's order. */
+/** The servers of the main table that appear in the results, in its order (the two-process ones have their own). */
 function serversIn(results: readonly ScenarioResult[]): ServerKind[] {
-  return SERVER_ORDER.filter((server) => results.some((r) => r.scenario.servers.includes(server)));
+  return SERVER_ORDER.filter((server) => !CROSS.includes(server) && results.some((r) => inMainTable(r.scenario) && r.scenario.servers.includes(server)));
 }
 
-/** The results table: one row per metric; medians (min–max), the median paired ratios, and the goal. */
+/** Whether a scenario has a row in the main table: it compares ours with some other server in one process. */
+function inMainTable(scenario: Scenario): boolean {
+  return scenario.servers.some((server) => server !== 'ours' && !CROSS.includes(server));
+}
+
+/** ' *' when the load generator used more than 90% of its core in one of `runs`, ' !' when others took CPU. */
+function markers(scenario: Scenario, runs: readonly RunRecord[]): string {
+  const clientBound = scenario.group !== 'latency' && scenario.group !== 'broadcast-latency' && runs.some((run) => (run.loadCpu ?? 0) > 0.9);
+  const disturbed = runs.some((run) => (run.otherCpu ?? 0) > DISTURBED);
+  return `${clientBound ? ' *' : ''}${disturbed ? ' !' : ''}`;
+}
+
+/**
+ * The results table: one row per metric; medians (min–max), the median paired ratios, and the goal. Empty when
+ * no scenario compares ours with another server (every one ran ours alone, or only with the two-process ones).
+ */
 export function table(results: readonly ScenarioResult[]): string {
   const servers = serversIn(results);
   const peers = RATIO_PEERS.filter((peer) => servers.includes(peer));
   const header = ['scenario', 'unit', ...servers.map((s) => PEER_NAMES[s]), ...peers.map((p) => `ours/${PEER_NAMES[p]}`), 'goal'];
   const rows = [header];
-  for (const { scenario, metrics, runs } of results) {
+  for (const { scenario, metrics, runs: allRuns } of results) {
+    if (!inMainTable(scenario)) continue;
+    const runs = allRuns.filter((run) => !CROSS.includes(run.server));
     for (const metric of metrics) {
-      const clientBound = scenario.group !== 'latency' && runs.some((run) => (run.loadCpu ?? 0) > 0.9);
-      const disturbed = runs.some((run) => (run.otherCpu ?? 0) > DISTURBED);
       const name = metric === metrics[0] ? scenario.title : '';
       const goal = metric.goal === undefined ? '' : `${metric.goal.target}: ${metric.goal.met ? 'met' : 'NOT met'}`;
       rows.push([
-        name + (metric === metrics[0] ? `${clientBound ? ' *' : ''}${disturbed ? ' !' : ''}` : ''),
+        name + (metric === metrics[0] ? markers(scenario, runs) : ''),
         scenario.metrics.length > 1 ? `${metric.spec.label} ${metric.spec.unit}` : metric.spec.unit,
         ...servers.map((s) => (scenario.servers.includes(s) ? formatSpread(metric.servers[s], metric.spec.unit) : '')),
         ...peers.map((p) => formatRatio(metric.ratios[p]?.median)),
         goal,
+      ]);
+    }
+  }
+  return rows.length === 1 ? '' : columns(rows, 2);
+}
+
+/**
+ * The table of broadcast across two processes, for the scenarios that ran the two-process servers: ours in one
+ * process, then ours as two processes (cluster IPC, Redis) with their paired ratios to one process. `ws` has no
+ * cross-process broadcast: its column says so instead of a number. Empty when no scenario ran them.
+ */
+export function crossingTable(results: readonly ScenarioResult[]): string {
+  const crossing = results.filter((r) => r.scenario.servers.some((server) => CROSS.includes(server)));
+  if (crossing.length === 0) return '';
+  const kinds = CROSS.filter((kind) => crossing.some((r) => r.scenario.servers.includes(kind)));
+  const label: Partial<Record<ServerKind, string>> = { 'ours-cluster': 'cluster', 'ours-redis': 'Redis' };
+  const header = [
+    'scenario', 'unit', 'ours, 1 process',
+    ...kinds.map((kind) => `ours, 2 processes: ${kind === 'ours-cluster' ? 'cluster IPC' : 'Redis'}`),
+    ...kinds.map((kind) => `${label[kind]} ÷ 1 process`),
+    'ws, 2 processes',
+  ];
+  const rows = [header];
+  for (const { scenario, metrics, runs: allRuns } of crossing) {
+    const runs = allRuns.filter((run) => run.server === 'ours' || CROSS.includes(run.server));
+    for (const metric of metrics) {
+      const first = metric === metrics[0];
+      rows.push([
+        first ? scenario.title + markers(scenario, runs) : '',
+        scenario.metrics.length > 1 ? `${metric.spec.label} ${metric.spec.unit}` : metric.spec.unit,
+        formatSpread(metric.servers.ours, metric.spec.unit),
+        ...kinds.map((kind) => (scenario.servers.includes(kind) ? formatSpread(metric.servers[kind], metric.spec.unit) : '')),
+        ...kinds.map((kind) => formatRatio(metric.crossing[kind]?.median)),
+        first ? 'n/a: ws has none' : '',
       ]);
     }
   }
@@ -238,6 +311,7 @@ export function toJson(plan: Plan, environment: Environment, results: readonly S
         higherIsBetter: metric.spec.higherIsBetter,
         servers: metric.servers,
         ratios: metric.ratios,
+        crossing: metric.crossing,
         goal: metric.goal,
       })),
     })),

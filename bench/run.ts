@@ -24,10 +24,24 @@ import {
   unstage,
   waitForQuietMachine,
   type Placement,
+  type ServerUnderTest,
 } from './processes.ts';
 import type { IdleJob, LoadJob, ServerKind } from './protocol.ts';
-import { DISTURBED, formatValue, goalSummary, summarize, svg, table, toJson, type Environment, type RunRecord, type ScenarioResult } from './report.ts';
-import { makePlan, type Mode, type Plan, type Scenario } from './scenarios.ts';
+import { RedisPair, requireRedisServer } from './redis-server.ts';
+import {
+  DISTURBED,
+  crossingTable,
+  formatValue,
+  goalSummary,
+  summarize,
+  svg,
+  table,
+  toJson,
+  type Environment,
+  type RunRecord,
+  type ScenarioResult,
+} from './report.ts';
+import { CROSS, makePlan, type Mode, type Plan, type Scenario } from './scenarios.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** How long a run waits for other processes to leave the two cores before it goes ahead anyway. */
@@ -66,11 +80,21 @@ async function runOnce(scenario: Scenario, kind: ServerKind, round: number, plac
   return record;
 }
 
+/** Starts the server of `kind`, one process or several (see processes.ts and redis-server.ts). */
+function startServer(kind: ServerKind, placement: Placement): Promise<ServerUnderTest> {
+  return kind === 'ours-redis' ? RedisPair.start(placement) : ServerProcess.start(kind, placement);
+}
+
 async function runMeasured(scenario: Scenario, kind: ServerKind, round: number, placement: Placement): Promise<RunRecord> {
-  let server: ServerProcess | undefined;
+  let server: ServerUnderTest | undefined;
   try {
-    server = await ServerProcess.start(kind, placement);
+    server = await startServer(kind, placement);
     const job = { ...scenario.job, port: server.port } as LoadJob;
+    // A server of two processes: the broadcast's receivers are split over both (see load.ts).
+    if (server.ports.length > 1) {
+      if (job.kind !== 'broadcast' && job.kind !== 'broadcast-latency') throw new Error(`The ${kind} server runs broadcast scenarios only.`);
+      job.ports = [...server.ports];
+    }
     const values = job.kind === 'idle' ? await measureMemory(server, job, placement) : await measureTraffic(server, job, placement);
     return { server: kind, round, ...values };
   } catch (error) {
@@ -83,7 +107,7 @@ async function runMeasured(scenario: Scenario, kind: ServerKind, round: number, 
 }
 
 type Measured = Omit<RunRecord, 'server' | 'round'>;
-type MemoryReply = Extract<Awaited<ReturnType<ServerProcess['request']>>, { type: 'memory' }>;
+type MemoryReply = Extract<Awaited<ReturnType<ServerUnderTest['request']>>, { type: 'memory' }>;
 
 /**
  * Memory per idle connection: the server's memory after GC with no connection, with half and with all of them
@@ -91,7 +115,7 @@ type MemoryReply = Extract<Awaited<ReturnType<ServerProcess['request']>>, { type
  * but V8 grows its heap in steps that fall in one half or the other, so it scattered more than the issue's
  * measure (all of them, minus the baseline, divided by their number).
  */
-async function measureMemory(server: ServerProcess, job: IdleJob, placement: Placement): Promise<Measured> {
+async function measureMemory(server: ServerUnderTest, job: IdleJob, placement: Placement): Promise<Measured> {
   const base = await server.request('memory');
   let connected: ((count: number) => void) | undefined;
   const nextConnected = (): Promise<number> => new Promise((resolve) => (connected = resolve));
@@ -133,7 +157,7 @@ async function measureMemory(server: ServerProcess, job: IdleJob, placement: Pla
  * A timed job: its count over the measured window, with the CPU the server, the load generator and everything
  * else used meanwhile (the server's and the machine's read at the load generator's start and end events).
  */
-async function measureTraffic(server: ServerProcess, job: Exclude<LoadJob, IdleJob>, placement: Placement): Promise<Measured> {
+async function measureTraffic(server: ServerUnderTest, job: Exclude<LoadJob, IdleJob>, placement: Placement): Promise<Measured> {
   const samples: Array<{ server: number | undefined; machine: number | undefined; at: number }> = [];
   const load = new LoadProcess(job, placement, (event) => {
     if (event.type === 'measure-start' || event.type === 'measure-end') {
@@ -153,7 +177,20 @@ async function measureTraffic(server: ServerProcess, job: Exclude<LoadJob, IdleJ
     }
     if (result.latency !== undefined) {
       measured.values = { p50: result.latency.p50 * 1000, p90: result.latency.p90 * 1000, p99: result.latency.p99 * 1000 };
+      if (result.latencySameProcess !== undefined) {
+        // Across two processes: the deliveries on the sender's own process, for the JSON.
+        const same = result.latencySameProcess;
+        Object.assign(measured.values, { p50SameProcess: same.p50 * 1000, p90SameProcess: same.p90 * 1000, p99SameProcess: same.p99 * 1000 });
+      }
+      if (job.kind === 'broadcast-latency') {
+        const rate = result.count / (result.elapsedMs / 1000);
+        measured.values['rate'] = rate;
+        // A server that falls behind the schedule measures its queue, not its latency: said on the run's line.
+        const due = job.rate * job.receivers;
+        if (rate < 0.9 * due) measured.error = `${((rate / due) * 100).toFixed(0)}% of the deliveries due arrived: the server fell behind, the latency includes its queue`;
+      }
       if (result.skipped) measured.error = `${result.skipped} messages could not be sent on schedule`;
+      if (result.latency.samples === 0) throw new Error('No delivery was timed in the measured window.');
     } else {
       measured.values = { rate: result.count / (result.elapsedMs / 1000) };
     }
@@ -215,8 +252,22 @@ function environment(placement: Placement): Environment {
     },
     placement,
     library: { commit: git('rev-parse', '--short', 'HEAD'), dirty: git('status', '--porcelain', '--', 'websocket-server.ts') !== '', distSha256 },
-    peers: { ws: version('ws'), bufferutil: version('bufferutil') },
+    peers: { ws: version('ws'), bufferutil: version('bufferutil'), ...crossingPeers() },
   };
+}
+
+/** The versions of what the two-process servers use, when the plan runs them (set by main's check). */
+let redisServer: string | undefined;
+function crossingPeers(): Record<string, string> {
+  if (redisServer === undefined) return {};
+  const client = ((): string => {
+    try {
+      return (JSON.parse(readFileSync(join(ROOT, 'node_modules', 'redis', 'package.json'), 'utf8')) as { version: string }).version;
+    } catch {
+      return 'not installed';
+    }
+  })();
+  return { redis: client, 'redis-server': redisServer.replace(/^Redis server v=(\S+).*$/, '$1') };
 }
 
 function choosePlan(placement: Placement): Plan {
@@ -233,17 +284,23 @@ function choosePlan(placement: Placement): Plan {
     plan.rounds = rounds;
   }
   if (!placement.pinned) plan.notes.push('taskset is missing or there are fewer than 2 cores: the processes are not pinned.');
+  if (plan.scenarios.some((scenario) => scenario.servers.some((server) => CROSS.includes(server)))) {
+    plan.notes.push('ws has no cross-process broadcast: the two-process runs (ours ×2 over cluster IPC or Redis) are compared with ours in one process, not with ws.');
+  }
   return plan;
 }
 
 async function main(): Promise<void> {
   const placement = detectPlacement();
   const plan = choosePlan(placement);
+  // The Redis runs need a redis-server: without one, the benchmark fails here rather than skip them.
+  if (plan.scenarios.some((scenario) => scenario.servers.includes('ours-redis'))) redisServer = requireRedisServer();
   stage(ROOT);
   const env = environment(placement);
   const started = performance.now();
   console.log(`websocket-server benchmark, ${plan.mode} mode: ${plan.scenarios.length} scenarios × ${plan.rounds} rounds`);
-  console.log(`${env.machine.cpu}, ${env.machine.cores} cores, Node ${env.machine.node}; ws ${env.peers['ws']}, bufferutil ${env.peers['bufferutil']}; library ${env.library.commit}${env.library.dirty ? ' + uncommitted changes' : ''}`);
+  const redisVersions = redisServer === undefined ? '' : `; redis client ${env.peers['redis']}, redis-server ${env.peers['redis-server']}`;
+  console.log(`${env.machine.cpu}, ${env.machine.cores} cores, Node ${env.machine.node}; ws ${env.peers['ws']}, bufferutil ${env.peers['bufferutil']}${redisVersions}; library ${env.library.commit}${env.library.dirty ? ' + uncommitted changes' : ''}`);
   console.log(placement.pinned ? `server on core ${placement.serverCore}, load generator on core ${placement.loadCore}; open files ${placement.openFiles}` : 'processes not pinned (no taskset or one core)');
   for (const note of plan.notes) console.log(`note: ${note}`);
 
@@ -275,8 +332,18 @@ async function main(): Promise<void> {
   console.log(`\nResults (${env.date.slice(0, 16).replace('T', ' ')} UTC, ${plan.mode}, ${plan.rounds} rounds, ${minutes.toFixed(1)} min): median (min–max) per server; ours/peer = median of the per-round ratios`);
   console.log('(msg/s, deliveries/s, handshakes/s: higher is better; µs and KB/conn: lower is better; KB = 1,000 bytes;');
   console.log(` * = the load generator used > 90% of its core in some run; ! = other processes used > ${DISTURBED * 100}% of a core in some run)\n`);
-  console.log(table(results));
-  console.log(`\nGoals of issue 5:\n${goalSummary(results)}`);
+  const comparison = table(results);
+  if (comparison !== '') console.log(comparison);
+  const crossing = crossingTable(results);
+  if (crossing !== '') {
+    console.log('\nBroadcast across two processes: the same receivers split evenly over two server processes, the sender on the first;');
+    console.log('all server processes (and redis-server) share the server\'s core. ratio = 2 processes ÷ 1 process, paired by round');
+    console.log('(deliveries/s: below 1 = crossing costs throughput; µs: above 1 = crossing adds latency). Latency: at the receivers on');
+    console.log('the other process than the sender\'s (in one process: at all). ws has no cross-process broadcast: no peer number.\n');
+    console.log(crossing);
+  }
+  const goals = goalSummary(results);
+  if (goals !== '') console.log(`\nGoals of issue 5:\n${goals}`);
   for (const note of plan.notes) console.log(`note: ${note}`);
 
   const outDir = options.out ?? join(ROOT, 'bench', 'results');

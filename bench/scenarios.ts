@@ -1,7 +1,7 @@
 // What the benchmark runs: the scenarios of each mode (full, --quick, --smoke), the metrics each one yields and
 // the goals of issue 5 that apply to them.
 import type { ServerKind } from './protocol.ts';
-import type { BroadcastJob, EchoJob, HandshakeJob, IdleJob, LatencyJob } from './protocol.ts';
+import type { BroadcastJob, BroadcastLatencyJob, EchoJob, HandshakeJob, IdleJob, LatencyJob } from './protocol.ts';
 
 export type Mode = 'full' | 'quick' | 'smoke';
 
@@ -9,6 +9,7 @@ export type Mode = 'full' | 'quick' | 'smoke';
 export type PlannedJob =
   | Omit<EchoJob, 'port'>
   | Omit<BroadcastJob, 'port'>
+  | Omit<BroadcastLatencyJob, 'port'>
   | Omit<HandshakeJob, 'port'>
   | Omit<LatencyJob, 'port'>
   | Omit<IdleJob, 'port'>;
@@ -33,7 +34,7 @@ export interface MetricSpec {
 export interface Scenario {
   id: string;
   title: string;
-  group: 'echo' | 'broadcast' | 'handshakes' | 'memory' | 'latency';
+  group: 'echo' | 'broadcast' | 'broadcast-latency' | 'handshakes' | 'memory' | 'latency';
   servers: ServerKind[];
   job: PlannedJob;
   metrics: MetricSpec[];
@@ -48,6 +49,11 @@ export interface Plan {
 }
 
 const PEERS: ServerKind[] = ['ours', 'ws', 'ws-bufferutil'];
+/**
+ * Our server as two processes sharing broadcasts (see protocol.ts): compared with `ours` in one process, they
+ * give the cost of crossing. `ws` has no cross-process broadcast, so these have no peer.
+ */
+export const CROSS: readonly ServerKind[] = ['ours-cluster', 'ours-redis'];
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
@@ -95,6 +101,24 @@ function broadcast(receivers: number, size: number, timing: Timing, servers = PE
       key: 'rate', label: 'deliveries', unit: 'deliveries/s', higherIsBetter: true,
       goal: { kind: 'ratio', label: 'broadcast ≥ 2× ws', peer: 'ws', value: 2 },
     }],
+  };
+}
+
+/**
+ * Broadcast latency at a fixed rate well below every server's capacity, timed from the send to each delivery:
+ * to the receivers on the other process than the sender's for the two-process servers, to all in one process.
+ */
+function broadcastLatency(receivers: number, size: number, rate: number, timing: Timing): Scenario {
+  return {
+    id: `broadcast-latency-${size}B-${receivers}r-${rate}`,
+    title: `broadcast latency ${sizeLabel(size)} to ${receivers.toLocaleString('en-US')} at ${rate.toLocaleString('en-US')} msg/s`,
+    group: 'broadcast-latency',
+    servers: ['ours', ...CROSS],
+    job: { kind: 'broadcast-latency', receivers, size, rate, ...timing },
+    metrics: [
+      { key: 'p50', label: 'p50', unit: 'µs', higherIsBetter: false },
+      { key: 'p99', label: 'p99', unit: 'µs', higherIsBetter: false },
+    ],
   };
 }
 
@@ -188,7 +212,9 @@ export function makePlan(mode: Mode, openFiles: number): Plan {
         echo(16, KiB, false, timing),
         echo(16, 64 * KiB, true, timing),
         echo(1, MiB, true, timing),
-        broadcast(1_000, 32, timing),
+        broadcast(1_000, 32, timing, [...PEERS, ...CROSS]),
+        broadcastLatency(10, 32, 500, timing),
+        broadcastLatency(100, 32, 200, timing),
         handshakes(32, timing),
         latency(16, KiB, 20_000, timing),
         memory(idle),
@@ -205,8 +231,11 @@ export function makePlan(mode: Mode, openFiles: number): Plan {
   }
   for (const size of [32, KiB, 64 * KiB, MiB]) scenarios.push(echo(16, size, false, timing));
   for (const size of [32, 4 * KiB]) {
-    for (const receivers of [100, 1_000, 5_000]) scenarios.push(broadcast(receivers, size, timing));
+    // Across two processes too at 100 and 1,000 receivers (5,000: in one process only).
+    for (const receivers of [100, 1_000, 5_000]) scenarios.push(broadcast(receivers, size, timing, receivers <= 1_000 ? [...PEERS, ...CROSS] : PEERS));
   }
+  // The hop itself (a small fan-out), then with the fan-out of the broadcast scenarios' smaller size.
+  scenarios.push(broadcastLatency(10, 32, 500, timing), broadcastLatency(100, 32, 200, timing));
   scenarios.push(handshakes(32, timing), latency(16, KiB, 20_000, timing), memory(idle));
   return { mode, rounds: 3, notes, scenarios };
 }
