@@ -238,8 +238,9 @@ export interface BroadcastAdapter {
    */
   start(context: AdapterContext): void | Promise<void>;
   /**
-   * Hands this server's broadcast to the others. Called synchronously from `sendMessageToAll`: copy the message
-   * before returning if it is needed later (the caller may reuse its buffer). What it throws is logged.
+   * Hands this server's broadcast to the others. Called synchronously from `sendMessageToAll`, before the
+   * server's own clients are sent it: copy the message before returning if it is needed later (the caller may
+   * reuse its buffer). What it throws is logged.
    */
   publish(broadcast: Broadcast): void;
   /** Stops receiving and releases the transport; the server calls it once it has shut down. */
@@ -947,9 +948,9 @@ export class WebsocketServer {
       throw new TypeError(`Cannot send a message of type ${describeType(message)}: send a string or a Uint8Array.`);
     }
     const excluded = exclude === undefined ? undefined : excludedIds(exclude);
-    const sent = this.#sendToClients(message, excluded);
     const adapter = this.#adapter;
     // Only while the adapter runs: before its start and after its close there is nobody to hand it to.
+    // Published first: the other servers' clients need not wait for the whole local fan-out.
     if (adapter !== undefined && this.#adapterReceiving) {
       try {
         adapter.publish({ origin: this.#serverId, message, exclude: excluded === undefined ? [] : [...excluded] });
@@ -958,7 +959,7 @@ export class WebsocketServer {
         this.#log.error(`the adapter could not publish a broadcast: ${describeError(error)}`);
       }
     }
-    return sent;
+    return this.#sendToClients(message, excluded);
   }
 
   /** Sends a message to every open client of this server whose id is not in `excluded`. */
@@ -2099,8 +2100,11 @@ export function decodeBroadcast(bytes: Uint8Array): Broadcast {
 /** What workers and the primary send each other over the cluster's IPC channel. */
 interface ClusterBroadcastEnvelope {
   readonly [CLUSTER_MESSAGE_TAG]: string;
-  /** The encoded broadcast: a Buffer with `serialization: 'advanced'`, its JSON form with the default. */
-  readonly data: Uint8Array | { type: 'Buffer'; data: number[] };
+  /**
+   * The encoded broadcasts a worker published in one tick, in order: Buffers with `serialization: 'advanced'`,
+   * their JSON form with the default.
+   */
+  readonly data: ReadonlyArray<Uint8Array | { type: 'Buffer'; data: number[] }>;
 }
 
 /** Marks our messages among the application's own on the cluster's IPC channel. */
@@ -2136,6 +2140,8 @@ export class ClusterAdapter implements BroadcastAdapter {
   #listener: ((message: unknown) => void) | undefined;
   #log: ((level: LogLevel, message: string) => void) | undefined;
   #warnedDisconnected = false;
+  /** The broadcasts published in this tick, sent as one IPC message at its end. */
+  #pending: Buffer[] = [];
 
   /**
    * @param options.channel Servers in a worker share broadcasts only with servers on the same channel in the
@@ -2157,14 +2163,20 @@ export class ClusterAdapter implements BroadcastAdapter {
     const channel = this.#channel;
     const listener = (message: unknown): void => {
       if (!isClusterBroadcast(message) || message[CLUSTER_MESSAGE_TAG] !== channel) return;
-      let broadcast: Broadcast;
-      try {
-        broadcast = decodeBroadcast(clusterPayloadBytes(message.data));
-      } catch (error) {
-        log('error', `the cluster adapter dropped a broadcast: ${describeError(error)}`);
+      if (!Array.isArray(message.data)) {
+        log('error', 'the cluster adapter dropped an IPC message that carries no broadcasts');
         return;
       }
-      deliver(broadcast);
+      for (const data of message.data) {
+        let broadcast: Broadcast;
+        try {
+          broadcast = decodeBroadcast(clusterPayloadBytes(data));
+        } catch (error) {
+          log('error', `the cluster adapter dropped a broadcast: ${describeError(error)}`);
+          continue;
+        }
+        deliver(broadcast);
+      }
     };
     this.#listener = listener;
     process.on('message', listener);
@@ -2177,22 +2189,33 @@ export class ClusterAdapter implements BroadcastAdapter {
       this.#warnedDisconnected = true;
       return;
     }
-    const envelope: ClusterBroadcastEnvelope = { [CLUSTER_MESSAGE_TAG]: this.#channel, data: encodeBroadcast(broadcast) };
-    process.send!(envelope);
+    // Batched per tick: a burst of broadcasts crosses as one IPC message, and is sent on by the other workers
+    // within one tick of theirs, so their writes to each client are corked together too.
+    if (this.#pending.push(encodeBroadcast(broadcast)) === 1) process.nextTick(this.#flush);
   }
+
+  readonly #flush = (): void => {
+    const batch = this.#pending;
+    if (batch.length === 0) return;
+    this.#pending = [];
+    if (!process.connected) return;
+    const envelope: ClusterBroadcastEnvelope = { [CLUSTER_MESSAGE_TAG]: this.#channel, data: batch };
+    process.send!(envelope);
+  };
 
   /**
    * Stops receiving. The worker's IPC channel stays open (it belongs to `node:cluster`): to let the worker end
    * after `shutdownGracefully()`, call `cluster.worker.disconnect()` or `process.exit()`.
    */
   close(): void {
+    this.#flush();
     if (this.#listener !== undefined) process.off('message', this.#listener);
     this.#listener = undefined;
   }
 }
 
 /** The encoded broadcast in an envelope, as whichever serialization the cluster uses delivered it. */
-function clusterPayloadBytes(data: ClusterBroadcastEnvelope['data']): Uint8Array {
+function clusterPayloadBytes(data: ClusterBroadcastEnvelope['data'][number]): Uint8Array {
   if (data instanceof Uint8Array) return data;
   if (typeof data === 'object' && data !== null && data.type === 'Buffer' && Array.isArray(data.data)) return Buffer.from(data.data);
   throw new RangeError('Cannot decode a broadcast: the IPC message carries no bytes');

@@ -90,6 +90,8 @@ export class RedisAdapter implements BroadcastAdapter {
   #published = 0;
   #received = 0;
   #dropped = 0;
+  /** The broadcasts published in this tick, sent as one PUBLISH at its end. */
+  #pending: Buffer[] = [];
 
   /**
    * @throws {TypeError} for an option of the wrong type, {@link RangeError} for one out of range.
@@ -180,23 +182,34 @@ export class RedisAdapter implements BroadcastAdapter {
   }
 
   publish(broadcast: Broadcast): void {
+    if (this.#publisher === undefined) return;
+    // Batched per tick: a burst of broadcasts costs one PUBLISH, and the other servers send it on within one
+    // tick of theirs, so their writes to each client are corked together too.
+    if (this.#pending.push(encodeBroadcast(broadcast)) === 1) process.nextTick(this.#flush);
+  }
+
+  /** Publishes the broadcasts of this tick: one alone as it is, several in a batch. */
+  readonly #flush = (): void => {
+    const batch = this.#pending;
+    if (batch.length === 0) return;
+    this.#pending = [];
     const publisher = this.#publisher;
     if (publisher === undefined) return;
     if (!publisher.isReady) {
-      this.#dropped++;
-      this.#droppedWhileUnreachable++;
+      this.#dropped += batch.length;
+      this.#droppedWhileUnreachable += batch.length;
       this.#wentUnreachable(undefined);
       return;
     }
-    this.#published++;
-    publisher.publish(this.#channel, encodeBroadcast(broadcast)).catch((error: unknown) => {
+    this.#published += batch.length;
+    publisher.publish(this.#channel, batch.length === 1 ? batch[0]! : encodeBatch(batch)).catch((error: unknown) => {
       // The connection dropped with the command in flight: counted as lost, the outage is logged once.
-      this.#published--;
-      this.#dropped++;
-      this.#droppedWhileUnreachable++;
+      this.#published -= batch.length;
+      this.#dropped += batch.length;
+      this.#droppedWhileUnreachable += batch.length;
       this.#wentUnreachable(error);
     });
-  }
+  };
 
   /**
    * Unsubscribes and closes both connections (pending publishes are sent first). While Redis is unreachable, the
@@ -204,6 +217,7 @@ export class RedisAdapter implements BroadcastAdapter {
    * to end by itself.
    */
   async close(): Promise<void> {
+    this.#flush();
     const connections = [this.#subscriber, this.#publisher];
     this.#publisher = undefined;
     this.#subscriber = undefined;
@@ -225,11 +239,15 @@ export class RedisAdapter implements BroadcastAdapter {
     const context = this.#context;
     if (context === undefined) return;
     try {
-      // Redis sends every subscriber every message, ours too: skip them before decoding their payload.
-      if (broadcastOrigin(bytes) === context.serverId) return;
-      const broadcast = decodeBroadcast(bytes);
-      this.#received++;
-      context.deliver(broadcast);
+      const broadcasts = bytes[0] === BATCH_MARKER ? decodeBatch(bytes) : [bytes];
+      // Redis sends every subscriber every message, ours too: skip them before decoding their payload. A batch
+      // comes from one server: its first broadcast tells whose it is.
+      if (broadcasts.length === 0 || broadcastOrigin(broadcasts[0]!) === context.serverId) return;
+      for (const encoded of broadcasts) {
+        const broadcast = decodeBroadcast(encoded);
+        this.#received++;
+        context.deliver(broadcast);
+      }
     } catch (error) {
       context.log('error', `the Redis adapter dropped a message on '${this.#channel}': ${describe(error)}`);
     }
@@ -266,6 +284,40 @@ export class RedisAdapter implements BroadcastAdapter {
       return 'the configured URL';
     }
   }
+}
+
+/**
+ * First byte of a batch: an encoded broadcast begins with its format version, never 0. A batch is this byte,
+ * then each encoded broadcast as its length (4 bytes, big-endian) and its bytes.
+ */
+const BATCH_MARKER = 0;
+
+function encodeBatch(broadcasts: readonly Buffer[]): Buffer {
+  let length = 1;
+  for (const encoded of broadcasts) length += 4 + encoded.length;
+  const batch = Buffer.allocUnsafe(length);
+  batch[0] = BATCH_MARKER;
+  let offset = 1;
+  for (const encoded of broadcasts) {
+    offset = batch.writeUInt32BE(encoded.length, offset);
+    offset += encoded.copy(batch, offset);
+  }
+  return batch;
+}
+
+/** The encoded broadcasts of a batch, as views of it. */
+function decodeBatch(batch: Buffer): Buffer[] {
+  const broadcasts: Buffer[] = [];
+  let offset = 1;
+  while (offset < batch.length) {
+    if (offset + 4 > batch.length) throw new RangeError('Cannot decode a batch of broadcasts: it ends inside a length.');
+    const length = batch.readUInt32BE(offset);
+    offset += 4;
+    if (offset + length > batch.length) throw new RangeError('Cannot decode a batch of broadcasts: it ends inside a broadcast.');
+    broadcasts.push(batch.subarray(offset, offset + length));
+    offset += length;
+  }
+  return broadcasts;
 }
 
 function describe(error: unknown): string {
