@@ -2097,6 +2097,72 @@ export function decodeBroadcast(bytes: Uint8Array): Broadcast {
   return { origin, message: payload.toString('utf8'), exclude };
 }
 
+/** Default `maxPendingBytes` of the adapters: what a transport may hold unsent before broadcasts are dropped. */
+export const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Bytes handed to a transport (an IPC channel, a Redis connection) and not yet written: past its limit, new
+ * broadcasts are dropped rather than queued, so that a stuck peer costs bounded memory, as `slowClientPolicy`
+ * does for a client. Logs once when it starts dropping and once when it has drained, with the count.
+ * @internal
+ */
+export class SendBacklog {
+  readonly #limit: number;
+  readonly #what: string;
+  readonly #log: (level: LogLevel, message: string) => void;
+  #bytes = 0;
+  #dropping = false;
+  #droppedWhileFull = 0;
+  /** Broadcasts dropped since the backlog was made. */
+  dropped = 0;
+
+  constructor(limit: number, what: string, log: (level: LogLevel, message: string) => void) {
+    this.#limit = limit;
+    this.#what = what;
+    this.#log = log;
+  }
+
+  /** Bytes handed over and not yet written. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Whether `bytes` more may be handed over; if not, `count` broadcasts are counted as dropped. */
+  admit(bytes: number, count: number): boolean {
+    // One batch over the limit on an empty backlog still goes: a limit below one message must not drop them all.
+    if (this.#bytes > 0 && this.#bytes + bytes > this.#limit) {
+      this.dropped += count;
+      this.#droppedWhileFull += count;
+      if (!this.#dropping) {
+        this.#dropping = true;
+        this.#log('warning', `${this.#what} holds ${this.#bytes} bytes not yet sent: dropping broadcasts for it until it drains`);
+      }
+      return false;
+    }
+    this.#bytes += bytes;
+    return true;
+  }
+
+  /** `bytes` that were admitted have been written (or failed). */
+  settle(bytes: number): void {
+    this.#bytes -= bytes;
+    if (this.#dropping && this.#bytes <= this.#limit / 2) {
+      this.#dropping = false;
+      this.#log('warning', `${this.#what} has drained; ${this.#droppedWhileFull} broadcast(s) were dropped meanwhile`);
+      this.#droppedWhileFull = 0;
+    }
+  }
+}
+
+/** The `maxPendingBytes` option of an adapter, checked, or its default. @internal */
+export function checkMaxPendingBytes(what: string, value: unknown): number {
+  if (value === undefined) return DEFAULT_MAX_PENDING_BYTES;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(`Cannot create ${what}: 'maxPendingBytes' must be a positive integer, not ${describeType(value)}.`);
+  }
+  return value;
+}
+
 /** What workers and the primary send each other over the cluster's IPC channel. */
 interface ClusterBroadcastEnvelope {
   readonly [CLUSTER_MESSAGE_TAG]: string;
@@ -2142,17 +2208,28 @@ export class ClusterAdapter implements BroadcastAdapter {
   #warnedDisconnected = false;
   /** The broadcasts published in this tick, sent as one IPC message at its end. */
   #pending: Buffer[] = [];
+  readonly #maxPendingBytes: number;
+  #backlog: SendBacklog | undefined;
 
   /**
    * @param options.channel Servers in a worker share broadcasts only with servers on the same channel in the
    * other workers: one per kind of server when a worker runs several. Default `'default'`.
+   * @param options.maxPendingBytes Most bytes of broadcasts handed to the IPC channel and not yet written (a
+   * primary that does not read): past it, broadcasts are not shared, only sent to this worker's clients.
+   * Default 64 MiB.
    */
-  constructor(options: { channel?: string } = {}) {
+  constructor(options: { channel?: string; maxPendingBytes?: number } = {}) {
     const channel = options.channel ?? 'default';
     if (typeof channel !== 'string' || channel === '') {
       throw new TypeError(`Cannot create the cluster adapter: 'channel' must be a non-empty string, not ${describeType(channel)}.`);
     }
     this.#channel = channel;
+    this.#maxPendingBytes = checkMaxPendingBytes('the cluster adapter', options.maxPendingBytes);
+  }
+
+  /** Broadcasts not shared because the IPC channel to the primary was backed up (or gone), since start. */
+  get dropped(): number {
+    return this.#backlog?.dropped ?? 0;
   }
 
   start({ deliver, log }: AdapterContext): void {
@@ -2160,6 +2237,7 @@ export class ClusterAdapter implements BroadcastAdapter {
       throw new Error('Cannot start the cluster adapter: this process is not a worker of node:cluster.');
     }
     this.#log = log;
+    this.#backlog = new SendBacklog(this.#maxPendingBytes, 'the IPC channel to the primary', log);
     const channel = this.#channel;
     const listener = (message: unknown): void => {
       if (!isClusterBroadcast(message) || message[CLUSTER_MESSAGE_TAG] !== channel) return;
@@ -2187,6 +2265,7 @@ export class ClusterAdapter implements BroadcastAdapter {
       // The primary is gone (it exited or disconnected this worker): this server's own clients still got it.
       if (!this.#warnedDisconnected) this.#log?.('warning', 'the cluster adapter lost the primary: broadcasts now reach only this worker');
       this.#warnedDisconnected = true;
+      if (this.#backlog !== undefined) this.#backlog.dropped++;
       return;
     }
     // Batched per tick: a burst of broadcasts crosses as one IPC message, and is sent on by the other workers
@@ -2198,9 +2277,13 @@ export class ClusterAdapter implements BroadcastAdapter {
     const batch = this.#pending;
     if (batch.length === 0) return;
     this.#pending = [];
-    if (!process.connected) return;
+    const backlog = this.#backlog;
+    if (!process.connected || backlog === undefined) return;
+    let bytes = 0;
+    for (const encoded of batch) bytes += encoded.length;
+    if (!backlog.admit(bytes, batch.length)) return;
     const envelope: ClusterBroadcastEnvelope = { [CLUSTER_MESSAGE_TAG]: this.#channel, data: batch };
-    process.send!(envelope);
+    process.send!(envelope, undefined, {}, () => backlog.settle(bytes));
   };
 
   /**
@@ -2225,16 +2308,32 @@ function clusterPayloadBytes(data: ClusterBroadcastEnvelope['data'][number]): Ui
  * In the primary of `node:cluster`: passes each broadcast a worker's {@link ClusterAdapter} publishes on to every
  * other worker. Call it once, before forking: it also sets `serialization: 'advanced'`, so that binary messages
  * cross as bytes (the default JSON serialization would turn each byte into a number in text).
+ * @param options.maxPendingBytes Most bytes of broadcasts handed to one worker's IPC channel and not yet written
+ * (a worker that does not read): past it, that worker misses broadcasts until it catches up. Default 64 MiB.
+ * @param options.logger Where the primary's warnings go (a backed-up worker). Default: standard error.
  * @returns a function that stops relaying.
  */
-export function relayClusterBroadcasts(): () => void {
+export function relayClusterBroadcasts(options: { maxPendingBytes?: number; logger?: Logger } = {}): () => void {
   if (!cluster.isPrimary) throw new Error('Cannot relay cluster broadcasts: this process is not the primary of node:cluster.');
+  const maxPendingBytes = checkMaxPendingBytes('the cluster relay', options.maxPendingBytes);
+  const log = new LevelLogger(options.logger ?? defaultLogger, 'warning');
   cluster.setupPrimary({ serialization: 'advanced' });
+  const backlogs = new WeakMap<Worker, SendBacklog>();
   const relay = (from: Worker, message: unknown): void => {
-    if (!isClusterBroadcast(message)) return;
+    if (!isClusterBroadcast(message) || !Array.isArray(message.data)) return;
+    let bytes = 0;
+    for (const data of message.data) bytes += data instanceof Uint8Array ? data.length : Array.isArray(data.data) ? data.data.length : 0;
     for (const worker of Object.values(cluster.workers ?? {})) {
+      if (worker === undefined || worker === from || !worker.isConnected()) continue;
+      let backlog = backlogs.get(worker);
+      if (backlog === undefined) {
+        backlog = new SendBacklog(maxPendingBytes, `the IPC channel to worker ${worker.id}`, (level, line) => log.log(level, line));
+        backlogs.set(worker, backlog);
+      }
+      if (!backlog.admit(bytes, message.data.length)) continue;
+      const admitted = backlog;
       // Forwarded as received: the primary never decodes a broadcast.
-      if (worker !== undefined && worker !== from && worker.isConnected()) worker.send(message);
+      worker.send(message, undefined, () => admitted.settle(bytes));
     }
   };
   cluster.on('message', relay);

@@ -31,8 +31,10 @@
 import { createClient, type RedisClientOptions } from 'redis';
 import {
   broadcastOrigin,
+  checkMaxPendingBytes,
   decodeBroadcast,
   encodeBroadcast,
+  SendBacklog,
   type AdapterContext,
   type Broadcast,
   type BroadcastAdapter,
@@ -46,6 +48,11 @@ export interface RedisAdapterOptions {
   channel?: string;
   /** Longest wait between two attempts to reach Redis, in milliseconds. Default 2,000. */
   maxReconnectDelay?: number;
+  /**
+   * Most bytes of broadcasts sent to Redis and not yet acknowledged (a Redis that stalls): past it, broadcasts
+   * are not shared, only sent to this server's clients, until Redis catches up. Default 64 MiB.
+   */
+  maxPendingBytes?: number;
   /**
    * Longest wait of `runForever()` for Redis at start, in milliseconds. If Redis is not reached by then, the
    * server starts anyway (its broadcasts reach its own clients) and the adapter keeps trying. Default 5,000.
@@ -80,6 +87,8 @@ export class RedisAdapter implements BroadcastAdapter {
   readonly #maxReconnectDelay: number;
   readonly #startTimeout: number;
   readonly #clientOptions: RedisClientOptions;
+  readonly #maxPendingBytes: number;
+  #backlog: SendBacklog | undefined;
   #publisher: RedisConnection | undefined;
   #subscriber: RedisConnection | undefined;
   #context: AdapterContext | undefined;
@@ -118,11 +127,17 @@ export class RedisAdapter implements BroadcastAdapter {
     this.#maxReconnectDelay = resolved.maxReconnectDelay as number;
     this.#startTimeout = resolved.startTimeout as number;
     this.#clientOptions = options.clientOptions ?? {};
+    this.#maxPendingBytes = checkMaxPendingBytes('the Redis adapter', options.maxPendingBytes);
   }
 
   /** Counts since start: broadcasts published to Redis, received from other servers, dropped while unreachable. */
   get stats(): { readonly published: number; readonly received: number; readonly dropped: number; readonly reachable: boolean } {
-    return { published: this.#published, received: this.#received, dropped: this.#dropped, reachable: this.#isReachable() };
+    return {
+      published: this.#published,
+      received: this.#received,
+      dropped: this.#dropped + (this.#backlog?.dropped ?? 0),
+      reachable: this.#isReachable(),
+    };
   }
 
   /**
@@ -132,6 +147,7 @@ export class RedisAdapter implements BroadcastAdapter {
   async start(context: AdapterContext): Promise<void> {
     if (this.#publisher !== undefined) throw new Error('Cannot start the Redis adapter: it is already started.');
     this.#context = context;
+    this.#backlog = new SendBacklog(this.#maxPendingBytes, `the connection to Redis at ${this.#safeUrl()}`, context.log);
     const options: RedisClientOptions = {
       ...this.#clientOptions,
       url: this.#url,
@@ -201,14 +217,21 @@ export class RedisAdapter implements BroadcastAdapter {
       this.#wentUnreachable(undefined);
       return;
     }
+    const payload = batch.length === 1 ? batch[0]! : encodeBatch(batch);
+    const backlog = this.#backlog!;
+    if (!backlog.admit(payload.length, batch.length)) return;
     this.#published += batch.length;
-    publisher.publish(this.#channel, batch.length === 1 ? batch[0]! : encodeBatch(batch)).catch((error: unknown) => {
-      // The connection dropped with the command in flight: counted as lost, the outage is logged once.
-      this.#published -= batch.length;
-      this.#dropped += batch.length;
-      this.#droppedWhileUnreachable += batch.length;
-      this.#wentUnreachable(error);
-    });
+    publisher.publish(this.#channel, payload).then(
+      () => backlog.settle(payload.length),
+      (error: unknown) => {
+        // The connection dropped with the command in flight: counted as lost, the outage is logged once.
+        backlog.settle(payload.length);
+        this.#published -= batch.length;
+        this.#dropped += batch.length;
+        this.#droppedWhileUnreachable += batch.length;
+        this.#wentUnreachable(error);
+      },
+    );
   };
 
   /**

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
 import { createInterface } from 'node:readline';
 import { describe, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -36,8 +37,11 @@ interface Cluster {
 }
 
 /** Spawns the fixture and waits until both workers listen; every process it started is gone after the test. */
-async function startCluster(t: TestContext): Promise<Cluster> {
-  const primary = spawn(process.execPath, [FIXTURE, '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function startCluster(t: TestContext, env?: Record<string, string>): Promise<Cluster> {
+  const primary = spawn(process.execPath, [FIXTURE, '--workers', '2'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(env && { env: { ...process.env, ...env } }),
+  });
   const events: Array<Record<string, unknown>> = [];
   let stderr = '';
   primary.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
@@ -237,5 +241,82 @@ describe('ClusterAdapter outside a cluster worker', () => {
   test('an empty or non-string channel is refused with a TypeError', () => {
     assert.throws(() => new ClusterAdapter({ channel: '' }), TypeError);
     assert.throws(() => new ClusterAdapter({ channel: 7 as unknown as string }), TypeError);
+  });
+});
+
+describe('the cluster relay under a stuck worker', () => {
+  test('past maxPendingBytes a stopped worker misses broadcasts instead of costing the primary memory; it catches up after', LIMIT, async (t) => {
+    const cluster = await startCluster(t, { MAX_PENDING_BYTES: String(256 * 1024) });
+    const byWorker = await peersOnEachWorker(t, cluster, 1);
+    const [first, second] = cluster.workers;
+    const sender = byWorker.get(first!.id)![0]!;
+    const stuck = byWorker.get(second!.id)![0]!;
+    t.after(() => {
+      try {
+        process.kill(second!.pid, 'SIGCONT');
+      } catch {
+        // already gone
+      }
+    });
+
+    process.kill(second!.pid, 'SIGSTOP');
+    const count = 40;
+    for (let i = 0; i < count; i++) {
+      const message = Buffer.alloc(64 * 1024, i);
+      message.writeUInt32BE(i, 0);
+      sender.ws.send(message);
+      // One message per read of the worker: each crosses as an IPC message of its own.
+      await delay(5);
+    }
+    await until(() => /IPC channel to worker \d+ holds \d+ bytes not yet sent: dropping broadcasts/.test(cluster.stderr()), 'the primary to start dropping');
+
+    process.kill(second!.pid, 'SIGCONT');
+    await until(() => /IPC channel to worker \d+ has drained; \d+ broadcast\(s\) were dropped/.test(cluster.stderr()), 'the backlog to drain');
+    const dropped = Number(/has drained; (\d+) broadcast/.exec(cluster.stderr())![1]);
+    assert.ok(dropped > 0 && dropped < count, `dropped ${dropped} of ${count}`);
+    await until(() => stuck.inbox.length === count - dropped, `the stopped worker's client to get the ${count - dropped} relayed broadcasts`);
+    const indexes = stuck.inbox.map(({ data }) => data.readUInt32BE(0));
+    assert.deepEqual(indexes, [...indexes].sort((x, y) => x - y), 'in order, with gaps');
+    assert.ok(indexes.length * 64 * 1024 <= 256 * 1024 + 64 * 1024 + 512 * 1024, `at most the limit (and what the pipe held) was queued: ${indexes.length}`);
+
+    // And it is in the chat again.
+    sender.ws.send('back');
+    await until(() => received(stuck).at(-1) === 'back', 'a broadcast after the catch-up');
+  });
+
+  test('a worker whose primary is stopped keeps serving its own clients, drops past maxPendingBytes, and shares again after', LIMIT, async (t) => {
+    const cluster = await startCluster(t, { MAX_PENDING_BYTES: String(256 * 1024) });
+    const byWorker = await peersOnEachWorker(t, cluster, 2);
+    const [first, second] = cluster.workers;
+    const [sender, neighbour] = byWorker.get(first!.id)!;
+    const remote = byWorker.get(second!.id)![0]!;
+    const primaryPid = cluster.primary.pid!;
+    t.after(() => {
+      try {
+        process.kill(primaryPid, 'SIGCONT');
+      } catch {
+        // already gone
+      }
+    });
+
+    process.kill(primaryPid, 'SIGSTOP');
+    const count = 40;
+    for (let i = 0; i < count; i++) {
+      const message = Buffer.alloc(64 * 1024, i);
+      message.writeUInt32BE(i, 0);
+      sender!.ws.send(message);
+      await delay(5);
+    }
+    // The sender's own worker delivers every one of them at once: the stopped primary holds up only the sharing.
+    await until(() => neighbour!.inbox.length === count, "every broadcast at the sender's worker");
+    await until(() => /IPC channel to the primary holds \d+ bytes not yet sent: dropping broadcasts/.test(cluster.stderr()), 'the worker to start dropping');
+
+    process.kill(primaryPid, 'SIGCONT');
+    await until(() => /IPC channel to the primary has drained; \d+ broadcast\(s\) were dropped/.test(cluster.stderr()), 'the backlog to drain');
+    const dropped = Number(/primary has drained; (\d+) broadcast/.exec(cluster.stderr())![1]);
+    assert.ok(dropped > 0 && dropped < count, `dropped ${dropped} of ${count}`);
+    await until(() => remote.inbox.length === count - dropped, `the other worker's client to get the ${count - dropped} shared broadcasts`);
+    sender!.ws.send('back');
+    await until(() => received(remote).at(-1) === 'back', 'a broadcast after the catch-up');
   });
 });

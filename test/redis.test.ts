@@ -23,9 +23,15 @@ const CONTROL = 'ctl:';
 const PROBE_ATTEMPTS = 50;
 
 /** Starts a fixture server joined through `redis`; it is SIGKILLed when the test ends if it still runs. */
-function startNode(t: TestContext, redis: TestRedis, serverId: string, startTimeout?: number): Promise<RunningScript> {
+function startNode(
+  t: TestContext,
+  redis: TestRedis,
+  serverId: string,
+  startTimeout?: number,
+  env?: Record<string, string>,
+): Promise<RunningScript> {
   const args = [redis.url, serverId, ...(startTimeout === undefined ? [] : [String(startTimeout)])];
-  return runScript(t, NODE_SCRIPT, args);
+  return runScript(t, NODE_SCRIPT, args, undefined, env);
 }
 
 /** A data message as a client received it. */
@@ -347,4 +353,37 @@ test('a server whose Redis was never reached shuts down cleanly, without an erro
   await stopCleanly(a, 'server A');
   // The client's pending connection fails once closed; that is not an error of a server that has shut down.
   assert.doesNotMatch(a.output(), /ERROR|could not subscribe/);
+});
+
+test('a stalled Redis costs bounded memory: past maxPendingBytes broadcasts stay local, then sharing resumes', LIMIT, async (t) => {
+  const redis = await startRedis(t);
+  const limit = { MAX_PENDING_BYTES: String(256 * 1024) };
+  const [a, b] = await Promise.all([startNode(t, redis, 'A', undefined, limit), startNode(t, redis, 'B', undefined, limit)]);
+  const [a1, b1] = await Promise.all([connect(t, a, 'a1'), connect(t, b, 'b1')]);
+  await probeUntilCrossed(a1, b1, 'ready');
+
+  // Stopped, Redis keeps its connections but answers nothing: A's unacknowledged publishes pile up to the limit.
+  redis.pause();
+  const count = 40;
+  const size = 64 * 1024;
+  assert.deepEqual(await a1.ask('spread 40 65536'), { spread: count });
+  const binaries = (peer: Peer): Buffer[] => peer.received.filter((m) => m.binary).map((m) => m.data);
+  await until(() => binaries(a1).length === count, 'every broadcast at the local client');
+  assert.deepEqual(binaries(a1).map((data) => data.readUInt32BE(0)), Array.from({ length: count }, (_, i) => i));
+  await logged(a, 'server A', /holds \d+ bytes not yet sent: dropping broadcasts/);
+  const stalled = await a1.ask<Stats>('stats');
+  assert.ok(stalled.adapter.dropped > 0 && stalled.adapter.dropped < count, `some were dropped: ${JSON.stringify(stalled.adapter)}`);
+  // At most the limit (plus the one batch that may pass it) was held for Redis: the rest was never queued.
+  assert.ok((count - stalled.adapter.dropped) * size <= 256 * 1024 + size, `held ${count - stalled.adapter.dropped} broadcasts`);
+
+  redis.resume();
+  await logged(a, 'server A', /has drained; \d+ broadcast\(s\) were dropped meanwhile/);
+  const dropped = Number(/has drained; (\d+) broadcast/.exec(a.output())![1]);
+  assert.equal(dropped, stalled.adapter.dropped);
+  // What was held reaches B once Redis goes on, in order; what was dropped never does.
+  await until(() => binaries(b1).length === count - dropped, `B's client to get the ${count - dropped} shared broadcasts`);
+  const indexes = binaries(b1).map((data) => data.readUInt32BE(0));
+  assert.deepEqual(indexes, [...indexes].sort((x, y) => x - y));
+  await probeUntilCrossed(a1, b1, 'after');
+  await Promise.all([stopCleanly(a, 'server A'), stopCleanly(b, 'server B')]);
 });

@@ -14,6 +14,8 @@
 //   the text "whoami"  answered to that client only: {"worker":<cluster worker id>,"pid":<pid>,"client":<client id>}
 //   the text "stats"   answered to that client only: {"broadcastsPublished":n,"broadcastsReceived":n}
 //   anything else      server.sendMessageToAll(message, client): every client of every worker but the sender
+// The environment variable MAX_PENDING_BYTES, when set, is the maxPendingBytes of the relay and of the workers'
+// adapters (their warnings go to stderr).
 // On SIGTERM a worker shuts its server down gracefully (its clients see 1001), then disconnects from the primary,
 // as node:cluster workers end; it never calls process.exit, so it exits only if nothing else keeps it alive.
 import cluster from 'node:cluster';
@@ -36,7 +38,7 @@ function emit(event: Record<string, unknown>): void {
 function runPrimary(): void {
   const { values } = parseArgs({ options: { workers: { type: 'string', default: '2' } } });
   const count = Number(values.workers);
-  relayClusterBroadcasts();
+  relayClusterBroadcasts(maxPendingBytes === undefined ? {} : { maxPendingBytes: Number(maxPendingBytes) });
   const ready: WorkerInfo[] = [];
   let failed = false;
   cluster.on('message', (worker, message: unknown) => {
@@ -55,8 +57,10 @@ function runPrimary(): void {
   for (let i = 0; i < count; i++) cluster.fork();
 }
 
+const maxPendingBytes = process.env['MAX_PENDING_BYTES'];
+
 async function runWorker(): Promise<void> {
-  const server = new WebsocketServer({ port: 0, host: '127.0.0.1', adapter: new ClusterAdapter(), loglevel: 'warning' });
+  const server = new WebsocketServer({ port: 0, host: '127.0.0.1', adapter: new ClusterAdapter(maxPendingBytes === undefined ? {} : { maxPendingBytes: Number(maxPendingBytes) }), loglevel: 'warning' });
   server.setFnMessageReceived((client, self, message) => {
     if (message === 'whoami') {
       self.sendMessage(client, JSON.stringify({ worker: cluster.worker!.id, pid: process.pid, client: client.id }));

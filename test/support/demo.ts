@@ -15,9 +15,19 @@ export interface RunningScript {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `node <script> ...args` and waits (bounded) until it prints the port it listens on. */
-export async function runScript(t: TestContext, script: string, args: string[] = [], cwd?: string): Promise<RunningScript> {
-  const child = spawn(process.execPath, [script, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `node <script> ...args` (with `env` added to this process's) and waits (bounded) until it prints its port. */
+export async function runScript(
+  t: TestContext,
+  script: string,
+  args: string[] = [],
+  cwd?: string,
+  env?: Record<string, string>,
+): Promise<RunningScript> {
+  const child = spawn(process.execPath, [script, ...args], {
+    cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(env && { env: { ...process.env, ...env } }),
+  });
   let printed = '';
   const portSeen = new Promise<number>((resolve, reject) => {
     const look = (chunk: Buffer): void => {

@@ -15,6 +15,10 @@
 //   ctl:stats           replies to the sender only: ctl:{"server":<server.stats>,"adapter":<adapter.stats>}
 //   ctl:burst N LABEL   the server broadcasts the N texts "LABEL:0" … "LABEL:<N-1>" itself, to every client of
 //                       every server (the sender included); no reply
+//   ctl:spread N SIZE   the server broadcasts N binary messages of SIZE bytes (the first 4 bytes: the index,
+//                       big-endian), each in a turn of the event loop of its own (so each is a PUBLISH of its
+//                       own), then replies ctl:{"spread":N} to the sender
+// The environment variable MAX_PENDING_BYTES, when set, is the adapter's maxPendingBytes.
 import { RedisAdapter } from '../../adapters/redis.ts';
 import { WebsocketServer, type Client } from '../../websocket-server.ts';
 
@@ -31,6 +35,7 @@ const adapter = new RedisAdapter({
   url,
   maxReconnectDelay: 200,
   ...(startTimeout === undefined ? {} : { startTimeout: Number(startTimeout) }),
+  ...(process.env['MAX_PENDING_BYTES'] === undefined ? {} : { maxPendingBytes: Number(process.env['MAX_PENDING_BYTES']) }),
   clientOptions: { name: `redis-node:${serverId}` },
 });
 const server = new WebsocketServer({ port: 0, loglevel: 'info', adapter, serverId });
@@ -51,6 +56,22 @@ function command(client: Client, text: string): void {
     case 'burst': {
       const count = Number(args[0]);
       for (let i = 0; i < count; i++) server.sendMessageToAll(`${args[1]}:${i}`);
+      return;
+    }
+    case 'spread': {
+      const count = Number(args[0]);
+      const size = Number(args[1]);
+      const next = (i: number): void => {
+        if (i === count) {
+          reply(client, { spread: count });
+          return;
+        }
+        const message = Buffer.alloc(size, i & 0xff);
+        message.writeUInt32BE(i, 0);
+        server.sendMessageToAll(message);
+        setImmediate(next, i + 1);
+      };
+      next(0);
       return;
     }
     default:

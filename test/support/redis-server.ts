@@ -30,6 +30,10 @@ export interface TestRedis {
   crash(): Promise<void>;
   /** Starts it again, empty, on the same port; resolves once it answers. */
   restart(): Promise<void>;
+  /** Stops it with SIGSTOP, as a stall: connections stay open, nothing is answered. */
+  pause(): void;
+  /** Lets a paused server go on (SIGCONT). */
+  resume(): void;
   /** Runs one command with redis-cli and resolves with what it printed. */
   command(...args: string[]): Promise<string>;
   /** `CLIENT LIST` without the redis-cli connection asking: one record per connection (`id`, `addr`, `name`, …). */
@@ -105,6 +109,14 @@ export async function startRedis(t: TestContext): Promise<TestRedis> {
       return running();
     },
     crash: () => kill(child),
+    pause() {
+      if (!running()) throw new Error('redis-server is not running: nothing to pause.');
+      child!.kill('SIGSTOP');
+    },
+    resume() {
+      if (!running()) throw new Error('redis-server is not running: nothing to resume.');
+      child!.kill('SIGCONT');
+    },
     async restart() {
       if (running()) throw new Error('redis-server is still running: crash() it first.');
       if (!(await launch(port))) throw new Error(`redis-server could not start again on port ${port}:\n${printed}`);
