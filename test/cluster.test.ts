@@ -161,6 +161,20 @@ describe('ClusterAdapter across the workers of node:cluster', () => {
     assert.deepEqual(received(sender), ['marker'], 'the sender got its own messages back');
   });
 
+  test("with node:cluster's default JSON serialization too, text and binary cross byte-exact", LIMIT, async (t) => {
+    const cluster = await startCluster(t, { SERIALIZATION: 'json' });
+    const byWorker = await peersOnEachWorker(t, cluster, 1);
+    const sender = byWorker.get(cluster.workers[0]!.id)![0]!;
+    const remote = byWorker.get(cluster.workers[1]!.id)![0]!;
+    const bytes = pseudoRandomBytes(10_000, 12);
+    sender.ws.send('ünïcode ✓');
+    sender.ws.send(bytes);
+    await eachReceived([remote], 2);
+    assert.deepEqual(remote.inbox.map((m) => m.isBinary), [false, true]);
+    assert.equal(remote.inbox[0]!.data.toString('utf8'), 'ünïcode ✓');
+    assert.ok(remote.inbox[1]!.data.equals(bytes), 'the binary message arrives byte-exact through JSON');
+  });
+
   test('a client on the same worker as the sender gets the broadcast too', LIMIT, async (t) => {
     const cluster = await startCluster(t);
     const byWorker = await peersOnEachWorker(t, cluster, 2);

@@ -15,7 +15,8 @@
 //   the text "stats"   answered to that client only: {"broadcastsPublished":n,"broadcastsReceived":n}
 //   anything else      server.sendMessageToAll(message, client): every client of every worker but the sender
 // The environment variable MAX_PENDING_BYTES, when set, is the maxPendingBytes of the relay and of the workers'
-// adapters (their warnings go to stderr).
+// adapters (their warnings go to stderr). SERIALIZATION=json forks the workers with node:cluster's default
+// serialization instead of the relay's 'advanced'.
 // On SIGTERM a worker shuts its server down gracefully (its clients see 1001), then disconnects from the primary,
 // as node:cluster workers end; it never calls process.exit, so it exits only if nothing else keeps it alive.
 import cluster from 'node:cluster';
@@ -39,6 +40,8 @@ function runPrimary(): void {
   const { values } = parseArgs({ options: { workers: { type: 'string', default: '2' } } });
   const count = Number(values.workers);
   relayClusterBroadcasts(maxPendingBytes === undefined ? {} : { maxPendingBytes: Number(maxPendingBytes) });
+  // As when the workers are forked before relayClusterBroadcasts() set 'advanced': the adapters must cope.
+  if (process.env['SERIALIZATION'] === 'json') cluster.setupPrimary({ serialization: 'json' });
   const ready: WorkerInfo[] = [];
   let failed = false;
   cluster.on('message', (worker, message: unknown) => {
