@@ -172,7 +172,7 @@ async function runChat(): Promise<void> {
   http.listen(port, host);
   await chat.runForever();
   const shown = host.includes(':') ? `[${host}]` : host;
-  const where = cluster.isWorker ? `worker ${cluster.worker!.id}: ` : '';
+  const where = cluster.isWorker ? `worker ${cluster.worker!.id} (pid ${process.pid}): ` : '';
   console.info(`${where}Chat demo: open http://${shown}:${chat.port}/ in two tabs (WebSocket endpoint ws://${shown}:${chat.port}/)`);
 
   /** Ctrl-C or a stop signal: close every chat with 1001 (Going Away), then stop serving. */

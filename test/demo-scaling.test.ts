@@ -70,6 +70,34 @@ test('npm run start:cluster: clients of two workers sharing one port chat as one
   for (const client of clients) assert.equal(await within(client.closed, 'the close'), 1001);
 });
 
+test('npm run start:cluster: a worker that crashes is replaced, and the chat goes on across the new one', { timeout: 30_000 }, async (t) => {
+  const demo = await runScript(t, demoScript, ['--cluster', '--workers', '2', '--port', '0']);
+  const clients: ChatClient[] = [];
+  t.after(() => {
+    for (const client of clients) client.socket.terminate();
+  });
+  await until(() => (demo.output().match(/worker \d+ \(pid \d+\): Chat demo/g) ?? []).length === 2, 'both workers to listen');
+  clients.push(await joinChat(demo.port));
+  const victim = clients[0]!;
+  const worker = /@(w\d+)$/.exec(victim.name)![1]!;
+  const pid = Number(new RegExp(`worker ${worker.slice(1)} \\(pid (\\d+)\\)`).exec(demo.output())?.[1]);
+  assert.ok(pid > 0, `the demo printed the pid of ${worker}`);
+  process.kill(pid, 'SIGKILL');
+  assert.notEqual(await within(victim.closed, 'the crashed worker to drop its client'), 1000);
+  await until(() => /worker \d+ ended \(SIGKILL\)/.test(demo.output()), 'the primary to notice');
+  await until(() => /worker 3 \(pid \d+\): Chat demo/.test(demo.output()), 'a third worker to take its place');
+
+  const onWorker = (name: string): ChatClient | undefined => clients.find((client) => client.name.endsWith(`@${name}`));
+  const survivor = worker === 'w1' ? 'w2' : 'w1';
+  for (let attempt = 0; attempt < 40 && !(onWorker(survivor) && onWorker('w3')); attempt++) clients.push(await joinChat(demo.port));
+  const fresh = onWorker('w3');
+  const old = onWorker(survivor);
+  assert.ok(fresh && old, `clients reached the new worker and the survivor (${clients.map((client) => client.name).join(', ')})`);
+  fresh.socket.send('hello from the new worker');
+  await until(() => said(old, 'hello from the new worker'), 'the line on the surviving worker');
+  assert.equal(await demo.stop('SIGTERM'), 0);
+});
+
 test('two server.ts --redis on different ports chat as one; a restart of Redis is survived', { timeout: 30_000 }, async (t) => {
   const redis = await startRedis(t);
   const first = await runScript(t, demoScript, ['--port', '0', '--redis', redis.url]);

@@ -7,10 +7,12 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { test, type TestContext } from 'node:test';
+import { createServer } from 'node:net';
+import { describe, test, type TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type WebSocket from 'ws';
+import { RedisAdapter } from '../adapters/redis.ts';
 import { runScript, type RunningScript } from './support/demo.ts';
 import { startRedis, type TestRedis } from './support/redis-server.ts';
 import { openWs } from './support/servers.ts';
@@ -387,3 +389,35 @@ test('a stalled Redis costs bounded memory: past maxPendingBytes broadcasts stay
   await probeUntilCrossed(a1, b1, 'after');
   await Promise.all([stopCleanly(a, 'server A'), stopCleanly(b, 'server B')]);
 });
+
+describe('RedisAdapter on its own', () => {
+  test('its options are checked: a URL that is not redis://, an empty channel, limits out of range', () => {
+    assert.throws(() => new RedisAdapter({ url: 'http://127.0.0.1:6379' }), TypeError);
+    assert.throws(() => new RedisAdapter({ channel: '' }), TypeError);
+    assert.throws(() => new RedisAdapter({ maxReconnectDelay: 0 }), RangeError);
+    assert.throws(() => new RedisAdapter({ startTimeout: 1.5 }), RangeError);
+    assert.throws(() => new RedisAdapter({ maxPendingBytes: -1 }), RangeError);
+    assert.doesNotThrow(() => new RedisAdapter({ url: 'rediss://user:pw@example.com:6380/2', channel: 'room' }));
+  });
+
+  test('a password in the URL never reaches the log lines', LIMIT, async () => {
+    const port = await closedPort();
+    const lines: string[] = [];
+    const adapter = new RedisAdapter({ url: `redis://chat:s3cret-word@127.0.0.1:${port}`, startTimeout: 200, maxReconnectDelay: 50 });
+    await adapter.start({ serverId: 'X', deliver: () => {}, log: (level, line) => lines.push(`${level} ${line}`) });
+    await until(() => lines.some((line) => /unreachable/.test(line)), 'the unreachable warning');
+    await adapter.close();
+    assert.ok(lines.some((line) => line.includes('redis://chat:***@127.0.0.1')), lines.join('\n'));
+    assert.ok(lines.every((line) => !line.includes('s3cret-word')), lines.join('\n'));
+    assert.equal(adapter.stats.reachable, false);
+  });
+});
+
+/** A port of 127.0.0.1 where nothing listens (bound, then released). */
+async function closedPort(): Promise<number> {
+  const probe = createServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const { port } = probe.address() as { port: number };
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
