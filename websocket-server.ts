@@ -766,12 +766,11 @@ export class WebsocketServer {
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   readonly #serverId: string;
   readonly #adapter: BroadcastAdapter | undefined;
-  /** Settles when the adapter has started; `undefined` until it is started and again once it is closed. */
+  /**
+   * Settles when the adapter has started. Set from its start until its close (or failed start): broadcasts are
+   * published and received meanwhile.
+   */
   #adapterStarted: Promise<void> | undefined;
-  /** Whether the adapter runs: from its start until its close. Broadcasts are published and received meanwhile. */
-  #adapterReceiving = false;
-  /** Counts the adapter's starts, so that a delivery through an earlier start's context is told apart. */
-  #adapterRuns = 0;
   #broadcastsPublished = 0;
   #broadcastsReceived = 0;
 
@@ -951,7 +950,7 @@ export class WebsocketServer {
     const adapter = this.#adapter;
     // Only while the adapter runs: before its start and after its close there is nobody to hand it to.
     // Published first: the other servers' clients need not wait for the whole local fan-out.
-    if (adapter !== undefined && this.#adapterReceiving) {
+    if (adapter !== undefined && this.#adapterStarted !== undefined) {
       try {
         adapter.publish({ origin: this.#serverId, message, exclude: excluded === undefined ? [] : [...excluded] });
         this.#broadcastsPublished++;
@@ -1204,27 +1203,22 @@ export class WebsocketServer {
     const adapter = this.#adapter;
     if (adapter === undefined) return Promise.resolve();
     if (this.#adapterStarted !== undefined) return this.#adapterStarted;
-    this.#adapterReceiving = true;
-    const run = ++this.#adapterRuns;
     const context: AdapterContext = {
       serverId: this.#serverId,
-      // A context outlives its run if the adapter forgets to unsubscribe: its late deliveries are ignored.
+      // Only while this run lasts: a context outlives it if the adapter forgets to unsubscribe.
       deliver: (broadcast) => {
-        if (run === this.#adapterRuns) this.#receiveBroadcast(broadcast);
+        if (this.#adapterStarted === started) this.#receiveBroadcast(broadcast);
       },
       log: (level, message) => this.#log.log(level, message),
     };
-    const started = (async () => {
-      await adapter.start(context);
-      this.#log.info(`broadcasts are shared with other servers through the adapter (this server is ${this.#serverId})`);
-    })();
+    // Started a microtask later, so that `started` is this run's token before the adapter can deliver.
+    const started = Promise.resolve()
+      .then(() => adapter.start(context))
+      .then(() => this.#log.info(`broadcasts are shared with other servers through the adapter (this server is ${this.#serverId})`));
     this.#adapterStarted = started;
     started.catch(() => {
       // A failed start may be tried again by the next runForever().
-      if (this.#adapterStarted === started) {
-        this.#adapterStarted = undefined;
-        this.#adapterReceiving = false;
-      }
+      if (this.#adapterStarted === started) this.#adapterStarted = undefined;
     });
     return started;
   }
@@ -1235,7 +1229,6 @@ export class WebsocketServer {
     const started = this.#adapterStarted;
     if (adapter === undefined || started === undefined) return;
     this.#adapterStarted = undefined;
-    this.#adapterReceiving = false;
     try {
       await started;
     } catch {
@@ -1250,7 +1243,6 @@ export class WebsocketServer {
 
   /** A broadcast from another server: sent to this server's clients, and never published again. */
   #receiveBroadcast(broadcast: Broadcast): void {
-    if (!this.#adapterReceiving) return;
     const message: unknown = broadcast?.message;
     if (typeof broadcast?.origin !== 'string' || (typeof message !== 'string' && !(message instanceof Uint8Array))) {
       this.#log.error(`the adapter delivered something that is not a broadcast: ${describeType(broadcast)}`);
@@ -2058,10 +2050,19 @@ export function encodeBroadcast(broadcast: Broadcast): Buffer {
  */
 export function broadcastOrigin(bytes: Uint8Array): string {
   const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (view.length < 8 || view[0] !== BROADCAST_FORMAT_VERSION) throw new RangeError('Cannot read the origin of a broadcast: these bytes are not one.');
-  const originLength = view.readUInt16BE(2);
-  if (view.length < 8 + originLength) throw new RangeError('Cannot read the origin of a broadcast: it ends inside its origin.');
-  return view.toString('utf8', 4, 4 + originLength);
+  const originEnd = checkBroadcastHead(view, (why) => {
+    throw new RangeError(`Cannot read the origin of a broadcast: ${why}.`);
+  });
+  return view.toString('utf8', 4, originEnd);
+}
+
+/** Checks an encoded broadcast's version and that it holds its origin and id count; returns where the origin ends. */
+function checkBroadcastHead(view: Buffer, fail: (why: string) => never): number {
+  if (view.length < 8) fail(`${view.length} bytes are too few`);
+  if (view[0] !== BROADCAST_FORMAT_VERSION) fail(`format version ${view[0]} is not ${BROADCAST_FORMAT_VERSION}`);
+  const originEnd = 4 + view.readUInt16BE(2);
+  if (view.length < originEnd + 4) fail('it ends inside its origin');
+  return originEnd;
 }
 
 /**
@@ -2073,15 +2074,11 @@ export function decodeBroadcast(bytes: Uint8Array): Broadcast {
   const fail = (why: string): never => {
     throw new RangeError(`Cannot decode a broadcast: ${why}.`);
   };
-  if (view.length < 8) fail(`${view.length} bytes are too few`);
-  if (view[0] !== BROADCAST_FORMAT_VERSION) fail(`format version ${view[0]} is not ${BROADCAST_FORMAT_VERSION}`);
+  let offset = checkBroadcastHead(view, fail);
   const kind = view[1];
   if (kind !== BROADCAST_KIND_TEXT && kind !== BROADCAST_KIND_BINARY) fail(`kind ${kind} is neither text (1) nor binary (2)`);
-  const originLength = view.readUInt16BE(2);
-  if (view.length < 8 + originLength) fail('it ends inside its origin');
-  if (!isUtf8(view.subarray(4, 4 + originLength))) fail('its origin is not valid UTF-8');
-  const origin = view.toString('utf8', 4, 4 + originLength);
-  let offset = 4 + originLength;
+  if (!isUtf8(view.subarray(4, offset))) fail('its origin is not valid UTF-8');
+  const origin = view.toString('utf8', 4, offset);
   const count = view.readUInt32BE(offset);
   offset += 4;
   if (view.length < offset + 8 * count) fail('it ends inside its excluded ids');
@@ -2120,11 +2117,6 @@ export class SendBacklog {
     this.#limit = limit;
     this.#what = what;
     this.#log = log;
-  }
-
-  /** Bytes handed over and not yet written. */
-  get bytes(): number {
-    return this.#bytes;
   }
 
   /** Whether `bytes` more may be handed over; if not, `count` broadcasts are counted as dropped. */

@@ -212,9 +212,7 @@ export class RedisAdapter implements BroadcastAdapter {
     const publisher = this.#publisher;
     if (publisher === undefined) return;
     if (!publisher.isReady) {
-      this.#dropped += batch.length;
-      this.#droppedWhileUnreachable += batch.length;
-      this.#wentUnreachable(undefined);
+      this.#lostToOutage(batch.length, undefined);
       return;
     }
     const payload = batch.length === 1 ? batch[0]! : encodeBatch(batch);
@@ -227,12 +225,17 @@ export class RedisAdapter implements BroadcastAdapter {
         // The connection dropped with the command in flight: counted as lost, the outage is logged once.
         backlog.settle(payload.length);
         this.#published -= batch.length;
-        this.#dropped += batch.length;
-        this.#droppedWhileUnreachable += batch.length;
-        this.#wentUnreachable(error);
+        this.#lostToOutage(batch.length, error);
       },
     );
   };
+
+  /** `count` broadcasts were not shared because Redis was unreachable: counted, and the outage logged once. */
+  #lostToOutage(count: number, error: unknown): void {
+    this.#dropped += count;
+    this.#droppedWhileUnreachable += count;
+    this.#wentUnreachable(error);
+  }
 
   /**
    * Unsubscribes and closes both connections (pending publishes are sent first). While Redis is unreachable, the

@@ -6,7 +6,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
   ServerProcess,
@@ -19,6 +19,7 @@ import {
   type ReplyOf,
   type ServerUnderTest,
 } from './processes.ts';
+import { freePort } from './ports.ts';
 import type { ServerKind, ServerReply } from './protocol.ts';
 
 /** The redis-server binary: REDIS_SERVER if set, else the one on the PATH. */
@@ -151,18 +152,6 @@ function command(port: number, line: string): Promise<string> {
       if (received.length >= headEnd + 2 + length) done(undefined, received.toString('utf8', headEnd + 2, headEnd + 2 + length));
     });
     socket.write(`${line}\r\n`);
-  });
-}
-
-/** A port of 127.0.0.1 that was free a moment ago: bound with port 0, then released. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
   });
 }
 

@@ -5,13 +5,13 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { once } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
-import { connect, createServer as createNetServer } from 'node:net';
+import { connect } from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
 import type WebSocket from 'ws';
 import { broadcastOrigin, decodeBroadcast, encodeBroadcast, WebsocketServer } from '../websocket-server.ts';
 import type { AdapterContext, Broadcast, BroadcastAdapter, Client } from '../websocket-server.ts';
 import { connectWs, pseudoRandomBytes, startServer, type Harness, type WsPeer } from './support/harness.ts';
-import { assertOptionError, openWs, recordingLogger, shutdownQuietly } from './support/servers.ts';
+import { assertOptionError, freePort, openWs, recordingLogger, shutdownQuietly } from './support/servers.ts';
 import { LIMIT, SILENT, until, within } from './support/wait.ts';
 
 // ─── an in-memory bus ───────────────────────────────────────────────────────────────────────────────────────
@@ -135,17 +135,6 @@ async function receivedBeforeMarker(server: WebsocketServer, peer: { inbox: WsPe
 /** Waits until each peer has received at least `count` messages. */
 async function eachReceived(peers: Array<{ inbox: WsPeer['inbox'] }>, count: number): Promise<void> {
   await until(() => peers.every((peer) => peer.inbox.length >= count), `${count} message(s) at each client`);
-}
-
-/** A port that was free a moment ago (nothing listens on it now). */
-async function freePort(): Promise<number> {
-  const probe = createNetServer();
-  probe.listen(0, '127.0.0.1');
-  await within(once(probe, 'listening'), 'the probe to listen');
-  const address = probe.address();
-  assert.ok(address !== null && typeof address === 'object');
-  await new Promise((resolve) => probe.close(resolve));
-  return address.port;
 }
 
 /** Resolves with the error code of a TCP connection attempt to `port` (`'connected'` if it succeeds). */

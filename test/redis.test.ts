@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +14,7 @@ import type WebSocket from 'ws';
 import { RedisAdapter } from '../adapters/redis.ts';
 import { runScript, type RunningScript } from './support/demo.ts';
 import { startRedis, type TestRedis } from './support/redis-server.ts';
-import { openWs } from './support/servers.ts';
+import { freePort, openWs } from './support/servers.ts';
 import { LIMIT, until, within } from './support/wait.ts';
 
 const NODE_SCRIPT = fileURLToPath(new URL('./support/redis-node.js', import.meta.url));
@@ -401,7 +400,7 @@ describe('RedisAdapter on its own', () => {
   });
 
   test('a password in the URL never reaches the log lines', LIMIT, async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const lines: string[] = [];
     const adapter = new RedisAdapter({ url: `redis://chat:s3cret-word@127.0.0.1:${port}`, startTimeout: 200, maxReconnectDelay: 50 });
     await adapter.start({ serverId: 'X', deliver: () => {}, log: (level, line) => lines.push(`${level} ${line}`) });
@@ -413,11 +412,3 @@ describe('RedisAdapter on its own', () => {
   });
 });
 
-/** A port of 127.0.0.1 where nothing listens (bound, then released). */
-async function closedPort(): Promise<number> {
-  const probe = createServer().listen(0, '127.0.0.1');
-  await once(probe, 'listening');
-  const { port } = probe.address() as { port: number };
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}

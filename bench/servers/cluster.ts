@@ -8,9 +8,9 @@
 // connections still pass through the primary at accept, as with a shared port: node:cluster's round-robin.)
 // The workers inherit the primary's CPU placement (taskset), so the whole server has the same core as `ours`.
 import cluster, { type Worker } from 'node:cluster';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { relayClusterBroadcasts } from 'websocket-server';
+import { freePort } from '../ports.ts';
 import type { ServerMessage, ServerReply, ServerRequest } from '../protocol.ts';
 import { serveControl } from './control.ts';
 
@@ -30,18 +30,6 @@ process.on('exit', () => {
   for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
 });
 process.once('disconnect', () => process.exit(0)); // the orchestrator is gone, maybe while the workers start
-
-/** A port of 127.0.0.1 that was free a moment ago. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /** Forks a worker on a free port and resolves once it reports that it listens. */
 async function startWorker(index: number): Promise<{ worker: Worker; port: number }> {

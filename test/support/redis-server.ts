@@ -5,11 +5,11 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import { freePort } from './servers.ts';
 import { within } from './wait.ts';
 
 /** Ports tried when the one found free is taken before redis-server binds it. */
@@ -135,17 +135,6 @@ export async function startRedis(t: TestContext): Promise<TestRedis> {
     },
     output: () => printed,
   };
-}
-
-/** A port of 127.0.0.1 that was free a moment ago: bound with port 0, then released. */
-async function freePort(): Promise<number> {
-  const probe = createServer();
-  probe.listen(0, '127.0.0.1');
-  await within(once(probe, 'listening'), 'a free port');
-  const address = probe.address();
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  if (typeof address !== 'object' || address === null) throw new Error('Could not find a free port: no address.');
-  return address.port;
 }
 
 /** SIGKILLs `server` if it runs, and waits (bounded) until it has exited. */

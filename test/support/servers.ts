@@ -2,7 +2,9 @@
 // server that records its callbacks, a `ws` client that resolves once open or refused, and option checks.
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
+import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
 import type { TestContext } from 'node:test';
 import WebSocket from 'ws';
 import { WebsocketServer, type Client, type Logger, type Message, type WebsocketServerOptions } from '../../websocket-server.ts';
@@ -140,4 +142,15 @@ export function recordingLogger(): Logger & { lines: Record<'debug' | 'info' | '
     warn: (m) => lines.warn.push(m),
     error: (m) => lines.error.push(m),
   };
+}
+
+/** A port of 127.0.0.1 that was free a moment ago (bound with port 0, then released): nothing listens on it now. */
+export async function freePort(): Promise<number> {
+  const probe = createNetServer();
+  probe.listen(0, '127.0.0.1');
+  await within(once(probe, 'listening'), 'a free port');
+  const address = probe.address();
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  if (typeof address !== 'object' || address === null) throw new Error('Could not find a free port: no address.');
+  return address.port;
 }
