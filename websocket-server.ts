@@ -23,7 +23,8 @@
 
 import { Buffer, isUtf8 } from 'node:buffer';
 import cluster, { type Worker } from 'node:cluster';
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, getRandomValues, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
 import { Server as HttpServer, STATUS_CODES, type IncomingMessage } from 'node:http';
 import { Server as HttpsServer } from 'node:https';
@@ -76,9 +77,10 @@ export interface WebsocketServerOptions {
    */
   maxMessageSize?: number;
   /**
-   * Most frames one message may be split into (RFC 6455 §5.4). More closes the connection with 1008 (Policy
-   * Violation): a message in thousands of tiny fragments costs memory and CPU out of proportion to its size.
-   * Default 4,096.
+   * Most frames one message may be split into (RFC 6455 §5.4); more closes the connection with 1008 (Policy
+   * Violation). Default `0`: no limit. Fragments need no count limit: however many there are, what a message
+   * holds is bounded by `maxMessageSize` plus a constant (small fragments are copied together as they arrive,
+   * empty ones cost nothing), and the work is linear in the bytes received.
    */
   maxFragments?: number;
   /**
@@ -88,8 +90,10 @@ export interface WebsocketServerOptions {
    */
   maxBufferedChunks?: number;
   /**
-   * Most connections at once, counting those still in their handshake. A connection over it is answered
-   * `503 Service Unavailable` at once. Default 50,000.
+   * Most connections at once, counting those still in their handshake (TLS included). A connection over it is
+   * answered `503 Service Unavailable` at once (on the TLS port, closed before TLS). Default: 50,000, or less
+   * where the process's descriptor limit (`ulimit -n`) is lower: that limit less a reserve of 32 + 5 % for the
+   * application's own files, so that the server refuses with 503 before it runs out of descriptors.
    */
   maxConnections?: number;
   /**
@@ -116,7 +120,8 @@ export interface WebsocketServerOptions {
   cert?: string | Buffer;
   /**
    * Further options of `tls.createServer` for `wss://`, e.g. `ca`, `passphrase`, `minVersion`; needs
-   * {@link key} and {@link cert}. Its `handshakeTimeout` defaults to this server's `handshakeTimeout`.
+   * {@link key} and {@link cert}. The TLS handshake is bounded by this server's `handshakeTimeout`, counted from
+   * the TCP connection (node:tls's own `handshakeTimeout`, an idle timer, defaults to twice that).
    */
   tls?: TlsOptions;
   /**
@@ -303,8 +308,11 @@ export type SubprotocolChooser = (offered: readonly string[], request: Handshake
 /** A received message: a `string` for a text message, a `Buffer` for a binary one. */
 export type Message = string | Buffer;
 
-/** What can be sent: a `string` goes as a text message, bytes as a binary message. */
-export type Sendable = string | Uint8Array;
+/**
+ * What can be sent: a `string` goes as a text message, bytes as a binary message: any `ArrayBufferView` (a
+ * `Buffer`, a typed array, a `DataView`; exactly the bytes it views) or an `ArrayBuffer`.
+ */
+export type Sendable = string | ArrayBufferView | ArrayBuffer;
 
 /**
  * What became of a message handed to `sendMessage` / `ClientHandler.send`:
@@ -315,6 +323,9 @@ export type Sendable = string | Uint8Array;
  * - `'dropped'`: not sent, because the connection is closing or closed.
  */
 export type SendResult = 'written' | 'queued' | 'dropped';
+
+/** A close reason: a string, or its UTF-8 bytes; at most 123 bytes (RFC 6455 §5.5). */
+export type CloseReason = string | ArrayBufferView;
 
 /** Where a client connects from. */
 export interface ClientAddress {
@@ -485,7 +496,7 @@ const DEFAULTS = {
   host: '127.0.0.1',
   loglevel: 'warning',
   maxMessageSize: 16 * 1024 * 1024,
-  maxFragments: 4096,
+  maxFragments: 0,
   maxBufferedChunks: 16384,
   maxConnections: 50_000,
   maxHeaderSize: 16 * 1024,
@@ -737,8 +748,13 @@ type HandshakingSocket = Socket & { [kPendingHandshake]?: PendingHandshake | und
  * ```
  */
 export class WebsocketServer {
-  /** The connected clients, in the order they connected (by `id`). Read it; do not modify it. */
-  readonly clients: Client[] = [];
+  /**
+   * The connected clients in the order they connected: an insertion-ordered set, so that a client leaves in
+   * O(1) however many there are (an array's `indexOf` + `splice` made 100,000 departures take seconds).
+   */
+  readonly #clients = new Set<Client>();
+  /** The frozen list `clients` returns, made again on the first read after a change. */
+  #clientList: readonly Client[] | undefined;
 
   readonly #options: ResolvedOptions;
   readonly #log: LevelLogger;
@@ -756,6 +772,16 @@ export class WebsocketServer {
   #nextClientId = 1;
   #acceptingConnections = true;
   readonly #handshakingSockets = new Set<Socket>();
+  /**
+   * TCP connections to the TLS port still in their TLS handshake, with the time their opening handshake must be
+   * done by: they count toward `maxConnections`, and `handshakeTimeout` runs from TCP accept, not from the end
+   * of TLS (a socket that never starts TLS is otherwise held forever).
+   */
+  readonly #tlsHandshakes = new Map<Socket, { readonly timer: ReturnType<typeof setTimeout>; readonly deadline: number }>();
+  /** Set when `maxConnections` refused a connection, cleared when one is accepted: one warning per episode. */
+  #atLimitWarned = false;
+  /** Set when the listener ran out of descriptors, cleared when one is accepted: one error line per episode. */
+  #outOfDescriptorsLogged = false;
   readonly #deflateConfig: ResolvedDeflateOptions | undefined;
   readonly #zlibLimiter: ZlibLimiter | undefined;
   readonly #traffic: TrafficCounters = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, messagesDropped: 0 };
@@ -810,6 +836,14 @@ export class WebsocketServer {
     this.#adapter = this.#options.adapter;
   }
 
+  /**
+   * The connected clients, in the order they connected (by `id`): a frozen array, the same one until a client
+   * joins or leaves.
+   */
+  get clients(): readonly Client[] {
+    return (this.#clientList ??= Object.freeze([...this.#clients]));
+  }
+
   /** This server's name among the servers joined by an adapter (the `serverId` option, else a random UUID). */
   get serverId(): string {
     return this.#serverId;
@@ -821,7 +855,7 @@ export class WebsocketServer {
    */
   get stats(): ServerStats {
     return {
-      connectionsOpen: this.clients.length,
+      connectionsOpen: this.#clients.size,
       connectionsTotal: this.#connectionsTotal,
       ...this.#traffic,
       handshakeFailures: { ...this.#handshakeFailures },
@@ -942,10 +976,8 @@ export class WebsocketServer {
    * @param exclude a client, or its id, or several: they are left out (ids are this server's).
    * @returns the number of this server's clients it was written or queued to.
    */
-  sendMessageToAll(message: Sendable, exclude?: Client | number | Iterable<Client | number>): number {
-    if (typeof message !== 'string' && !(message instanceof Uint8Array)) {
-      throw new TypeError(`Cannot send a message of type ${describeType(message)}: send a string or a Uint8Array.`);
-    }
+  sendMessageToAll(sendable: Sendable, exclude?: Client | number | Iterable<Client | number>): number {
+    const message = typeof sendable === 'string' ? sendable : messageBytes(sendable);
     const excluded = exclude === undefined ? undefined : excludedIds(exclude);
     const adapter = this.#adapter;
     // Only while the adapter runs: before its start and after its close there is nobody to hand it to.
@@ -969,7 +1001,7 @@ export class WebsocketServer {
     let frame: EncodedFrame | undefined;
     let shared: Map<number, SharedCompression> | undefined;
     let sent = 0;
-    for (const client of this.clients) {
+    for (const client of this.#clients) {
       if (excluded !== undefined && excluded.has(client.id)) continue;
       const handler = client.handler;
       const codec = handler.deflateCodec;
@@ -1007,7 +1039,7 @@ export class WebsocketServer {
    * Closes every connection with a close handshake (default 1001, Going Away), waits for each to end (at most
    * `closeTimeout`), and stops listening.
    */
-  async shutdownGracefully(code: number = CloseCode.GOING_AWAY, reason = ''): Promise<void> {
+  async shutdownGracefully(code: number = CloseCode.GOING_AWAY, reason: CloseReason = ''): Promise<void> {
     checkCloseArguments(code, reason);
     const listenerClosed = this.#stopListening();
     await this.disconnectClientsGracefully(code, reason);
@@ -1028,7 +1060,7 @@ export class WebsocketServer {
   }
 
   /** Closes every client with a close handshake (default 1000); resolves when all of them have gone. */
-  async disconnectClientsGracefully(code: number = CloseCode.NORMAL, reason = ''): Promise<void> {
+  async disconnectClientsGracefully(code: number = CloseCode.NORMAL, reason: CloseReason = ''): Promise<void> {
     checkCloseArguments(code, reason);
     const clients = [...this.clients];
     for (const client of clients) client.handler.close(code, reason);
@@ -1094,7 +1126,17 @@ export class WebsocketServer {
       listener.once('error', failToListen);
       listener.listen(this.#options.port, this.#options.host, () => {
         listener.off('error', failToListen);
-        listener.on('error', (error) => this.#log.error(`listener error: ${describeError(error)}`));
+        listener.on('error', (error: NodeJS.ErrnoException) => {
+          if (error.code !== 'EMFILE' && error.code !== 'ENFILE') {
+            this.#log.error(`listener error: ${describeError(error)}`);
+          } else if (!this.#outOfDescriptorsLogged) {
+            this.#outOfDescriptorsLogged = true;
+            this.#log.error(
+              `the process ran out of file descriptors (${error.code}): new connections are dropped unanswered; ` +
+                'raise the limit (ulimit -n) or lower maxConnections',
+            );
+          }
+        });
         const address = listener.address();
         this.#boundPort = typeof address === 'object' && address !== null ? address.port : this.#options.port;
         this.#log.info(
@@ -1114,17 +1156,22 @@ export class WebsocketServer {
     let listener: TlsServer;
     try {
       listener = createTlsServer(
-        { handshakeTimeout: this.#options.handshakeTimeout, ...this.#options.tls, key, cert, noDelay: true },
-        (socket) => this.#acceptSocket(socket),
+        // Our own deadline (from TCP accept, see #acceptTlsConnection) ends a TLS handshake first; node:tls's timer,
+        // which restarts at every byte received, stays as a fallback.
+        { handshakeTimeout: 2 * this.#options.handshakeTimeout, ...this.#options.tls, key, cert, noDelay: true },
+        (socket) => this.#acceptSecureSocket(socket),
       );
     } catch (error) {
       throw new Error(`Cannot start the server: the TLS key and certificate cannot be used (${describeError(error)}).`, {
         cause: error,
       });
     }
-    // A client that fails its TLS handshake (e.g. plain HTTP on this port) concerns that client only.
+    listener.on('connection', (socket: Socket) => this.#acceptTlsConnection(socket));
+    // A client that fails its TLS handshake (e.g. plain HTTP on this port) concerns that client only; node:tls
+    // leaves its socket open once this event has a listener, so it is closed here.
     listener.on('tlsClientError', (error, socket) => {
       this.#log.info(`TLS handshake with ${formatHostPort(socket.remoteAddress, socket.remotePort)} failed: ${describeError(error)}`);
+      socket.destroy();
     });
     return listener;
   }
@@ -1185,6 +1232,7 @@ export class WebsocketServer {
       this.#log.info("detached from the application's server");
     }
     for (const socket of this.#handshakingSockets) socket.destroy();
+    for (const socket of this.#tlsHandshakes.keys()) socket.destroy();
     this.#stopHeartbeat();
     if (listener === undefined) return Promise.resolve();
     return new Promise((resolve) => {
@@ -1256,26 +1304,81 @@ export class WebsocketServer {
 
   // ── the opening handshake (RFC 6455 §4.2) ────────────────────────────────────────────────────────────────
 
-  #acceptSocket(socket: HandshakingSocket): void {
+  #acceptSocket(socket: HandshakingSocket, timeout = this.#options.handshakeTimeout): void {
     const full = this.#atConnectionLimit();
-    this.#trackHandshake(socket, 'reading');
+    this.#trackHandshake(socket, 'reading', timeout);
     // Answered at once, before reading: holding the request of a connection we will refuse costs for nothing.
     if (full) this.#refuseHandshake(socket, handshakeFailure('TOO_MANY_CONNECTIONS'));
+    else this.#atLimitWarned = false;
+    this.#outOfDescriptorsLogged = false;
+  }
+
+  /** A TCP connection to the TLS port, before its TLS handshake: counted, timed, or refused at once. */
+  #acceptTlsConnection(socket: Socket): void {
+    if (this.#atConnectionLimit()) {
+      // No HTTP answer is possible before TLS, and doing TLS for a refusal costs the most CPU of all.
+      this.#countRefusal(handshakeFailure('TOO_MANY_CONNECTIONS'), socket);
+      socket.destroy();
+      return;
+    }
+    const timeout = this.#options.handshakeTimeout;
+    const timer = setTimeout(() => {
+      if (!this.#tlsHandshakes.delete(socket)) return;
+      this.#countRefusal(handshakeFailure('HANDSHAKE_TIMEOUT'), socket);
+      socket.destroy();
+    }, timeout);
+    this.#tlsHandshakes.set(socket, { timer, deadline: performance.now() + timeout });
+    socket.once('close', () => {
+      const entry = this.#tlsHandshakes.get(socket);
+      if (entry === undefined) return;
+      clearTimeout(entry.timer);
+      this.#tlsHandshakes.delete(socket);
+    });
+  }
+
+  /** A connection that completed TLS: its opening handshake gets what is left of `handshakeTimeout`. */
+  #acceptSecureSocket(socket: Socket): void {
+    // node:tls keeps the TCP socket a TLS socket wraps as `_parent` (not part of its typed API).
+    const tcp = (socket as Socket & { _parent?: unknown })._parent;
+    const entry = tcp instanceof Socket ? this.#tlsHandshakes.get(tcp) : undefined;
+    let timeout = this.#options.handshakeTimeout;
+    if (entry !== undefined) {
+      clearTimeout(entry.timer);
+      this.#tlsHandshakes.delete(tcp as Socket);
+      timeout = Math.max(1, Math.ceil(entry.deadline - performance.now()));
+    }
+    this.#acceptSocket(socket, timeout);
+  }
+
+  /** Logs and counts a refused connection that gets no HTTP answer (one still in its TLS handshake). */
+  #countRefusal(error: HandshakeError, socket: Socket): void {
+    this.#handshakeFailures[error.code] = (this.#handshakeFailures[error.code] ?? 0) + 1;
+    this.#log.info(`dropped a connection from ${formatHostPort(socket.remoteAddress, socket.remotePort)} during TLS: ${error.message}`);
+    if (error.code === 'WS_ERR_HANDSHAKE_TOO_MANY_CONNECTIONS') this.#warnAtLimit();
+  }
+
+  #warnAtLimit(): void {
+    if (this.#atLimitWarned) return;
+    this.#atLimitWarned = true;
+    this.#log.log(
+      'warning',
+      `maxConnections (${this.#options.maxConnections}) is reached: new connections are refused until some leave`,
+    );
   }
 
   /** Whether `maxConnections` is reached, counting the connections still in their handshake. */
   #atConnectionLimit(): boolean {
-    return this.clients.length + this.#handshakingSockets.size >= this.#options.maxConnections;
+    return this.#clients.size + this.#handshakingSockets.size + this.#tlsHandshakes.size >= this.#options.maxConnections;
   }
 
   /** Watches a socket until its handshake completes or is refused: timer, listeners, shutdown. */
-  #trackHandshake(socket: HandshakingSocket, phase: PendingHandshake['phase']): PendingHandshake {
+  #trackHandshake(socket: HandshakingSocket, phase: PendingHandshake['phase'], timeout = this.#options.handshakeTimeout): PendingHandshake {
     this.#handshakingSockets.add(socket);
     const pending: PendingHandshake = {
       server: this,
       phase,
       bytes: undefined,
-      timer: setTimeout(WebsocketServer.#onHandshakeTimeout, this.#options.handshakeTimeout, socket),
+      timer: setTimeout(WebsocketServer.#onHandshakeTimeout, timeout, socket),
     };
     socket[kPendingHandshake] = pending;
     socket.on('data', WebsocketServer.#onSocketData);
@@ -1519,8 +1622,11 @@ export class WebsocketServer {
     );
     this.#handshakeFailures[error.code] = (this.#handshakeFailures[error.code] ?? 0) + 1;
     if (report) this.#reportError(error, null);
-    socket.end(httpErrorResponse(error), 'utf8');
-    // Wait a little for the peer to close its side, then drop it.
+    if (error.code === 'WS_ERR_HANDSHAKE_TOO_MANY_CONNECTIONS') this.#warnAtLimit();
+    // The descriptor is freed as soon as the answer (and our FIN) has reached the kernel, which delivers it:
+    // a refused connection, above all one refused for want of room, must not hold a descriptor for seconds.
+    socket.end(httpErrorResponse(error), 'utf8', () => socket.destroy());
+    // A peer that does not read the answer keeps it from leaving: drop it after closeTimeout all the same.
     clearTimeout(pending.timer);
     pending.timer = setTimeout(WebsocketServer.#onHandshakeTimeout, this.#options.closeTimeout, socket);
   }
@@ -1544,12 +1650,13 @@ export class WebsocketServer {
     );
     const codec =
       accepted.deflate && new DeflateCodec(accepted.deflate, this.#deflateConfig!, this.#zlibLimiter!, this.#options.maxMessageSize);
-    // What was parsed for the checks is dropped: an idle connection keeps the request as received.
-    request.compact();
+    // An idle connection keeps the header fields, not the request head they were parsed from.
+    request.detach();
     const handler = new ClientHandler(socket, this.#context, request, this.#nextClientId++, accepted, codec);
     this.#connectionsTotal++;
     const client = handler.client;
-    this.clients.push(client);
+    this.#clients.add(client);
+    this.#clientList = undefined;
     this.#startHeartbeat();
     // Guarded: building the line costs more than the rest of this bookkeeping.
     if (this.#log.enabled('info')) {
@@ -1608,12 +1715,11 @@ export class WebsocketServer {
 
   /** Called once per client when its TCP connection has closed: leaves `clients`, then client-left. */
   #removeClient(client: Client): void {
-    const index = this.clients.indexOf(client);
-    if (index === -1) return;
-    this.clients.splice(index, 1);
+    if (!this.#clients.delete(client)) return;
+    this.#clientList = undefined;
     const code = String(client.handler.closeCode ?? CloseCode.ABNORMAL);
     this.#closeCodes[code] = (this.#closeCodes[code] ?? 0) + 1;
-    if (this.clients.length === 0) this.#stopHeartbeat();
+    if (this.#clients.size === 0) this.#stopHeartbeat();
     if (this.#log.enabled('info')) {
       this.#log.info(
         `client ${client.id} left (${client.handler.closeCode ?? CloseCode.ABNORMAL}` +
@@ -1649,7 +1755,7 @@ export class WebsocketServer {
     const now = performance.now();
     const { pingInterval, pingTimeout } = server.#options;
     // A client dropped here leaves `clients` later, on its socket's 'close' event: the loop is not disturbed.
-    for (const client of server.clients) client.handler.heartbeat(now, pingInterval, pingTimeout);
+    for (const client of server.#clients) client.handler.heartbeat(now, pingInterval, pingTimeout);
   }
 }
 
@@ -1691,16 +1797,17 @@ function negotiatedHeaderLines(accepted: AcceptedHandshake): string {
   return lines;
 }
 
-/** The handshake request as kept on a client: parsed once, the query and cookies only when asked for. */
+/**
+ * The handshake request as kept on a client: parsed once, the query and cookies only when asked for. The head as
+ * received is not kept: a connection holds its header fields (at most `maxHeaderSize`), nothing twice.
+ */
 class UpgradeRequest implements HandshakeRequest {
   readonly method: string;
-  readonly url: string;
-  readonly path: string;
+  url: string;
+  path: string;
   readonly remoteAddress: string;
   readonly remotePort: number;
-  /** Where the header fields come from: the request head as received, or `node:http`'s raw headers. */
-  readonly #fieldSource: string | readonly string[];
-  #headers: Readonly<Record<string, string>> | undefined;
+  readonly headers: Readonly<Record<string, string>>;
   #query: URLSearchParams | undefined;
   #cookies: Readonly<Record<string, string>> | undefined;
 
@@ -1708,23 +1815,20 @@ class UpgradeRequest implements HandshakeRequest {
     this.method = head.method;
     this.url = head.target;
     this.path = pathOf(head.target);
-    this.#fieldSource = head.fieldSource;
-    this.#headers = head.headers;
+    this.headers = head.headers;
     this.remoteAddress = remoteAddress;
     this.remotePort = remotePort;
   }
 
-  get headers(): Readonly<Record<string, string>> {
-    this.#headers ??= headersFrom(this.#fieldSource);
-    return this.#headers;
-  }
-
   /**
-   * @internal Forgets what was parsed, keeping only the request as received: an idle connection then holds
-   * one string, not a dictionary of them. What is read again is parsed again.
+   * Makes the kept strings independent of the request head they were cut from (a substring can keep its whole
+   * source alive), and forgets the query and cookies parsed for the handshake: they are parsed again if read.
    */
-  compact(): void {
-    this.#headers = undefined;
+  detach(): void {
+    this.url = ownCopy(this.url);
+    this.path = ownCopy(this.path);
+    const headers = this.headers as Record<string, string>;
+    for (const name in headers) headers[name] = ownCopy(headers[name]!);
     this.#query = undefined;
     this.#cookies = undefined;
   }
@@ -1745,6 +1849,17 @@ class UpgradeRequest implements HandshakeRequest {
   get origin(): string | undefined {
     return this.headers['origin'];
   }
+}
+
+/**
+ * A copy of a string that shares no memory with the string it was cut from. V8 makes a substring of 13 or more
+ * characters a view of its source, which would keep a whole request head alive for one header value.
+ */
+function ownCopy(text: string): string {
+  if (text.length < 13) return text;
+  // Header fields are Latin-1 as received; anything wider is copied as UTF-16, which is exact for every string.
+  const encoding = /[^\x00-\xff]/.test(text) ? 'utf16le' : 'latin1';
+  return Buffer.from(text, encoding).toString(encoding);
 }
 
 /** The path part of a request target: what comes before its query. */
@@ -1777,8 +1892,6 @@ interface RequestHead {
   readonly method: string;
   readonly target: string;
   readonly headers: Record<string, string>;
-  /** The fields as received, from which `headers` can be made again: the head's text, or raw header pairs. */
-  readonly fieldSource: string | readonly string[];
   /** Names of single-valued fields that appeared more than once. */
   readonly repeated: ReadonlySet<string>;
 }
@@ -1831,28 +1944,14 @@ function parseRequestHead(text: string): RequestHead | HandshakeError {
     if (INVALID_FIELD_VALUE.test(value)) return handshakeFailure('MALFORMED_HEADER');
     addHeader(headers, repeated, name, value);
   }
-  return { method, target, headers, repeated, fieldSource: text };
+  return { method, target, headers, repeated };
 }
 
-/** The header fields again, from a source that {@link parseRequestHead} or node:http already checked. */
-function headersFrom(source: string | readonly string[]): Record<string, string> {
-  return collectHeaders(source).headers;
-}
-
-/** Header fields by lower-case name from checked lines or raw pairs, noting repeated single-valued ones. */
-function collectHeaders(source: string | readonly string[]): { headers: Record<string, string>; repeated: Set<string> } {
+/** Header fields by lower-case name from node:http's raw pairs, noting repeated single-valued ones. */
+function collectHeaders(source: readonly string[]): { headers: Record<string, string>; repeated: Set<string> } {
   const headers: Record<string, string> = Object.create(null) as Record<string, string>;
   const repeated = new Set<string>();
-  if (typeof source === 'string') {
-    const lines = source.split('\r\n');
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i]!;
-      const colon = line.indexOf(':');
-      addHeader(headers, repeated, line.slice(0, colon), trimFieldValue(line.slice(colon + 1)));
-    }
-  } else {
-    for (let i = 0; i + 1 < source.length; i += 2) addHeader(headers, repeated, source[i]!, source[i + 1]!);
-  }
+  for (let i = 0; i + 1 < source.length; i += 2) addHeader(headers, repeated, source[i]!, source[i + 1]!);
   return { headers, repeated };
 }
 
@@ -1872,7 +1971,7 @@ function requestHeadFromIncomingMessage(request: IncomingMessage): RequestHead |
   const raw = request.rawHeaders;
   if (raw.length / 2 > MAX_HEADER_COUNT) return handshakeFailure('TOO_MANY_HEADERS');
   const { headers, repeated } = collectHeaders(raw);
-  return { method: request.method ?? '', target: request.url ?? '/', headers, repeated, fieldSource: raw };
+  return { method: request.method ?? '', target: request.url ?? '/', headers, repeated };
 }
 
 /** Adds a field by its lower-case name, joining repeats as a list and noting repeats of single-valued ones. */
@@ -2384,11 +2483,21 @@ export class ClientHandler {
   #corked = false;
   /** A write found the socket full: the next drain means this client has caught up (`setFnDrain`). */
   #behind = false;
+  /**
+   * The Pong owed for the most recent Ping received while the socket was full (RFC 6455 §5.5.2 lets an endpoint
+   * answer only the most recent Ping), written at the next drain; and the bytes that answering every such Ping
+   * would have queued, which count toward `maxBufferedAmount` like data, so a client that floods Pings without
+   * reading is closed as a slow client while holding one Pong.
+   */
+  #pendingPong: Buffer | undefined;
+  #owedControlBytes = 0;
+  /** Why reading is paused: the application (`pauseReading`), the parser (bytes held behind an inflating message). */
+  #pausedByApplication = false;
+  #pausedByParser = false;
 
   // The heartbeat (driven by the server's timer): when the last heartbeat Ping went out, the number it
   // carries while its Pong is awaited, and the round trip of the last one answered.
   #pingSentAt: number;
-  #pingsSent = 0;
   #awaitedPong: number | undefined;
   #latency: number | undefined;
 
@@ -2414,6 +2523,7 @@ export class ClientHandler {
       inflater: deflate,
       maxFragments: context.maxFragments,
       maxBufferedChunks: context.maxBufferedChunks,
+      maxReadAhead: DEFAULT_MAX_READ_AHEAD,
     });
     // The socket's data, error and close listeners, set at accept, now lead here.
     this.#socket[kHandler] = this;
@@ -2428,6 +2538,11 @@ export class ClientHandler {
   /** Bytes waiting to be sent: queued here (behind compression or a stream) and buffered in the socket. */
   get bufferedAmount(): number {
     return this.#socket.writableLength + this.#queuedBytes;
+  }
+
+  /** What `maxBufferedAmount` judges: the bytes waiting, and those of the Pongs owed while the socket was full. */
+  get #backlog(): number {
+    return this.#socket.writableLength + this.#queuedBytes + this.#owedControlBytes;
   }
 
   /** The permessage-deflate parameters agreed with this client (RFC 7692), or `''` when none. */
@@ -2478,7 +2593,7 @@ export class ClientHandler {
     if (this.#state !== 'open') return this.#dropped();
     const deflate = this.#deflate;
     // A string of n characters is at most 3n bytes of UTF-8: a short one is not encoded just to be measured.
-    if (deflate !== undefined && deflate.shouldCompress(typeof message === 'string' ? message.length * 3 : message.length)) {
+    if (deflate !== undefined && deflate.shouldCompress(typeof message === 'string' ? message.length * 3 : message.byteLength)) {
       const bytes = messageBytes(message);
       const opcode = typeof message === 'string' ? Opcode.TEXT : Opcode.BINARY;
       if (deflate.shouldCompress(bytes.length)) {
@@ -2492,8 +2607,8 @@ export class ClientHandler {
   /** @internal Sends an already framed data message (the same bytes may go to many clients). */
   sendFrame(frame: EncodedFrame): SendResult {
     if (this.#state !== 'open') return this.#dropped();
+    if (!this.#admit()) return this.#dropped();
     const size = frame.header.length + (frame.payload?.length ?? 0);
-    if (!this.#admit(size)) return 'dropped';
     if (this.#queue !== undefined) return this.#enqueue({ kind: 'frame', frame, size });
     this.#context.stats.messagesOut++;
     return this.#writeFrame(frame) ? 'written' : 'queued';
@@ -2552,11 +2667,11 @@ export class ClientHandler {
    * @throws {RangeError} if the payload is longer than 125 bytes.
    */
   ping(payload: Sendable = EMPTY): boolean {
-    const bytes = typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload;
+    const bytes = messageBytes(payload);
     if (bytes.length > MAX_CONTROL_PAYLOAD) {
       throw new RangeError(`Cannot send a ping: its payload is ${bytes.length} bytes, and at most 125 are allowed.`);
     }
-    if (this.#state !== 'open') return false;
+    if (this.#state !== 'open' || !this.#admit()) return false;
     this.#socket.write(encodeFrame(Opcode.PING, bytes));
     return true;
   }
@@ -2567,7 +2682,7 @@ export class ClientHandler {
    * Does nothing if already closing.
    * @throws {RangeError} for a code an endpoint may not send, or a reason over 123 UTF-8 bytes.
    */
-  close(code: number = CloseCode.NORMAL, reason = ''): void {
+  close(code: number = CloseCode.NORMAL, reason: CloseReason = ''): void {
     checkCloseArguments(code, reason);
     if (this.#state !== 'open') return;
     this.#state = 'closing';
@@ -2589,13 +2704,15 @@ export class ClientHandler {
    */
   pauseReading(): void {
     this.#parser.pause();
+    this.#pausedByApplication = true;
     this.#socket.pause();
   }
 
   /** Reads again after {@link pauseReading}, handling first what arrived meanwhile. */
   resumeReading(): void {
     if (this.#state === 'closed') return;
-    this.#socket.resume();
+    this.#pausedByApplication = false;
+    if (!this.#pausedByParser) this.#socket.resume();
     this.#runParser(undefined);
   }
 
@@ -2615,9 +2732,28 @@ export class ClientHandler {
     this.#context.messageReceived(this.client, data);
   }
 
-  /** @internal §5.5.2: a Ping is answered with a Pong carrying the same payload, unless we already closed. */
+  /**
+   * @internal §5.5.2: a Ping is answered with a Pong carrying the same payload, unless we already closed. While
+   * the socket is full, only the most recent Ping is answered (at the next drain), and the Pongs skipped count
+   * toward the client's backlog.
+   */
   onPing(payload: Buffer): void {
-    if (!this.#closeFrameSent && !this.#socket.destroyed) this.#socket.write(encodeFrame(Opcode.PONG, payload));
+    const socket = this.#socket;
+    if (this.#closeFrameSent || socket.destroyed) return;
+    if (!socket.writableNeedDrain && this.#pendingPong === undefined) {
+      socket.write(encodeFrame(Opcode.PONG, payload));
+      return;
+    }
+    this.#pendingPong = encodeFrame(Opcode.PONG, payload);
+    this.#owedControlBytes += this.#pendingPong.length;
+    this.#admit();
+  }
+
+  /** @internal The parser holds too many bytes behind an inflating message (or no longer does). */
+  onReadPressure(pressed: boolean): void {
+    this.#pausedByParser = pressed;
+    if (pressed) this.#socket.pause();
+    else if (!this.#pausedByApplication && this.#state !== 'closed') this.#socket.resume();
   }
 
   /**
@@ -2666,8 +2802,9 @@ export class ClientHandler {
       return;
     }
     if (now - this.#pingSentAt < pingInterval) return;
-    // The payload is a number of our own, so that only the answer to this Ping counts as one.
-    const id = (this.#pingsSent = (this.#pingsSent + 1) >>> 0);
+    // The payload is random, so that only a client that read this Ping can answer it: one that never reads
+    // cannot keep itself alive with Pongs guessed blind.
+    const id = randomPingId();
     const payload = Buffer.allocUnsafe(4);
     payload.writeUInt32BE(id, 0);
     this.#awaitedPong = id;
@@ -2724,20 +2861,29 @@ export class ClientHandler {
     return 'dropped';
   }
 
-  /** Applies `maxBufferedAmount` and `slowClientPolicy` to a message of `size` bytes about to be sent. */
-  #admit(size: number): boolean {
+  /**
+   * Applies `maxBufferedAmount` and `slowClientPolicy` before something more is sent. A slow client is one with
+   * a backlog: what already waits is judged, not the size of the new message, so one large message into an empty
+   * buffer always goes (what one client can hold is `maxBufferedAmount` plus one message).
+   */
+  #admit(): boolean {
     const { maxBufferedAmount, slowClientPolicy } = this.#context;
-    if (slowClientPolicy === 'queue' || this.#socket.writableLength + this.#queuedBytes + size <= maxBufferedAmount) return true;
-    this.#context.stats.messagesDropped++;
-    if (slowClientPolicy === 'close') {
+    if (slowClientPolicy === 'queue' || this.#backlog <= maxBufferedAmount) return true;
+    if (slowClientPolicy === 'close' && this.#state === 'open') {
       this.#context.log.info(`client ${this.client.id} is too slow (over maxBufferedAmount): closing it with 1008`);
       this.close(CloseCode.POLICY_VIOLATION, 'too slow: more than maxBufferedAmount bytes waiting');
+      // The server ends this connection: its code is ours until the peer answers with its own (§7.1.5).
+      this.#closeCode = CloseCode.POLICY_VIOLATION;
+      this.#context.connectionFailed(
+        this.client,
+        new PolicyViolationError('The client was too slow: more than maxBufferedAmount bytes were waiting.', 'WS_ERR_SLOW_CLIENT'),
+      );
     }
     return false;
   }
 
   #enqueueChecked(item: OutgoingItem): SendResult {
-    return this.#admit(item.size) ? this.#enqueue(item) : 'dropped';
+    return this.#admit() ? this.#enqueue(item) : this.#dropped();
   }
 
   #enqueue(item: OutgoingItem): 'queued' {
@@ -2828,6 +2974,8 @@ export class ClientHandler {
   #finishItem(queue: OutgoingItem[]): void {
     const item = queue.shift()!;
     this.#queuedBytes -= item.size;
+    // While closing, the wait for the peer counts from the last progress in sending what was accepted.
+    if (this.#state === 'closing') this.#armCloseTimer();
   }
 
   /**
@@ -2931,7 +3079,7 @@ export class ClientHandler {
   }
 
   /** Sends our Close frame: now, or after the messages queued before it. */
-  #sendClose(code: number | undefined, reason: string): void {
+  #sendClose(code: number | undefined, reason: CloseReason): void {
     this.#closeFrameSent = true;
     const payload = encodeClosePayload(code, reason);
     if (this.#queue !== undefined) this.#enqueue({ kind: 'close', payload, size: 0 });
@@ -2939,7 +3087,10 @@ export class ClientHandler {
   }
 
   #writeClose(payload: Buffer): void {
-    if (!this.#socket.destroyed) this.#socket.write(encodeFrame(Opcode.CLOSE, payload));
+    if (this.#socket.destroyed) return;
+    // `closeTimeout` is the peer's time to answer: it starts once our Close frame has left, not while the
+    // messages accepted before it are still being sent.
+    this.#socket.write(encodeFrame(Opcode.CLOSE, payload), () => this.#armCloseTimer());
   }
 
   /** Ends our side of TCP: now, or after what is queued. */
@@ -2948,9 +3099,11 @@ export class ClientHandler {
     else this.#socket.end();
   }
 
+  /** Starts, or starts again, the wait of `closeTimeout` after which a closing connection is dropped. */
   #armCloseTimer(): void {
-    if (this.#closeTimer !== undefined || this.#state === 'closed') return;
-    this.#closeTimer = setTimeout(ClientHandler.#onCloseTimeout, this.#context.closeTimeout, this);
+    if (this.#state === 'closed') return;
+    if (this.#closeTimer !== undefined) this.#closeTimer.refresh();
+    else this.#closeTimer = setTimeout(ClientHandler.#onCloseTimeout, this.#context.closeTimeout, this);
   }
 
   /**
@@ -2986,6 +3139,13 @@ export class ClientHandler {
 
   static #onSocketDrain(this: ClientSocket): void {
     const handler = this[kHandler]!;
+    handler.#owedControlBytes = 0;
+    const pong = handler.#pendingPong;
+    if (pong !== undefined) {
+      handler.#pendingPong = undefined;
+      if (!handler.#closeFrameSent) this.write(pong);
+    }
+    if (handler.#state === 'closing') handler.#armCloseTimer();
     // Only a client that was behind, with nothing left in our queue, has caught up.
     if (!handler.#behind || handler.#queue !== undefined || handler.#state !== 'open') return;
     handler.#behind = false;
@@ -2999,6 +3159,7 @@ export class ClientHandler {
     this.#parser.stop();
     this.#dropQueue(new Error('The connection closed before this message was sent.'));
     this.#deflate?.close();
+    this.#pendingPong = undefined;
     if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
     this.#closeTimer = undefined;
     this.#closeCode ??= CloseCode.ABNORMAL;
@@ -3011,6 +3172,17 @@ export class ClientHandler {
 
 /** The handlers whose sockets are corked until the end of this tick. */
 const corkedHandlers: ClientHandler[] = [];
+
+/** Random heartbeat Ping ids, drawn from the system's generator a thousand at a time. */
+const pingIds = new Uint32Array(1024);
+let pingIdsLeft = 0;
+function randomPingId(): number {
+  if (pingIdsLeft === 0) {
+    getRandomValues(pingIds);
+    pingIdsLeft = pingIds.length;
+  }
+  return pingIds[--pingIdsLeft]!;
+}
 /** Frames from this size on are written at once rather than batched (batching pays for small frames only). */
 const BATCH_FRAME_LIMIT = 16 * 1024;
 
@@ -3046,17 +3218,23 @@ function waitForDrain(socket: Socket): Promise<void> {
   });
 }
 
-/** The bytes of a message: a string as UTF-8, a Uint8Array viewed (not copied) as a Buffer. */
+/**
+ * The bytes of a message: a string as UTF-8, bytes viewed (not copied) as a Buffer: exactly the bytes a view
+ * covers, never more of its buffer.
+ * @throws {TypeError} for anything else (a number, say), so that no memory is ever sent that was not given.
+ */
 function messageBytes(message: Sendable): Buffer {
   if (typeof message === 'string') {
     return message.length >= LONG_TEXT_LENGTH && message.length <= LONG_TEXT_SCRATCH_LIMIT
       ? Buffer.from(encodeLongText(message))
       : Buffer.from(message, 'utf8');
   }
-  if (!(message instanceof Uint8Array)) {
-    throw new TypeError(`Cannot send a message of type ${describeType(message)}: send a string or a Uint8Array.`);
-  }
-  return Buffer.isBuffer(message) ? message : Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+  if (Buffer.isBuffer(message)) return message;
+  if (ArrayBuffer.isView(message)) return Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+  if (message instanceof ArrayBuffer) return Buffer.from(message);
+  throw new TypeError(
+    `Cannot send a message of type ${describeType(message)}: send a string, an ArrayBufferView (Buffer, typed array, DataView) or an ArrayBuffer.`,
+  );
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
@@ -3077,6 +3255,11 @@ export interface FrameParserHandler {
   onClose(code: number, reason: string): void;
   /** A broken rule: the error carries the close code to send (1002, 1007 or 1009). */
   onProtocolError(error: WebSocketError): void;
+  /**
+   * Read backpressure: `true` when the parser, waiting for the inflater, holds `maxReadAhead` bytes or more of
+   * frames behind the one being inflated (stop reading the socket), `false` once it goes on parsing.
+   */
+  onReadPressure?(pressed: boolean): void;
 }
 
 /**
@@ -3098,8 +3281,13 @@ export interface FrameParserOptions {
   readonly maxMessageSize: number;
   /** Present when permessage-deflate was negotiated: RSV1 then marks a compressed message (RFC 7692 §6). */
   readonly inflater?: MessageInflater | undefined;
-  /** Most frames in one message; more fails with 1008. Default: no limit. */
+  /** Most frames in one message; more fails with 1008. Default (and `0`): no limit. */
   readonly maxFragments?: number | undefined;
+  /**
+   * Bytes of later frames held while a compressed message is being inflated before `onReadPressure(true)` asks
+   * the socket to stop reading. Default 256 KiB.
+   */
+  readonly maxReadAhead?: number | undefined;
   /** Most received chunks held while a frame is incomplete; more fails with 1008. Default: no limit. */
   readonly maxBufferedChunks?: number | undefined;
 }
@@ -3122,6 +3310,7 @@ export class FrameParser {
   readonly #inflater: MessageInflater | undefined;
   readonly #maxFragments: number;
   readonly #maxBufferedChunks: number;
+  readonly #maxReadAhead: number;
 
   /** Received bytes not consumed yet: `#chunks[0]` from `#offset` on, then the other chunks whole. */
   #chunks: Buffer[] = [];
@@ -3135,6 +3324,8 @@ export class FrameParser {
   #inflating = false;
   /** A message whose inflation finished while paused: delivered first on `resume()`. */
   #held: { readonly opcode: number; readonly data: Buffer } | undefined;
+  /** `onReadPressure(true)` was reported and not yet taken back. */
+  #pressed = false;
 
   // The frame being read: its header has been consumed, its payload not yet.
   #awaitingPayload = false;
@@ -3142,6 +3333,8 @@ export class FrameParser {
   #rsv1 = false;
   #opcode = 0;
   #payloadLength = 0;
+  /** Bytes of the payload already consumed: a text frame is taken piece by piece as it arrives (§8.1). */
+  #payloadTaken = 0;
   /** The frame's masking key, its 4 bytes read as a big-endian 32-bit number. */
   #mask = 0;
 
@@ -3151,7 +3344,8 @@ export class FrameParser {
   #fragmentCount = 0;
   /** Whether the message in progress is compressed (RSV1 on its first frame, RFC 7692 §6.1). */
   #compressed = false;
-  #fragments: Buffer[] = [];
+  /** The message's bytes so far: see {@link MessageAssembler}. */
+  #assembler = new MessageAssembler();
   /** For text: the bytes of an incomplete UTF-8 sequence at the end of the fragments so far. */
   #utf8Tail: Buffer = EMPTY;
 
@@ -3159,8 +3353,14 @@ export class FrameParser {
     this.#handler = handler;
     this.#maxMessageSize = options.maxMessageSize;
     this.#inflater = options.inflater;
-    this.#maxFragments = options.maxFragments ?? Infinity;
+    this.#maxFragments = options.maxFragments || Infinity;
     this.#maxBufferedChunks = options.maxBufferedChunks ?? Infinity;
+    this.#maxReadAhead = options.maxReadAhead ?? DEFAULT_MAX_READ_AHEAD;
+  }
+
+  /** Bytes received and not consumed yet. */
+  get bufferedBytes(): number {
+    return this.#buffered;
   }
 
   /** Feeds received bytes; complete frames are handled before this returns, unless paused or inflating. */
@@ -3173,6 +3373,11 @@ export class FrameParser {
     }
     this.#buffered += chunk.length;
     this.#process();
+    // Bytes that wait behind an inflating message are bounded: past the limit, ask for reading to stop.
+    if (this.#inflating && !this.#pressed && this.#buffered >= this.#maxReadAhead && !this.#stopped) {
+      this.#pressed = true;
+      this.#handler.onReadPressure?.(true);
+    }
   }
 
   /** Stops handling frames (received bytes are kept) until {@link resume}. */
@@ -3192,10 +3397,24 @@ export class FrameParser {
 
   #process(): void {
     while (!this.#stopped && !this.#paused && !this.#inflating) {
-      if (!this.#awaitingPayload && !this.#readHeader()) return;
-      if (this.#buffered < this.#payloadLength) return;
+      if (!this.#awaitingPayload && !this.#readHeader()) break;
+      const remaining = this.#payloadLength - this.#payloadTaken;
+      if (this.#buffered < remaining) {
+        // §8.1: text that is not compressed is validated as it arrives, so that invalid UTF-8 fails at the read
+        // that shows it, not once the whole frame is in.
+        if (this.#buffered > 0 && this.#takesTextInPieces()) this.#takeTextPiece(this.#buffered);
+        break;
+      }
+      if (this.#payloadTaken > 0) {
+        this.#takeTextPiece(remaining);
+        continue;
+      }
       this.#awaitingPayload = false;
       this.#handleFrame(this.#takeUnmasked(this.#payloadLength, this.#mask));
+    }
+    if (this.#pressed && !this.#inflating) {
+      this.#pressed = false;
+      if (!this.#stopped) this.#handler.onReadPressure?.(false);
     }
   }
 
@@ -3204,7 +3423,29 @@ export class FrameParser {
     this.#stopped = true;
     this.#chunks = [];
     this.#buffered = 0;
-    this.#fragments = [];
+    this.#assembler.clear();
+  }
+
+  /** Whether the frame being read is a data frame of an uncompressed text message. */
+  #takesTextInPieces(): boolean {
+    const opcode = this.#opcode;
+    if (opcode === Opcode.TEXT) return !this.#rsv1;
+    return opcode === Opcode.CONTINUATION && this.#messageOpcode === Opcode.TEXT && !this.#compressed;
+  }
+
+  /** Consumes the next `count` bytes of a text frame's payload, unmasked with the key at that offset (§5.3). */
+  #takeTextPiece(count: number): void {
+    const offset = this.#payloadTaken;
+    const shift = 8 * (offset & 3);
+    const mask = shift === 0 ? this.#mask : ((this.#mask << shift) | (this.#mask >>> (32 - shift))) >>> 0;
+    const piece = this.#takeUnmasked(count, mask);
+    this.#payloadTaken = offset + count;
+    const complete = this.#payloadTaken === this.#payloadLength;
+    if (complete) {
+      this.#awaitingPayload = false;
+      this.#payloadTaken = 0;
+    }
+    this.#addToMessage(Opcode.TEXT, piece, complete && this.#fin);
   }
 
   /**
@@ -3250,6 +3491,7 @@ export class FrameParser {
     this.#rsv1 = (byte0 & 0x40) !== 0;
     this.#opcode = opcode;
     this.#payloadLength = payloadLength;
+    this.#payloadTaken = 0;
     this.#awaitingPayload = true;
     return true;
   }
@@ -3281,19 +3523,25 @@ export class FrameParser {
       this.#deliver(opcode, payload, false);
       return;
     }
+    this.#addToMessage(opcode, payload, this.#fin);
+  }
+
+  /**
+   * Adds a fragment (or, for text, a piece of one) to the message in progress, and delivers the message after
+   * its last bytes. §8.1: invalid UTF-8 fails as soon as a piece shows it, not only when the message ends.
+   */
+  #addToMessage(opcode: number, bytes: Buffer, last: boolean): void {
     if (this.#messageOpcode === 0) this.#messageOpcode = opcode;
-    this.#messageLength += payload.length;
-    // §8.1: invalid UTF-8 fails as soon as a fragment shows it, not only when the message ends.
-    if (opcode === Opcode.TEXT && !this.#checkTextFragment(payload)) {
+    this.#messageLength += bytes.length;
+    if (opcode === Opcode.TEXT && !this.#checkTextFragment(bytes, last)) {
       this.#fail(frameFailure('INVALID_UTF8'));
       return;
     }
-    // A small view would keep its whole socket chunk alive until the message ends: copy it.
-    if (payload.length > 0) this.#fragments.push(payload.length < 16384 ? Buffer.from(payload) : payload);
-    if (!this.#fin) return;
-
-    const message = this.#fragments.length === 1 ? this.#fragments[0]! : Buffer.concat(this.#fragments, this.#messageLength);
-    this.#fragments = [];
+    if (!last) {
+      this.#assembler.add(bytes);
+      return;
+    }
+    const message = this.#assembler.finish(bytes, this.#messageLength);
     this.#endMessage();
     this.#deliver(opcode, message, true);
   }
@@ -3348,7 +3596,7 @@ export class FrameParser {
    * Validates one fragment of a text message, carrying an incomplete trailing sequence to the next one.
    * On the final fragment nothing may be left incomplete.
    */
-  #checkTextFragment(fragment: Buffer): boolean {
+  #checkTextFragment(fragment: Buffer, last: boolean): boolean {
     let bytes = fragment;
     if (this.#utf8Tail.length > 0) {
       // Complete the carried sequence with the first bytes of this fragment, then check it alone.
@@ -3356,7 +3604,7 @@ export class FrameParser {
       const joined = Buffer.concat([this.#utf8Tail, fragment.subarray(0, missing)]);
       if (joined.length < this.#utf8Tail.length + missing) {
         this.#utf8Tail = joined;
-        return isValidUtf8Prefix(joined) && !this.#fin;
+        return isValidUtf8Prefix(joined) && !last;
       }
       if (!isUtf8(joined)) return false;
       bytes = fragment.subarray(missing);
@@ -3366,7 +3614,7 @@ export class FrameParser {
     if (!isUtf8(tailLength === 0 ? bytes : bytes.subarray(0, bytes.length - tailLength))) return false;
     if (tailLength === 0) return true;
     const tail = bytes.subarray(bytes.length - tailLength);
-    if (this.#fin || !isValidUtf8Prefix(tail)) return false;
+    if (last || !isValidUtf8Prefix(tail)) return false;
     this.#utf8Tail = Buffer.from(tail);
     return true;
   }
@@ -3496,6 +3744,76 @@ export class FrameParser {
   }
 }
 
+/** Default of {@link FrameParserOptions.maxReadAhead}. */
+const DEFAULT_MAX_READ_AHEAD = 256 * 1024;
+/** Pieces from this size on are kept as they are; smaller ones are copied together into a slab. */
+const LARGE_PIECE = 16 * 1024;
+/** The first slab's size; each next one doubles, up to {@link MAX_SLAB}. */
+const MIN_SLAB = 1024;
+const MAX_SLAB = 64 * 1024;
+
+/**
+ * Gathers the bytes of a message that arrives in several pieces (fragments, RFC 6455 §5.4, or the pieces of a
+ * text frame checked as they arrive), so that what it holds is bounded by the message's size plus a constant,
+ * however many pieces there are: large pieces are kept as they are (no copy), small ones are copied into slabs
+ * of up to 64 KiB, so that neither an object per piece nor a socket chunk behind each small view is kept. A
+ * million one-byte fragments cost a few dozen slabs, and each byte is copied twice at most.
+ */
+class MessageAssembler {
+  #pieces: Buffer[] = [];
+  #slab: Buffer | undefined;
+  #slabFill = 0;
+
+  add(bytes: Buffer): void {
+    if (bytes.length === 0) return;
+    if (bytes.length >= LARGE_PIECE) {
+      this.#sealSlab();
+      this.#pieces.push(bytes);
+      return;
+    }
+    let slab = this.#slab;
+    if (slab === undefined || slab.length - this.#slabFill < bytes.length) {
+      this.#sealSlab();
+      const size = Math.min(MAX_SLAB, Math.max(MIN_SLAB, slab === undefined ? 0 : slab.length * 2));
+      slab = this.#slab = Buffer.allocUnsafe(Math.max(size, bytes.length));
+    }
+    bytes.copy(slab, this.#slabFill);
+    this.#slabFill += bytes.length;
+  }
+
+  /** The whole message, `last` being its final piece and `length` its total size; the assembler is then empty. */
+  finish(last: Buffer, length: number): Buffer {
+    if (this.#pieces.length === 0 && this.#slabFill === 0) {
+      this.clear();
+      return last;
+    }
+    this.#sealSlab();
+    if (last.length > 0) this.#pieces.push(last);
+    const pieces = this.#pieces;
+    this.clear();
+    return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces, length);
+  }
+
+  clear(): void {
+    this.#pieces = [];
+    this.#slab = undefined;
+    this.#slabFill = 0;
+  }
+
+  /** Moves the slab's bytes to the pieces: a full slab as it is, a partly filled one as an exact copy. */
+  #sealSlab(): void {
+    const slab = this.#slab;
+    if (slab === undefined || this.#slabFill === 0) return;
+    if (this.#slabFill === slab.length) {
+      this.#pieces.push(slab);
+      this.#slab = undefined;
+    } else {
+      this.#pieces.push(Buffer.from(slab.subarray(0, this.#slabFill)));
+    }
+    this.#slabFill = 0;
+  }
+}
+
 /**
  * The rules decidable from a frame's first two bytes (RFC 6455 §5.1, §5.2, §5.4, §5.5; RFC 7692 §6.1), in the
  * RFC's order.
@@ -3594,13 +3912,11 @@ function encodeDataFrame(message: Sendable): EncodedFrame {
     frame.write(message, headerLength, 'utf8');
     return { header: frame, payload: undefined };
   }
-  if (!(message instanceof Uint8Array)) {
-    throw new TypeError(`Cannot send a message of type ${describeType(message)}: send a string or a Uint8Array.`);
-  }
-  if (message.length <= COPY_PAYLOAD_LIMIT) return { header: encodeFrame(Opcode.BINARY, message), payload: undefined };
-  const header = Buffer.allocUnsafe(frameHeaderLength(message.length));
-  writeFrameHeader(header, FRAME_FIN | Opcode.BINARY, message.length);
-  return { header, payload: message };
+  const bytes = messageBytes(message);
+  if (bytes.length <= COPY_PAYLOAD_LIMIT) return { header: encodeFrame(Opcode.BINARY, bytes), payload: undefined };
+  const header = Buffer.allocUnsafe(frameHeaderLength(bytes.length));
+  writeFrameHeader(header, FRAME_FIN | Opcode.BINARY, bytes.length);
+  return { header, payload: bytes };
 }
 
 /**
@@ -3623,8 +3939,15 @@ function encodeLongText(text: string): Buffer {
 }
 
 /** A Close frame's payload (§5.5.1): nothing, or the code and a UTF-8 reason. */
-function encodeClosePayload(code: number | undefined, reason: string): Buffer {
+function encodeClosePayload(code: number | undefined, reason: CloseReason): Buffer {
   if (code === undefined) return EMPTY;
+  if (typeof reason !== 'string') {
+    const bytes = messageBytes(reason);
+    const payload = Buffer.allocUnsafe(2 + bytes.length);
+    payload.writeUInt16BE(code, 0);
+    bytes.copy(payload, 2);
+    return payload;
+  }
   const payload = Buffer.allocUnsafe(2 + Buffer.byteLength(reason, 'utf8'));
   payload.writeUInt16BE(code, 0);
   payload.write(reason, 2, 'utf8');
@@ -3660,26 +3983,72 @@ interface ExtensionOffer {
 
 /**
  * Parses a `Sec-WebSocket-Extensions` value (RFC 6455 §9.1): `name; param; param=value, name2 ...`, where a
- * value is a token or a quoted string. Returns `undefined` when the syntax is broken.
+ * value is a token or a quoted string, with optional spaces and tabs around the separators. Returns `undefined`
+ * when the syntax is broken. A scanner, one pass, no backtracking: its time is linear in the value whatever it
+ * holds (a regular expression over this grammar can take quadratic time on 64 KiB of spaces and semicolons).
  */
 function parseExtensionOffers(value: string): ExtensionOffer[] | undefined {
   const offers: ExtensionOffer[] = [];
-  // One element: token *( ";" token [ "=" ( token / quoted-string ) ] ), elements separated by commas.
-  const element = /^[ \t]*([!#$%&'*+\-.^_`|~0-9A-Za-z]+)((?:[ \t]*;[ \t]*[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:[ \t]*=[ \t]*(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[^"\\]|\\.)*"))?)*)[ \t]*(?:,|$)/;
-  const param = /;[ \t]*([!#$%&'*+\-.^_`|~0-9A-Za-z]+)(?:[ \t]*=[ \t]*([!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[^"\\]|\\.)*"))?/g;
-  let rest = value;
-  while (rest.trim() !== '') {
-    const match = element.exec(rest);
-    if (match === null || match[0] === '') return undefined;
-    const params: Array<readonly [string, string | true]> = [];
-    for (const [, name, raw] of match[2]!.matchAll(param)) {
-      params.push([name!.toLowerCase(), raw === undefined ? true : raw.startsWith('"') ? raw.slice(1, -1).replace(/\\(.)/g, '$1') : raw]);
+  const end = value.length;
+  let at = 0;
+  const skipSpaces = (): void => {
+    while (at < end && (value.charCodeAt(at) === 0x20 || value.charCodeAt(at) === 0x09)) at++;
+  };
+  const readToken = (): string => {
+    const start = at;
+    while (at < end && isTokenCode(value.charCodeAt(at))) at++;
+    return value.slice(start, at);
+  };
+  /** A quoted-string (RFC 9110 §5.6.4) without its quotes and escapes; `undefined` if it does not end. */
+  const readQuoted = (): string | undefined => {
+    let text = '';
+    for (at++; at < end; at++) {
+      const code = value.charCodeAt(at);
+      if (code === 0x22) {
+        at++;
+        return text;
+      }
+      if (code === 0x5c) at++;
+      if (at < end) text += value.charAt(at);
     }
-    offers.push({ name: match[1]!.toLowerCase(), params });
-    rest = rest.slice(match[0].length);
+    return undefined;
+  };
+  skipSpaces();
+  while (at < end) {
+    const name = readToken();
+    if (name === '') return undefined;
+    const params: Array<readonly [string, string | true]> = [];
+    for (skipSpaces(); value.charCodeAt(at) === 0x3b; skipSpaces()) {
+      at++;
+      skipSpaces();
+      const param = readToken();
+      if (param === '') return undefined;
+      skipSpaces();
+      let paramValue: string | true = true;
+      if (value.charCodeAt(at) === 0x3d) {
+        at++;
+        skipSpaces();
+        const quoted = value.charCodeAt(at) === 0x22;
+        const read = quoted ? readQuoted() : readToken();
+        if (read === undefined || (read === '' && !quoted)) return undefined;
+        paramValue = read;
+      }
+      params.push([param.toLowerCase(), paramValue]);
+    }
+    offers.push({ name: name.toLowerCase(), params });
+    if (at === end) break;
+    if (value.charCodeAt(at) !== 0x2c) return undefined;
+    at++;
+    skipSpaces();
   }
   return offers;
 }
+
+/** Whether a character code may appear in a token (RFC 9110 §5.6.2 tchar). */
+function isTokenCode(code: number): boolean {
+  return code < 128 && TOKEN_CODES[code] === 1;
+}
+const TOKEN_CODES = Uint8Array.from({ length: 128 }, (_, code) => (TOKEN.test(String.fromCharCode(code)) ? 1 : 0));
 
 /**
  * Chooses the first permessage-deflate offer this server can honour (RFC 7692 §5, §7). An offer with an unknown
@@ -3747,6 +4116,21 @@ function parseWindowBits(value: string | true): number | undefined {
 
 /** The tail a sync flush leaves, which RFC 7692 §7.2.1 strips from each message and §7.2.2 puts back. */
 const DEFLATE_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+
+/** `pieces` without their first `count` bytes (views, no copy). */
+function skipBytes(pieces: readonly Buffer[], count: number): Buffer[] {
+  const rest: Buffer[] = [];
+  let skip = count;
+  for (const piece of pieces) {
+    if (skip >= piece.length) {
+      skip -= piece.length;
+      continue;
+    }
+    rest.push(skip === 0 ? piece : piece.subarray(skip));
+    skip = 0;
+  }
+  return rest;
+}
 
 /**
  * Runs at most `concurrency` zlib jobs at once for a whole server (each takes a thread-pool slot and memory);
@@ -3872,11 +4256,37 @@ export class DeflateCodec implements MessageInflater {
         done();
         return;
       }
-      const inflater = (this.#inflater ??= this.#makeInflater());
       this.#pendingInflate = { fin, callback, done };
-      inflater.write(payload);
-      if (fin) inflater.write(DEFLATE_TAIL);
-      inflater.flush(() => this.#finishInflate(null));
+      this.#feedInflater(fin ? [payload, DEFLATE_TAIL] : [payload]);
+    });
+  }
+
+  /**
+   * Writes compressed bytes to the inflater and flushes. RFC 7692 §7.2.3.4: a client may end a message with a
+   * DEFLATE block with BFINAL set, which ends zlib's stream; zlib then ignores whatever follows. So when the
+   * inflater consumed less than it was given, its stream has ended: it is replaced by a fresh one (as browsers
+   * do, without a dictionary), which takes the rest, so that no byte after a final block is silently lost.
+   */
+  #feedInflater(input: readonly Buffer[]): void {
+    const inflater = (this.#inflater ??= this.#makeInflater());
+    const before = inflater.bytesWritten;
+    for (const bytes of input) inflater.write(bytes);
+    inflater.flush(() => {
+      if (inflater !== this.#inflater || this.#pendingInflate === undefined) return; // failed or closed meanwhile
+      const consumed = inflater.bytesWritten - before;
+      const given = input.reduce((sum, bytes) => sum + bytes.length, 0);
+      if (consumed < given) {
+        this.#inflater = undefined;
+        inflater.close();
+        const rest = skipBytes(input, consumed);
+        // Only the tail we appended follows the final block: it marked a flush of a stream that has ended.
+        const onlyTail = this.#pendingInflate.fin && given - consumed === DEFLATE_TAIL.length;
+        if (!onlyTail && rest.length > 0) {
+          this.#feedInflater(rest);
+          return;
+        }
+      }
+      this.#finishInflate(null);
     });
   }
 
@@ -4118,16 +4528,22 @@ function isValidReceivedCloseCode(code: number): boolean {
 }
 
 /** Validates the arguments of a close the application asked for; the same codes a peer may send. */
-function checkCloseArguments(code: number, reason: string): void {
+function checkCloseArguments(code: number, reason: CloseReason): void {
   if (typeof code !== 'number' || !Number.isInteger(code) || !isValidReceivedCloseCode(code)) {
     throw new RangeError(
       `Cannot close with code ${String(code)}: use 1000-1003, 1007-1014 or 3000-4999 (RFC 6455 §7.4).`,
     );
   }
-  if (typeof reason !== 'string') {
-    throw new TypeError(`Cannot close with a reason of type ${describeType(reason)}: the reason must be a string.`);
+  if (typeof reason !== 'string' && !ArrayBuffer.isView(reason)) {
+    throw new TypeError(
+      `Cannot close with a reason of type ${describeType(reason)}: the reason must be a string or UTF-8 bytes (an ArrayBufferView).`,
+    );
   }
-  const length = Buffer.byteLength(reason, 'utf8');
+  // §5.5.1: the reason is UTF-8; given as bytes, it must be valid UTF-8.
+  if (typeof reason !== 'string' && !isUtf8(messageBytes(reason))) {
+    throw new RangeError('Cannot close with a reason that is not valid UTF-8 (RFC 6455 §5.5.1).');
+  }
+  const length = typeof reason === 'string' ? Buffer.byteLength(reason, 'utf8') : reason.byteLength;
   if (length > MAX_CLOSE_REASON_BYTES) {
     throw new RangeError(`Cannot close with a reason of ${length} bytes: at most 123 UTF-8 bytes fit in a Close frame.`);
   }
@@ -4144,6 +4560,24 @@ function hasToken(value: string | undefined, token: string): boolean {
 
 const OPTION_NAMES = new Set<string>([...Object.keys(DEFAULTS), ...OPTIONS_WITHOUT_DEFAULT]);
 
+/**
+ * The default of `maxConnections`: 50,000, or the process's soft descriptor limit less a reserve for the
+ * application's own files (32 + 5 %) where that is lower. Read from `/proc/self/limits` where there is one
+ * (Linux); elsewhere, or without the permission to read it, 50,000.
+ */
+function defaultMaxConnections(): number {
+  let limits: string;
+  try {
+    limits = readFileSync('/proc/self/limits', 'latin1');
+  } catch {
+    return DEFAULTS.maxConnections;
+  }
+  const match = /^Max open files\s+(\d+)/m.exec(limits);
+  if (match === null) return DEFAULTS.maxConnections;
+  const descriptors = Number(match[1]);
+  return Math.max(1, Math.min(DEFAULTS.maxConnections, descriptors - 32 - Math.ceil(descriptors / 20)));
+}
+
 /** Merges the options with the defaults and checks every value, then how they go together. */
 function resolveOptions(options: WebsocketServerOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) {
@@ -4154,7 +4588,7 @@ function resolveOptions(options: WebsocketServerOptions): ResolvedOptions {
       throw new TypeError(`Cannot create the server: '${name}' is not an option (known: ${[...OPTION_NAMES].join(', ')}).`);
     }
   }
-  const resolved = { ...DEFAULTS, ...withoutUndefined(options) };
+  const resolved = { ...DEFAULTS, maxConnections: defaultMaxConnections(), ...withoutUndefined(options) };
   checkInteger('port', resolved.port, 0, 65535);
   if (typeof resolved.host !== 'string' || resolved.host === '') {
     throw new TypeError(`Cannot create the server: 'host' must be a non-empty string, not ${describeType(resolved.host)}.`);
@@ -4168,7 +4602,7 @@ function resolveOptions(options: WebsocketServerOptions): ResolvedOptions {
     );
   }
   checkInteger('maxMessageSize', resolved.maxMessageSize, 1, BUFFER_MAX_LENGTH);
-  checkInteger('maxFragments', resolved.maxFragments, 1, Number.MAX_SAFE_INTEGER);
+  checkInteger('maxFragments', resolved.maxFragments, 0, Number.MAX_SAFE_INTEGER);
   checkInteger('maxBufferedChunks', resolved.maxBufferedChunks, 16, Number.MAX_SAFE_INTEGER);
   checkInteger('maxConnections', resolved.maxConnections, 1, Number.MAX_SAFE_INTEGER);
   checkInteger('maxHeaderSize', resolved.maxHeaderSize, 1024, 1024 * 1024);

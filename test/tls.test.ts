@@ -8,7 +8,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import * as net from 'node:net';
+import { after, before, describe, test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import WebSocket from 'ws';
 import { WebsocketServer } from '../websocket-server.ts';
@@ -129,6 +130,56 @@ describe('wss:// with key and cert', () => {
     await within(started, 'runForever() to resolve once the app listens');
     const ws = await openWs(t, `wss://127.0.0.1:${server.port}/`, [], { ca: credentials.cert });
     assert.equal(await echo(ws, 'via https'), 'via https');
+  });
+});
+
+/** Opens `count` TCP connections to the port that never say anything; resolves once all are connected. */
+async function silentSockets(t: TestContext, port: number, count: number): Promise<net.Socket[]> {
+  const sockets = await Promise.all(
+    Array.from({ length: count }, () => {
+      const socket = net.connect({ host: '127.0.0.1', port });
+      socket.on('error', () => undefined);
+      return within(once(socket, 'connect').then(() => socket), 'a TCP connection');
+    }),
+  );
+  t.after(() => {
+    for (const socket of sockets) socket.destroy();
+  });
+  return sockets;
+}
+
+describe('the TLS handshake is bounded like the rest of the opening handshake', () => {
+  test('sockets that never start TLS are all closed within handshakeTimeout (+1 s), counted as timeouts', LIMIT, async (t) => {
+    const { server } = await startServer(t, { key: credentials.key, cert: credentials.cert, handshakeTimeout: 500 });
+    const sockets = await silentSockets(t, server.port, 200);
+    const closed = sockets.map((socket) => once(socket, 'close'));
+    await within(Promise.all(closed), 'every silent socket to be closed by the server', 500 + 1_000);
+    assert.equal(server.stats.handshakeFailures['WS_ERR_HANDSHAKE_HANDSHAKE_TIMEOUT'], 200);
+  });
+
+  test('a client that trickles its TLS handshake one byte at a time is closed at handshakeTimeout all the same', LIMIT, async (t) => {
+    const { server } = await startServer(t, { key: credentials.key, cert: credentials.cert, handshakeTimeout: 600 });
+    const [socket] = await silentSockets(t, server.port, 1);
+    // The first bytes of a TLS ClientHello record, one every 100 ms: each keeps an idle timer alive.
+    const hello = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]);
+    let sent = 0;
+    const trickle = setInterval(() => {
+      if (sent < hello.length && !socket!.destroyed) socket!.write(hello.subarray(sent, ++sent));
+    }, 100);
+    t.after(() => clearInterval(trickle));
+    await within(once(socket!, 'close'), 'the trickling socket to be closed', 600 + 1_000);
+  });
+
+  test('connections in their TLS handshake count toward maxConnections: one more is closed before TLS', LIMIT, async (t) => {
+    const logger = recordingLogger();
+    const { server } = await startServer(t, { key: credentials.key, cert: credentials.cert, maxConnections: 5, logger, loglevel: 'info' });
+    await silentSockets(t, server.port, 5);
+    const [extra] = await silentSockets(t, server.port, 1);
+    await within(once(extra!, 'close'), 'the sixth connection to be closed at once');
+    assert.equal(server.stats.handshakeFailures['WS_ERR_HANDSHAKE_TOO_MANY_CONNECTIONS'], 1);
+    assert.ok(logger.lines.warn.some((line) => /maxConnections \(5\) is reached/.test(line)), 'a warning says the limit is reached');
+    // A wss:// client is refused too while they wait.
+    await assert.rejects(openWs(t, `wss://127.0.0.1:${server.port}/`, [], { ca: credentials.cert }));
   });
 });
 
