@@ -36,6 +36,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { constants as zlibConstants, deflateRawSync } from 'node:zlib';
 import { WebSocketServer } from 'ws';
+import { collectGarbage } from './servers/control.ts';
 
 // ─── Shared helpers (also used by attacks.ts) ────────────────────────────────────────────────────────────
 
@@ -328,20 +329,6 @@ export async function startServerProcess(script: string, args: readonly string[]
         child.send({ ...message, id });
       }),
   };
-}
-
-/** Full GCs until the heap stops shrinking (at most six), with pauses for the sweeper threads. */
-export async function collectGarbage(): Promise<void> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (gc === undefined) throw new Error('The server process needs --expose-gc.');
-  let previous = Infinity;
-  for (let round = 0; round < 6; round++) {
-    gc();
-    await delay(40);
-    const used = process.memoryUsage().heapUsed;
-    if (used >= previous - 1024) break;
-    previous = used;
-  }
 }
 
 /** A process's resident set from /proc (readable while its event loop is busy), in bytes; 0 once it is gone. */

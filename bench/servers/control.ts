@@ -46,7 +46,7 @@ async function answer(request: ServerRequest, probe: ServerProbe): Promise<Serve
 }
 
 /** Full collections until the heap stops shrinking (at most a few), with pauses for the sweeper threads. */
-async function collectGarbage(): Promise<void> {
+export async function collectGarbage(): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc === undefined) throw new Error('The bench server needs --expose-gc to measure memory.');
   let previous = Infinity;
