@@ -147,8 +147,8 @@ interface FuzzCase {
   echoes?: ExpectedMessage[];
   /** Half-close our side once everything is written (frame cases whose traffic may not end by itself). */
   endAfterWrite: boolean;
-  /** A close code the client sent in 1012–1014, which the server may echo. */
-  echoableCode?: number;
+  /** Close codes in 1012–1014 the client's bytes may carry in a Close frame: the server may echo them. */
+  echoableCodes?: ReadonlySet<number>;
   description: string;
 }
 
@@ -263,13 +263,6 @@ function mutatedFramesCase(r: Random): FuzzCase {
         notes.push('duplicate frame');
     }
   }
-  const echoableCodes: number[] = [];
-  for (const frame of frames) {
-    if (frame.opcode === 0x8 && frame.payload && Buffer.byteLength(frame.payload) >= 2) {
-      const code = Buffer.from(frame.payload).readUInt16BE(0);
-      if (code >= 1012 && code <= 1014) echoableCodes.push(code);
-    }
-  }
   let bytes = Buffer.concat(frames.map((frame) => buildFrame(frame)));
   // Byte-level damage: bit flips, truncation, inserted junk.
   const damage = r.int(4);
@@ -295,9 +288,23 @@ function mutatedFramesCase(r: Random): FuzzCase {
     endAfterWrite: true,
     description: `${frames.length} frames, ${bytes.length} bytes: ${notes.join(', ')}`,
   };
-  // A close code in 1012–1014 is accepted from the peer and may be echoed; only the first close counts.
-  if (echoableCodes.length > 0) fuzzCase.echoableCode = echoableCodes[0]!;
+  // A close code in 1012–1014 is accepted from the peer and may be echoed. Looked for in the bytes as sent, after
+  // the damage: a bit flip can make one out of another code.
+  const echoable = echoableCloseCodes(bytes);
+  if (echoable.size > 0) fuzzCase.echoableCodes = echoable;
   return fuzzCase;
+}
+
+/** The codes in 1012–1014 of every masked Close frame that may start anywhere in `bytes` (RFC 6455 §5.2, §5.3). */
+function echoableCloseCodes(bytes: Buffer): Set<number> {
+  const codes = new Set<number>();
+  for (let at = 0; at + 8 <= bytes.length; at++) {
+    const length = bytes[at + 1]! & 0x7f;
+    if ((bytes[at]! & 0x0f) !== 0x8 || (bytes[at + 1]! & 0x80) === 0 || length < 2 || length > 125) continue;
+    const code = ((bytes[at + 6]! ^ bytes[at + 2]!) << 8) | (bytes[at + 7]! ^ bytes[at + 3]!);
+    if (code >= 1012 && code <= 1014) codes.add(code);
+  }
+  return codes;
 }
 
 function validCase(r: Random): FuzzCase {
@@ -532,7 +539,7 @@ function checkServerFrames(rest: Buffer, fuzzCase: FuzzCase, complete: boolean):
         if (frame.payload.length === 1) return 'a close frame with a one-byte payload';
         if (frame.payload.length >= 2) {
           const code = frame.payload.readUInt16BE(0);
-          if (!serverMaySend(code) && code !== fuzzCase.echoableCode) return `close code ${code}, which a server may not send`;
+          if (!serverMaySend(code) && !fuzzCase.echoableCodes?.has(code)) return `close code ${code}, which a server may not send`;
           if (!isUtf8(frame.payload.subarray(2))) return 'a close reason that is not UTF-8';
         }
       }
