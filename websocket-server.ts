@@ -2082,7 +2082,7 @@ function applicationRefusal(verdict: { status?: unknown; headers?: unknown; mess
     throw new TypeError(`setFnAuthenticate refused with a message of type ${describeType(message)}: give a string.`);
   }
   const base = handshakeFailure('REFUSED');
-  return new HandshakeError(message ?? base.message, base.code, status, checked);
+  return new HandshakeError(typeof message === 'string' ? message : base.message, base.code, status, checked);
 }
 
 /** `Sec-WebSocket-Accept` for a key (RFC 6455 §4.2.2, item 5.4). */
@@ -4498,11 +4498,22 @@ const UNMASK_WASM = Uint8Array.of(
   0x0b, 0x0b, 0x0b,
 );
 
+/**
+ * The part of the WebAssembly API used here. Declared, not taken from the `WebAssembly` global's types: those come
+ * with the DOM library, which a Node-only tsconfig (`lib: ["es2023"]`) does not include.
+ */
+interface WebAssemblyApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object) => { readonly exports: Readonly<Record<string, unknown>> };
+}
+
 /** The compiled module, or `undefined` where WebAssembly (or its SIMD) is not available. */
 const wasmUnmasker = ((): { memory: Buffer; xorWords: (length: number, key: number) => void } | undefined => {
   try {
-    const { exports } = new WebAssembly.Instance(new WebAssembly.Module(UNMASK_WASM));
-    const memory = exports['m'] as WebAssembly.Memory;
+    const api = (globalThis as { WebAssembly?: WebAssemblyApi }).WebAssembly;
+    if (api === undefined) return undefined;
+    const { exports } = new api.Instance(new api.Module(UNMASK_WASM));
+    const memory = exports['m'] as { readonly buffer: ArrayBuffer };
     const xorWords = exports['u'] as (length: number, key: number) => void;
     return { memory: Buffer.from(memory.buffer, 0, WASM_BLOCK_SIZE), xorWords };
   } catch {
