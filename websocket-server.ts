@@ -1323,42 +1323,42 @@ export class WebsocketServer {
     }
     const timeout = this.#options.handshakeTimeout;
     const timer = setTimeout(() => {
-      if (!this.#tlsHandshakes.delete(socket)) return;
+      if (this.#leaveTlsPhase(socket) === undefined) return;
       this.#countRefusal(handshakeFailure('HANDSHAKE_TIMEOUT'), socket);
       socket.destroy();
     }, timeout);
     this.#tlsHandshakes.set(socket, { timer, deadline: performance.now() + timeout });
-    socket.once('close', () => {
-      const entry = this.#tlsHandshakes.get(socket);
-      if (entry === undefined) return;
-      clearTimeout(entry.timer);
-      this.#tlsHandshakes.delete(socket);
-    });
+    socket.once('close', () => this.#leaveTlsPhase(socket));
+  }
+
+  /** Stops tracking a TCP socket's TLS phase; returns its entry, if it was in that phase. */
+  #leaveTlsPhase(socket: Socket): { readonly deadline: number } | undefined {
+    const entry = this.#tlsHandshakes.get(socket);
+    if (entry === undefined) return undefined;
+    clearTimeout(entry.timer);
+    this.#tlsHandshakes.delete(socket);
+    return entry;
   }
 
   /** A connection that completed TLS: its opening handshake gets what is left of `handshakeTimeout`. */
   #acceptSecureSocket(socket: Socket): void {
     // node:tls keeps the TCP socket a TLS socket wraps as `_parent` (not part of its typed API).
     const tcp = (socket as Socket & { _parent?: unknown })._parent;
-    const entry = tcp instanceof Socket ? this.#tlsHandshakes.get(tcp) : undefined;
-    let timeout = this.#options.handshakeTimeout;
-    if (entry !== undefined) {
-      clearTimeout(entry.timer);
-      this.#tlsHandshakes.delete(tcp as Socket);
-      timeout = Math.max(1, Math.ceil(entry.deadline - performance.now()));
-    }
+    const entry = tcp instanceof Socket ? this.#leaveTlsPhase(tcp) : undefined;
+    const timeout = entry === undefined ? this.#options.handshakeTimeout : Math.max(1, Math.ceil(entry.deadline - performance.now()));
     this.#acceptSocket(socket, timeout);
   }
 
   /** Logs and counts a refused connection that gets no HTTP answer (one still in its TLS handshake). */
   #countRefusal(error: HandshakeError, socket: Socket): void {
-    this.#handshakeFailures[error.code] = (this.#handshakeFailures[error.code] ?? 0) + 1;
     this.#log.info(`dropped a connection from ${formatHostPort(socket.remoteAddress, socket.remotePort)} during TLS: ${error.message}`);
-    if (error.code === 'WS_ERR_HANDSHAKE_TOO_MANY_CONNECTIONS') this.#warnAtLimit();
+    this.#countHandshakeFailure(error);
   }
 
-  #warnAtLimit(): void {
-    if (this.#atLimitWarned) return;
+  /** Counts a refusal by its code in `stats`; the first of an episode at `maxConnections` is also a warning. */
+  #countHandshakeFailure(error: HandshakeError): void {
+    this.#handshakeFailures[error.code] = (this.#handshakeFailures[error.code] ?? 0) + 1;
+    if (error.code !== 'WS_ERR_HANDSHAKE_TOO_MANY_CONNECTIONS' || this.#atLimitWarned) return;
     this.#atLimitWarned = true;
     this.#log.log(
       'warning',
@@ -1620,9 +1620,8 @@ export class WebsocketServer {
       `refused a handshake from ${formatHostPort(socket.remoteAddress, socket.remotePort)}: ` +
         `${error.status} ${error.message}`,
     );
-    this.#handshakeFailures[error.code] = (this.#handshakeFailures[error.code] ?? 0) + 1;
+    this.#countHandshakeFailure(error);
     if (report) this.#reportError(error, null);
-    if (error.code === 'WS_ERR_HANDSHAKE_TOO_MANY_CONNECTIONS') this.#warnAtLimit();
     // The descriptor is freed as soon as the answer (and our FIN) has reached the kernel, which delivers it:
     // a refused connection, above all one refused for want of room, must not hold a descriptor for seconds.
     socket.end(httpErrorResponse(error), 'utf8', () => socket.destroy());
@@ -2529,7 +2528,6 @@ export class ClientHandler {
       inflater: deflate,
       maxFragments: context.maxFragments,
       maxBufferedChunks: context.maxBufferedChunks,
-      maxReadAhead: DEFAULT_MAX_READ_AHEAD,
     });
     // The socket's data, error and close listeners, set at accept, now lead here.
     this.#socket[kHandler] = this;
@@ -2855,13 +2853,18 @@ export class ClientHandler {
     }
   }
 
-  #failConnection(error: WebSocketError): void {
+  /**
+   * §7.1.7: nothing more the peer sends is processed and its Close is not awaited: our Close goes, then our FIN.
+   * What waits to be sent is dropped, unless `keepQueued` (a slow client still gets what was accepted for it).
+   */
+  #failConnection(error: WebSocketError, keepQueued = false): void {
     this.#parser.stop();
     if (this.#state === 'closed') return;
     this.#closeCode = error.closeCode;
     this.#closeReason = '';
     this.#context.connectionFailed(this.client, error);
-    const droppedClose = this.#dropQueue(new Error(`The connection failed before this message was sent: ${error.message}`));
+    const droppedClose =
+      !keepQueued && this.#dropQueue(new Error(`The connection failed before this message was sent: ${error.message}`));
     if (!this.#closeFrameSent || droppedClose) {
       // 1011 carries no detail; the others say briefly what was wrong.
       this.#sendClose(error.closeCode, error instanceof InternalError ? '' : closeReasonFor(error));
@@ -2887,17 +2890,9 @@ export class ClientHandler {
     if (slowClientPolicy === 'queue' || this.#backlog <= maxBufferedAmount) return true;
     if (slowClientPolicy === 'close' && this.#state === 'open') {
       this.#context.log.info(`client ${this.client.id} is too slow (over maxBufferedAmount): closing it with 1008`);
-      // §7.1.7: the connection is failed, so nothing more it sends is processed, and its Close is not awaited:
-      // what was accepted goes out, then our Close, then our FIN. Its code is ours (§7.1.5).
-      this.#parser.stop();
-      this.#state = 'closing';
-      this.#closeCode = CloseCode.POLICY_VIOLATION;
-      this.#sendClose(CloseCode.POLICY_VIOLATION, 'too slow: more than maxBufferedAmount bytes waiting');
-      this.#endTcp();
-      this.#armCloseTimer();
-      this.#context.connectionFailed(
-        this.client,
+      this.#failConnection(
         new PolicyViolationError('The client was too slow: more than maxBufferedAmount bytes were waiting.', 'WS_ERR_SLOW_CLIENT'),
+        true,
       );
     }
     return false;
@@ -3394,10 +3389,6 @@ export class FrameParser {
     this.#maxReadAhead = options.maxReadAhead ?? DEFAULT_MAX_READ_AHEAD;
   }
 
-  /** Bytes received and not consumed yet. */
-  get bufferedBytes(): number {
-    return this.#buffered;
-  }
 
   /** Feeds received bytes; complete frames are handled before this returns, unless paused or inflating. */
   push(chunk: Buffer): void {
@@ -3977,16 +3968,10 @@ function encodeLongText(text: string): Buffer {
 /** A Close frame's payload (§5.5.1): nothing, or the code and a UTF-8 reason. */
 function encodeClosePayload(code: number | undefined, reason: CloseReason): Buffer {
   if (code === undefined) return EMPTY;
-  if (typeof reason !== 'string') {
-    const bytes = messageBytes(reason);
-    const payload = Buffer.allocUnsafe(2 + bytes.length);
-    payload.writeUInt16BE(code, 0);
-    bytes.copy(payload, 2);
-    return payload;
-  }
-  const payload = Buffer.allocUnsafe(2 + Buffer.byteLength(reason, 'utf8'));
+  const bytes = messageBytes(reason);
+  const payload = Buffer.allocUnsafe(2 + bytes.length);
   payload.writeUInt16BE(code, 0);
-  payload.write(reason, 2, 'utf8');
+  bytes.copy(payload, 2);
   return payload;
 }
 
@@ -4314,11 +4299,9 @@ export class DeflateCodec implements MessageInflater {
       if (consumed < given) {
         this.#inflater = undefined;
         inflater.close();
-        const rest = skipBytes(input, consumed);
-        // Only the tail we appended follows the final block: it marked a flush of a stream that has ended.
-        const onlyTail = this.#pendingInflate.fin && given - consumed === DEFLATE_TAIL.length;
-        if (!onlyTail && rest.length > 0) {
-          this.#feedInflater(rest);
+        // When only the tail we appended follows the final block, it marked a flush of a stream that has ended.
+        if (!(this.#pendingInflate.fin && given - consumed === DEFLATE_TAIL.length)) {
+          this.#feedInflater(skipBytes(input, consumed));
           return;
         }
       }
@@ -4635,7 +4618,8 @@ function resolveOptions(options: WebsocketServerOptions): ResolvedOptions {
       throw new TypeError(`Cannot create the server: '${name}' is not an option (known: ${[...OPTION_NAMES].join(', ')}).`);
     }
   }
-  const resolved = { ...DEFAULTS, maxConnections: defaultMaxConnections(), ...withoutUndefined(options) };
+  const resolved = { ...DEFAULTS, ...withoutUndefined(options) };
+  if (options.maxConnections === undefined) resolved.maxConnections = defaultMaxConnections();
   checkInteger('port', resolved.port, 0, 65535);
   if (typeof resolved.host !== 'string' || resolved.host === '') {
     throw new TypeError(`Cannot create the server: 'host' must be a non-empty string, not ${describeType(resolved.host)}.`);

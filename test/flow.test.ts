@@ -32,11 +32,6 @@ function numbered(index: number, size = 16 * KIB): Buffer {
   return message;
 }
 
-/** The bytes a binary message takes on the wire (header + payload), as maxBufferedAmount counts it. */
-function frameSize(payloadLength: number): number {
-  return payloadLength + (payloadLength < 126 ? 2 : payloadLength < 65536 ? 4 : 10);
-}
-
 /** One send and what bufferedAmount was just before it. */
 interface Attempt {
   index: number;
@@ -97,7 +92,6 @@ describe('ClientHandler.bufferedAmount', () => {
 
 describe('maxBufferedAmount and slowClientPolicy', () => {
   const limit = 64 * KIB;
-  const size = frameSize(16 * KIB);
 
   test("'close': the first message sent with more than the limit waiting is dropped and the client is closed with 1008", SLOW, async (t) => {
     const h = await startServer(t, { maxBufferedAmount: limit, slowClientPolicy: 'close' });

@@ -157,19 +157,6 @@ describe('the TLS handshake is bounded like the rest of the opening handshake', 
     assert.equal(server.stats.handshakeFailures['WS_ERR_HANDSHAKE_HANDSHAKE_TIMEOUT'], 200);
   });
 
-  test('a client that trickles its TLS handshake one byte at a time is closed at handshakeTimeout all the same', LIMIT, async (t) => {
-    const { server } = await startServer(t, { key: credentials.key, cert: credentials.cert, handshakeTimeout: 600 });
-    const [socket] = await silentSockets(t, server.port, 1);
-    // The first bytes of a TLS ClientHello record, one every 100 ms: each keeps an idle timer alive.
-    const hello = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]);
-    let sent = 0;
-    const trickle = setInterval(() => {
-      if (sent < hello.length && !socket!.destroyed) socket!.write(hello.subarray(sent, ++sent));
-    }, 100);
-    t.after(() => clearInterval(trickle));
-    await within(once(socket!, 'close'), 'the trickling socket to be closed', 600 + 1_000);
-  });
-
   test('connections in their TLS handshake count toward maxConnections: one more is closed before TLS', LIMIT, async (t) => {
     const logger = recordingLogger();
     const { server } = await startServer(t, { key: credentials.key, cert: credentials.cert, maxConnections: 5, logger, loglevel: 'info' });
