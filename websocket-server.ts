@@ -1803,31 +1803,41 @@ function negotiatedHeaderLines(accepted: AcceptedHandshake): string {
 class UpgradeRequest implements HandshakeRequest {
   readonly method: string;
   url: string;
-  path: string;
   readonly remoteAddress: string;
   readonly remotePort: number;
-  readonly headers: Readonly<Record<string, string>>;
+  /** The parsed fields while the handshake runs (and once asked for again); `undefined` while idle. */
+  #headers: Readonly<Record<string, string>> | undefined;
+  /** The parsed fields packed in one string, `name LF value LF …`: what an idle connection keeps. */
+  #packedHeaders = '';
   #query: URLSearchParams | undefined;
   #cookies: Readonly<Record<string, string>> | undefined;
 
   constructor(head: RequestHead, remoteAddress: string, remotePort: number) {
     this.method = head.method;
     this.url = head.target;
-    this.path = pathOf(head.target);
-    this.headers = head.headers;
+    this.#headers = head.headers;
     this.remoteAddress = remoteAddress;
     this.remotePort = remotePort;
   }
 
+  get path(): string {
+    return pathOf(this.url);
+  }
+
+  get headers(): Readonly<Record<string, string>> {
+    this.#headers ??= unpackHeaders(this.#packedHeaders);
+    return this.#headers;
+  }
+
   /**
-   * Makes the kept strings independent of the request head they were cut from (a substring can keep its whole
-   * source alive), and forgets the query and cookies parsed for the handshake: they are parsed again if read.
+   * For the life of the connection: keeps the fields as one string of their own (neither a dictionary, which costs
+   * more than the text, nor substrings, which would keep the whole request head alive), and forgets what was
+   * derived for the handshake. What is read again is unpacked again, without parsing or checking.
    */
   detach(): void {
     this.url = ownCopy(this.url);
-    this.path = ownCopy(this.path);
-    const headers = this.headers as Record<string, string>;
-    for (const name in headers) headers[name] = ownCopy(headers[name]!);
+    this.#packedHeaders = packHeaders(this.headers);
+    this.#headers = undefined;
     this.#query = undefined;
     this.#cookies = undefined;
   }
@@ -1848,6 +1858,21 @@ class UpgradeRequest implements HandshakeRequest {
   get origin(): string | undefined {
     return this.headers['origin'];
   }
+}
+
+/** Header fields as one string, `name LF value LF …` (neither a token nor a checked value holds a line feed). */
+function packHeaders(headers: Readonly<Record<string, string>>): string {
+  let packed = '';
+  for (const name in headers) packed += `${packed === '' ? '' : '\n'}${name}\n${headers[name]!}`;
+  return ownCopy(packed);
+}
+
+function unpackHeaders(packed: string): Record<string, string> {
+  const headers: Record<string, string> = Object.create(null) as Record<string, string>;
+  if (packed === '') return headers;
+  const parts = packed.split('\n');
+  for (let i = 0; i + 1 < parts.length; i += 2) headers[parts[i]!] = parts[i + 1]!;
+  return headers;
 }
 
 /**
@@ -3375,8 +3400,8 @@ export class FrameParser {
   #fragmentCount = 0;
   /** Whether the message in progress is compressed (RSV1 on its first frame, RFC 7692 §6.1). */
   #compressed = false;
-  /** The message's bytes so far: see {@link MessageAssembler}. */
-  #assembler = new MessageAssembler();
+  /** The bytes so far of a message in several pieces (see {@link MessageAssembler}); none for a message in one. */
+  #assembler: MessageAssembler | undefined;
   /** For text: the bytes of an incomplete UTF-8 sequence at the end of the fragments so far. */
   #utf8Tail: Buffer = EMPTY;
 
@@ -3450,7 +3475,7 @@ export class FrameParser {
     this.#stopped = true;
     this.#chunks = [];
     this.#buffered = 0;
-    this.#assembler.clear();
+    this.#assembler = undefined;
   }
 
   /** Whether the frame being read is a data frame of an uncompressed text message. */
@@ -3565,10 +3590,12 @@ export class FrameParser {
       return;
     }
     if (!last) {
-      this.#assembler.add(bytes);
+      (this.#assembler ??= new MessageAssembler()).add(bytes);
       return;
     }
-    const message = this.#assembler.finish(bytes, this.#messageLength);
+    const message = this.#assembler === undefined ? bytes : this.#assembler.finish(bytes, this.#messageLength);
+    // Made again for the next message in pieces: an idle connection holds none.
+    this.#assembler = undefined;
     this.#endMessage();
     this.#deliver(opcode, message, true);
   }
