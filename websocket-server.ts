@@ -267,8 +267,8 @@ export type SlowClientPolicy = 'close' | 'drop' | 'queue';
 
 /**
  * permessage-deflate settings (RFC 7692). Memory per connection, when compression is in use (measured with the
- * defaults by `bench/memory.ts`): about 115 KB of RSS for a compressor (kept with context takeover; only while a
- * compressed message is being sent with `serverNoContextTakeover`), about 35 KB for a decompressor once the
+ * defaults by `bench/memory.ts`): about 113 KB of RSS for a compressor (kept with context takeover; only while a
+ * compressed message is being sent with `serverNoContextTakeover`), about 32 KB for a decompressor once the
  * client has sent a compressed message.
  */
 export interface PerMessageDeflateOptions {
