@@ -1,4 +1,4 @@
-// One server of the Redis tests, run as its own process (test/redis.test.ts starts two or more of them):
+// One server of the Redis tests, run as its own process (test/system/redis.test.ts starts two or more of them):
 //
 //   node build/test/support/redis-node.js <redis url> <server id> [start timeout in ms]
 //

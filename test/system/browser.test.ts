@@ -1,15 +1,15 @@
 // The third door, in a real browser: headless Chromium loads client.html from server.ts, and two pages chat.
-// This test never skips: without Chromium it fails (.ci/run installs Debian's `chromium`).
+// This test never skips: without Chromium it fails (`npm test` installs Debian's `chromium` first when it may).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { runScript } from './support/demo.ts';
-import { startRedis } from './support/redis-server.ts';
+import { runScript } from '../support/demo.ts';
+import { startRedis } from '../support/redis-server.ts';
+import { CHROMIUM_PATH as CHROMIUM } from '../support/system-programs.ts';
 
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
-const demoScript = fileURLToPath(new URL('../server.js', import.meta.url)); // build/server.js
+const demoScript = fileURLToPath(new URL('../../server.js', import.meta.url)); // build/server.js
 const WAIT = { timeout: 10_000 };
 
 async function launch(): Promise<Browser> {
@@ -104,7 +104,7 @@ test('client.html opened from disk (file://) connects to the demo at the address
   const browser = await launch();
   t.after(() => browser.close());
   const page = await (await browser.newContext()).newPage();
-  await page.goto(new URL('../../client.html', import.meta.url).href);
+  await page.goto(new URL('../../../client.html', import.meta.url).href);
   assert.equal(await page.inputValue('#url'), 'ws://127.0.0.1:13254/', 'from disk, the default is the demo port');
   await page.fill('#url', `ws://127.0.0.1:${demo.port}/`);
   await page.press('#url', 'Enter');

@@ -5,11 +5,11 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
-import { runScript } from './support/demo.ts';
-import { startRedis } from './support/redis-server.ts';
-import { until, within } from './support/wait.ts';
+import { runScript } from '../support/demo.ts';
+import { startRedis } from '../support/redis-server.ts';
+import { until, within } from '../support/wait.ts';
 
-const demoScript = fileURLToPath(new URL('../server.js', import.meta.url)); // build/server.js
+const demoScript = fileURLToPath(new URL('../../server.js', import.meta.url)); // build/server.js
 
 /** A chat page stand-in: what it received, text events parsed, files as byte counts. */
 interface ChatClient {

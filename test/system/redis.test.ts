@@ -11,13 +11,13 @@ import { describe, test, type TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type WebSocket from 'ws';
-import { RedisAdapter } from '../adapters/redis.ts';
-import { runScript, type RunningScript } from './support/demo.ts';
-import { startRedis, type TestRedis } from './support/redis-server.ts';
-import { freePort, openWs } from './support/servers.ts';
-import { LIMIT, until, within } from './support/wait.ts';
+import { RedisAdapter } from '../../adapters/redis.ts';
+import { runScript, type RunningScript } from '../support/demo.ts';
+import { startRedis, type TestRedis } from '../support/redis-server.ts';
+import { freePort, openWs } from '../support/servers.ts';
+import { LIMIT, until, within } from '../support/wait.ts';
 
-const NODE_SCRIPT = fileURLToPath(new URL('./support/redis-node.js', import.meta.url));
+const NODE_SCRIPT = fileURLToPath(new URL('../support/redis-node.js', import.meta.url));
 /** The prefix of the fixture's commands and of its replies (see test/support/redis-node.ts). */
 const CONTROL = 'ctl:';
 /** Tries before giving up on a broadcast crossing after Redis is back (each waits 100 ms for it). */

@@ -1,0 +1,316 @@
+/**
+ * Broadcasts across hosts through Redis pub/sub: a {@link BroadcastAdapter} for `websocket-server`.
+ *
+ * Every server given a `RedisAdapter` on the same Redis and channel publishes its `sendMessageToAll` there and
+ * sends what the others publish to its own clients, so that servers on several hosts (or ports) behave for
+ * broadcast like one. Built on the official `redis` client from npm, an optional peer dependency of this
+ * package: install it beside the server (`npm install redis`). The core file, `websocket-server.ts`, does not
+ * import this one and stays free of dependencies.
+ *
+ * What it guarantees, and what not (Redis pub/sub is at most once):
+ * - broadcasts of one server reach every other server in the order they were published (one connection
+ *   publishes, one receives, and Redis keeps the order of both);
+ * - while Redis is unreachable, each server's broadcasts still reach its own clients; those published meanwhile
+ *   are not delivered to the other servers, ever (a server that missed a minute of chat gets the next line, not
+ *   a flood of old ones). The adapter logs a warning when Redis becomes unreachable, with the count of dropped
+ *   broadcasts when it is back, and the `redis` client reconnects by itself (exponential backoff).
+ *
+ * @example
+ * ```ts
+ * import { WebsocketServer } from 'websocket-server';
+ * import { RedisAdapter } from 'websocket-server/adapters/redis';
+ *
+ * const server = new WebsocketServer({ port: 13254, adapter: new RedisAdapter({ url: 'redis://127.0.0.1:6379' }) });
+ * server.setFnMessageReceived((client, server, message) => server.sendMessageToAll(message, client));
+ * await server.runForever();
+ * ```
+ *
+ * @module
+ */
+import { createClient } from 'redis';
+import { broadcastOrigin, checkMaxPendingBytes, decodeBroadcast, encodeBroadcast, SendBacklog, } from '../websocket-server.js';
+const DEFAULTS = {
+    url: 'redis://127.0.0.1:6379',
+    channel: 'websocket-server:broadcast',
+    maxReconnectDelay: 2_000,
+    startTimeout: 5_000,
+};
+/** First wait before reconnecting, doubled after each failed attempt up to `maxReconnectDelay`. */
+const FIRST_RECONNECT_DELAY = 50;
+/**
+ * Shares broadcasts among servers through Redis pub/sub. One adapter per server: it holds two connections to
+ * Redis (one publishes; the other, in subscriber mode, can do nothing else).
+ */
+export class RedisAdapter {
+    #url;
+    #channel;
+    #maxReconnectDelay;
+    #startTimeout;
+    #clientOptions;
+    #maxPendingBytes;
+    #backlog;
+    #publisher;
+    #subscriber;
+    #context;
+    /** Whether Redis was unreachable, since the last warning: one warning per outage, not one per attempt. */
+    #unreachable = false;
+    /** Broadcasts not published because Redis was unreachable, since the warning. */
+    #droppedWhileUnreachable = 0;
+    #published = 0;
+    #received = 0;
+    #dropped = 0;
+    /** The broadcasts published in this tick, sent as one PUBLISH at its end. */
+    #pending = [];
+    /**
+     * @throws {TypeError} for an option of the wrong type, {@link RangeError} for one out of range.
+     */
+    constructor(options = {}) {
+        const resolved = { ...DEFAULTS };
+        for (const name of Object.keys(DEFAULTS)) {
+            if (options[name] !== undefined)
+                resolved[name] = options[name];
+        }
+        if (typeof resolved.url !== 'string' || !/^rediss?:\/\//.test(resolved.url)) {
+            throw new TypeError(`Cannot create the Redis adapter: 'url' must be a redis:// or rediss:// URL, not ${String(resolved.url)}.`);
+        }
+        if (typeof resolved.channel !== 'string' || resolved.channel === '') {
+            throw new TypeError(`Cannot create the Redis adapter: 'channel' must be a non-empty string.`);
+        }
+        for (const name of ['maxReconnectDelay', 'startTimeout']) {
+            const value = resolved[name];
+            if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 2 ** 31 - 1) {
+                throw new RangeError(`Cannot create the Redis adapter: '${name}' must be an integer from 1 to 2147483647, not ${String(value)}.`);
+            }
+        }
+        this.#url = resolved.url;
+        this.#channel = resolved.channel;
+        this.#maxReconnectDelay = resolved.maxReconnectDelay;
+        this.#startTimeout = resolved.startTimeout;
+        this.#clientOptions = options.clientOptions ?? {};
+        this.#maxPendingBytes = checkMaxPendingBytes('the Redis adapter', options.maxPendingBytes);
+    }
+    /** Counts since start: broadcasts published to Redis, received from other servers, dropped while unreachable. */
+    get stats() {
+        return {
+            published: this.#published,
+            received: this.#received,
+            dropped: this.#dropped + (this.#backlog?.dropped ?? 0),
+            reachable: this.#isReachable(),
+        };
+    }
+    /**
+     * Connects both connections and subscribes. Resolves once subscribed, or after `startTimeout` if Redis cannot
+     * be reached (the connections keep trying in the background).
+     */
+    async start(context) {
+        if (this.#publisher !== undefined)
+            throw new Error('Cannot start the Redis adapter: it is already started.');
+        this.#context = context;
+        this.#backlog = new SendBacklog(this.#maxPendingBytes, `the connection to Redis at ${this.#safeUrl()}`, context.log);
+        const options = {
+            ...this.#clientOptions,
+            url: this.#url,
+            // A broadcast published while Redis is away is dropped, not queued: the queue would grow without bound
+            // during an outage and then flood every server with stale messages.
+            disableOfflineQueue: true,
+            socket: {
+                ...this.#clientOptions.socket,
+                reconnectStrategy: (retries) => Math.min(FIRST_RECONNECT_DELAY * 2 ** Math.min(retries, 16), this.#maxReconnectDelay),
+            },
+        };
+        const publisher = createClient(options);
+        const subscriber = publisher.duplicate();
+        this.#publisher = publisher;
+        this.#subscriber = subscriber;
+        for (const connection of [publisher, subscriber]) {
+            // Without an 'error' listener, the client's connection errors would be thrown as uncaught exceptions.
+            connection.on('error', (error) => this.#wentUnreachable(error));
+            connection.on('ready', () => this.#maybeBack());
+        }
+        const subscribed = (async () => {
+            await Promise.all([publisher.connect(), subscriber.connect()]);
+            // Subscribed once; the client subscribes again by itself after each reconnection.
+            await subscriber.subscribe(this.#channel, (message) => this.#receive(message), true);
+        })();
+        let timer;
+        const timedOut = new Promise((resolve) => {
+            timer = setTimeout(() => resolve('timeout'), this.#startTimeout);
+        });
+        try {
+            const outcome = await Promise.race([subscribed.then(() => 'subscribed'), timedOut]);
+            if (outcome === 'timeout') {
+                context.log('warning', `Redis at ${this.#safeUrl()} not reached within ${this.#startTimeout} ms: starting anyway, broadcasts reach this server's clients only until it is`);
+                subscribed.catch((error) => {
+                    // After close() the client gives up its pending connection: nothing to report then.
+                    if (this.#subscriber === subscriber)
+                        context.log('error', `the Redis adapter could not subscribe: ${describe(error)}`);
+                });
+            }
+            else {
+                context.log('info', `Redis adapter subscribed to '${this.#channel}' at ${this.#safeUrl()}`);
+            }
+        }
+        catch (error) {
+            // Not a connection failure (those are retried): a configuration the client refuses. Fail the start.
+            await this.close();
+            throw error;
+        }
+        finally {
+            clearTimeout(timer);
+        }
+    }
+    publish(broadcast) {
+        if (this.#publisher === undefined)
+            return;
+        // Batched per tick: a burst of broadcasts costs one PUBLISH, and the other servers send it on within one
+        // tick of theirs, so their writes to each client are corked together too.
+        if (this.#pending.push(encodeBroadcast(broadcast)) === 1)
+            process.nextTick(this.#flush);
+    }
+    /** Publishes the broadcasts of this tick: one alone as it is, several in a batch. */
+    #flush = () => {
+        const batch = this.#pending;
+        if (batch.length === 0)
+            return;
+        this.#pending = [];
+        const publisher = this.#publisher;
+        if (publisher === undefined)
+            return;
+        if (!publisher.isReady) {
+            this.#lostToOutage(batch.length, undefined);
+            return;
+        }
+        const payload = batch.length === 1 ? batch[0] : encodeBatch(batch);
+        const backlog = this.#backlog;
+        if (!backlog.admit(payload.length, batch.length))
+            return;
+        this.#published += batch.length;
+        publisher.publish(this.#channel, payload).then(() => backlog.settle(payload.length), (error) => {
+            // The connection dropped with the command in flight: counted as lost, the outage is logged once.
+            backlog.settle(payload.length);
+            this.#published -= batch.length;
+            this.#lostToOutage(batch.length, error);
+        });
+    };
+    /** `count` broadcasts were not shared because Redis was unreachable: counted, and the outage logged once. */
+    #lostToOutage(count, error) {
+        this.#dropped += count;
+        this.#droppedWhileUnreachable += count;
+        this.#wentUnreachable(error);
+    }
+    /**
+     * Unsubscribes and closes both connections (pending publishes are sent first). While Redis is unreachable, the
+     * client's wait before its next attempt is not cancelled: the process may take up to `maxReconnectDelay` more
+     * to end by itself.
+     */
+    async close() {
+        this.#flush();
+        const connections = [this.#subscriber, this.#publisher];
+        this.#publisher = undefined;
+        this.#subscriber = undefined;
+        await Promise.all(connections.map(async (connection) => {
+            if (connection === undefined)
+                return;
+            connection.removeAllListeners('ready');
+            try {
+                if (connection.isReady)
+                    await connection.close();
+                else
+                    connection.destroy();
+            }
+            catch {
+                connection.destroy();
+            }
+        }));
+    }
+    #receive(bytes) {
+        const context = this.#context;
+        if (context === undefined)
+            return;
+        try {
+            const broadcasts = bytes[0] === BATCH_MARKER ? decodeBatch(bytes) : [bytes];
+            // Redis sends every subscriber every message, ours too: skip them before decoding their payload. A batch
+            // comes from one server: its first broadcast tells whose it is.
+            if (broadcasts.length === 0 || broadcastOrigin(broadcasts[0]) === context.serverId)
+                return;
+            for (const encoded of broadcasts) {
+                const broadcast = decodeBroadcast(encoded);
+                this.#received++;
+                context.deliver(broadcast);
+            }
+        }
+        catch (error) {
+            context.log('error', `the Redis adapter dropped a message on '${this.#channel}': ${describe(error)}`);
+        }
+    }
+    #isReachable() {
+        return this.#publisher?.isReady === true && this.#subscriber?.isReady === true;
+    }
+    #wentUnreachable(error) {
+        if (this.#unreachable || this.#publisher === undefined)
+            return;
+        this.#unreachable = true;
+        this.#context?.log('warning', `Redis at ${this.#safeUrl()} is unreachable${error === undefined ? '' : ` (${describe(error)})`}: broadcasts reach this server's clients only; reconnecting`);
+    }
+    #maybeBack() {
+        if (!this.#unreachable || !this.#isReachable())
+            return;
+        this.#unreachable = false;
+        const dropped = this.#droppedWhileUnreachable;
+        this.#droppedWhileUnreachable = 0;
+        this.#context?.log('warning', `Redis at ${this.#safeUrl()} is reachable again; ${dropped} broadcast(s) were not shared meanwhile`);
+    }
+    /** The URL without its password, for log lines. */
+    #safeUrl() {
+        try {
+            const url = new URL(this.#url);
+            if (url.password !== '')
+                url.password = '***';
+            return url.toString();
+        }
+        catch {
+            return 'the configured URL';
+        }
+    }
+}
+/**
+ * First byte of a batch: an encoded broadcast begins with its format version, never 0. A batch is this byte,
+ * then each encoded broadcast as its length (4 bytes, big-endian) and its bytes.
+ */
+const BATCH_MARKER = 0;
+function encodeBatch(broadcasts) {
+    let length = 1;
+    for (const encoded of broadcasts)
+        length += 4 + encoded.length;
+    const batch = Buffer.allocUnsafe(length);
+    batch[0] = BATCH_MARKER;
+    let offset = 1;
+    for (const encoded of broadcasts) {
+        offset = batch.writeUInt32BE(encoded.length, offset);
+        offset += encoded.copy(batch, offset);
+    }
+    return batch;
+}
+/** The encoded broadcasts of a batch, as views of it. */
+function decodeBatch(batch) {
+    const broadcasts = [];
+    let offset = 1;
+    while (offset < batch.length) {
+        if (offset + 4 > batch.length)
+            throw new RangeError('Cannot decode a batch of broadcasts: it ends inside a length.');
+        const length = batch.readUInt32BE(offset);
+        offset += 4;
+        if (offset + length > batch.length)
+            throw new RangeError('Cannot decode a batch of broadcasts: it ends inside a broadcast.');
+        broadcasts.push(batch.subarray(offset, offset + length));
+        offset += length;
+    }
+    return broadcasts;
+}
+function describe(error) {
+    if (error instanceof Error) {
+        const code = error.code;
+        return code === undefined ? error.message || error.name : `${String(code)} ${error.message}`;
+    }
+    return String(error);
+}
