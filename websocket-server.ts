@@ -5,6 +5,7 @@
  * Python `python-websocket-server` package: register callbacks on a {@link WebsocketServer}, then run it.
  * Runs on Node.js >= 20 (compiled with `tsc`) and, as it uses erasable TypeScript only, directly under
  * Node's type stripping.
+ * Compiles with TypeScript >= 5.0 and any `target` from es2020 on, as ESM or CommonJS, strict or not.
  *
  * @example
  * ```ts
@@ -686,6 +687,14 @@ function handshakeFailure(kind: keyof typeof HANDSHAKE_FAILURES): HandshakeError
   return new HandshakeError(`The WebSocket handshake was refused: ${description}.`, `WS_ERR_HANDSHAKE_${kind}`, status, headers);
 }
 
+/**
+ * `new Error(message, { cause })`, with the constructor retyped: `ErrorOptions` comes with the es2022 library,
+ * which a target below es2022 does not load by default (the runtime, Node >= 20, has `cause` all the same).
+ */
+function errorWithCause(message: string, cause: unknown): Error {
+  return new (Error as new (message: string, options: { cause: unknown }) => Error)(message, { cause });
+}
+
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 // 4. The server: options, listening, the opening handshake, the client list, broadcast, lifecycle
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
@@ -1162,9 +1171,10 @@ export class WebsocketServer {
         (socket) => this.#acceptSecureSocket(socket),
       );
     } catch (error) {
-      throw new Error(`Cannot start the server: the TLS key and certificate cannot be used (${describeError(error)}).`, {
-        cause: error,
-      });
+      throw errorWithCause(
+        `Cannot start the server: the TLS key and certificate cannot be used (${describeError(error)}).`,
+        error,
+      );
     }
     listener.on('connection', (socket: Socket) => this.#acceptTlsConnection(socket));
     // A client that fails its TLS handshake (e.g. plain HTTP on this port) concerns that client only; node:tls
@@ -1779,9 +1789,10 @@ async function readPem(value: string | Buffer, name: 'key' | 'cert'): Promise<st
   try {
     return await readFile(value);
   } catch (error) {
-    throw new Error(`Cannot start the server: the TLS ${name} file '${value}' cannot be read (${describeError(error)}).`, {
-      cause: error,
-    });
+    throw errorWithCause(
+      `Cannot start the server: the TLS ${name} file '${value}' cannot be read (${describeError(error)}).`,
+      error,
+    );
   }
 }
 
@@ -4654,7 +4665,7 @@ function resolveOptions(options: WebsocketServerOptions): ResolvedOptions {
   if (typeof resolved.loglevel !== 'string') {
     throw new TypeError(`Cannot create the server: 'loglevel' must be a string, not ${describeType(resolved.loglevel)}.`);
   }
-  if (!Object.hasOwn(LEVEL_RANK, resolved.loglevel)) {
+  if (!Object.keys(LEVEL_RANK).includes(resolved.loglevel)) {
     throw new RangeError(
       `Cannot create the server: loglevel '${resolved.loglevel}' is not one of ${Object.keys(LEVEL_RANK).join(', ')}.`,
     );
@@ -4697,7 +4708,7 @@ function resolveDeflateOptions(option: boolean | PerMessageDeflateOptions): Reso
     throw new TypeError(`Cannot create the server: 'perMessageDeflate' must be a boolean or an object, not ${describeType(option)}.`);
   }
   for (const name of Object.keys(option)) {
-    if (!Object.hasOwn(DEFLATE_DEFAULTS, name)) {
+    if (!Object.keys(DEFLATE_DEFAULTS).includes(name)) {
       throw new TypeError(
         `Cannot create the server: '${name}' is not a perMessageDeflate option (known: ${Object.keys(DEFLATE_DEFAULTS).join(', ')}).`,
       );

@@ -5,6 +5,7 @@
  * Python `python-websocket-server` package: register callbacks on a {@link WebsocketServer}, then run it.
  * Runs on Node.js >= 20 (compiled with `tsc`) and, as it uses erasable TypeScript only, directly under
  * Node's type stripping.
+ * Compiles with TypeScript >= 5.0 and any `target` from es2020 on, as ESM or CommonJS, strict or not.
  *
  * @example
  * ```ts
