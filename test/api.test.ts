@@ -1,9 +1,10 @@
 // API tests: every public method and callback of WebsocketServer and ClientHandler, driven by `ws` as an
-// independent client (and by the raw test client where a peer must misbehave).
+// independent client (and by the raw test client where a peer must misbehave, or where a test needs the client's
+// TCP socket: under Bun, `ws` is Bun's built-in client, which does not expose one).
 import { Buffer } from 'node:buffer';
 import { once } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
-import { createConnection, type Socket } from 'node:net';
+import { createConnection } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -65,13 +66,12 @@ async function shutdownQuietly(server: WebsocketServer): Promise<void> {
   }
 }
 
-/** A `ws` client with its received messages, its close event and its TCP socket. */
+/** A `ws` client with its received messages and its close event. */
 interface WsPeer {
   ws: WebSocket;
   inbox: Array<{ data: Buffer; isBinary: boolean }>;
   closed: Promise<{ code: number; reason: string }>;
   errors: Error[];
-  socket: () => Socket;
 }
 
 function wsPeer(t: TestContext, url: string, options: WebSocket.ClientOptions = {}): WsPeer {
@@ -81,14 +81,7 @@ function wsPeer(t: TestContext, url: string, options: WebSocket.ClientOptions = 
     inbox: [],
     errors: [],
     closed: new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }))),
-    socket: () => {
-      throw new Error('The ws client has not been upgraded yet.');
-    },
   };
-  ws.on('upgrade', (response) => {
-    const socket = response.socket as Socket;
-    peer.socket = () => socket;
-  });
   ws.on('message', (data, isBinary) => peer.inbox.push({ data: toBuffer(data), isBinary }));
   ws.on('error', (error) => peer.errors.push(error)); // a listener, so that no test crashes on a client error
   t.after(() => ws.terminate());
@@ -118,9 +111,13 @@ async function connectWs(t: TestContext, h: Harness, path = '/'): Promise<WsPeer
 }
 
 /** Opens a raw client (completed handshake) and waits for the server's new-client call for it. */
-async function connectRawClient(t: TestContext, h: Harness): Promise<{ raw: RawClient; client: Client }> {
+async function connectRawClient(
+  t: TestContext,
+  h: Harness,
+  options: { path?: string; headers?: Record<string, string> } = {},
+): Promise<{ raw: RawClient; client: Client }> {
   const before = h.joined.length;
-  const raw = await within(connectRaw(h.server.port), 'the raw client to connect');
+  const raw = await within(connectRaw(h.server.port, options), 'the raw client to connect');
   t.after(() => raw.destroy());
   await until(() => h.joined.length > before, 'new-client');
   return { raw, client: h.joined[before]!.client };
@@ -307,23 +304,18 @@ describe('setFnNewClient', () => {
     assert.ok(next.id > clients[clients.length - 1]!.id, `new id ${next.id}`);
   });
 
+  // These two compare with the client's TCP socket, so the client is the raw one (see the top of the file).
   test('address is the peer host and the client socket local port', LIMIT, async (t) => {
     const h = await startServer(t);
-    const peer = await connectWs(t, h);
-    assert.equal(peer.client.address.host, '127.0.0.1');
-    assert.equal(peer.client.address.port, peer.socket().localPort);
+    const { raw, client } = await connectRawClient(t, h);
+    assert.equal(client.address.host, '127.0.0.1');
+    assert.equal(client.address.port, raw.socket.localPort);
   });
 
   test('handler.request carries the path, query and headers of the handshake', LIMIT, async (t) => {
     const h = await startServer(t);
-    const before = h.joined.length;
-    const peer = wsPeer(t, urlOf(h, '/room?x=1&y=two'), { headers: { 'X-Custom-Header': 'Custom Value' } });
-    await within(new Promise((resolve, reject) => {
-      peer.ws.once('open', resolve);
-      peer.ws.once('error', reject);
-    }), 'the ws client to open');
-    await until(() => h.joined.length > before, 'new-client');
-    const request = h.joined[before]!.client.handler.request;
+    const { raw, client } = await connectRawClient(t, h, { path: '/room?x=1&y=two', headers: { 'X-Custom-Header': 'Custom Value' } });
+    const request = client.handler.request;
     assert.equal(request.method, 'GET');
     assert.equal(request.url, '/room?x=1&y=two');
     assert.equal(request.path, '/room');
@@ -333,7 +325,7 @@ describe('setFnNewClient', () => {
     assert.equal(request.headers['host'], `127.0.0.1:${h.server.port}`);
     assert.equal(request.headers['sec-websocket-version'], '13');
     assert.equal(request.remoteAddress, '127.0.0.1');
-    assert.equal(request.remotePort, peer.socket().localPort);
+    assert.equal(request.remotePort, raw.socket.localPort);
   });
 });
 
@@ -399,8 +391,9 @@ const endings: Ending[] = [
   },
   {
     when: 'the client resets its TCP connection',
-    end: ({ peer }) => void peer!.socket().resetAndDestroy(),
-    closeCode: 1006, peerSees: { code: 1006 },
+    raw: true,
+    end: ({ raw }) => void raw!.socket.resetAndDestroy(),
+    closeCode: 1006,
   },
   {
     when: 'the client drops its TCP connection without a close frame',
@@ -721,19 +714,24 @@ describe('ClientHandler', () => {
 
   test('bufferedAmount is 0 when idle and grows while the client does not read', LIMIT, async (t) => {
     const h = await startServer(t);
-    const peer = await connectWs(t, h);
-    assert.equal(peer.client.handler.bufferedAmount, 0);
-    peer.socket().pause();
+    // The raw client, whose TCP socket the test pauses (see the top of the file).
+    const { raw, client } = await connectRawClient(t, h);
+    assert.equal(client.handler.bufferedAmount, 0);
+    raw.socket.pause();
     const chunk = Buffer.alloc(1024 * 1024, 0x5a);
     const results: string[] = [];
     // Bounded: the kernel buffers of a paused loopback peer hold far less than 64 MiB.
-    while (results.length < 64 && peer.client.handler.bufferedAmount === 0) results.push(peer.client.handler.send(chunk));
-    assert.ok(peer.client.handler.bufferedAmount > 0, `bufferedAmount stayed 0 after ${results.length} MiB`);
+    while (results.length < 64 && client.handler.bufferedAmount === 0) results.push(client.handler.send(chunk));
+    assert.ok(client.handler.bufferedAmount > 0, `bufferedAmount stayed 0 after ${results.length} MiB`);
     assert.equal(results.at(-1), 'queued', 'the send that left bytes buffered reports queued');
     assert.ok(results.every((r) => r === 'written' || r === 'queued'), `results ${results}`);
-    peer.socket().resume();
-    await until(() => peer.inbox.length === results.length, 'every queued message', 8_000);
-    await until(() => peer.client.handler.bufferedAmount === 0, 'the queue to drain');
+    raw.socket.resume();
+    for (let i = 0; i < results.length; i++) {
+      const frame = await raw.nextFrame(8_000);
+      assert.equal(frame.opcode, Op.BINARY, `message ${i} opcode`);
+      assert.ok(frame.payload.equals(chunk), `message ${i} payload`);
+    }
+    await until(() => client.handler.bufferedAmount === 0, 'the queue to drain');
   });
 });
 
@@ -804,11 +802,8 @@ describe('setFnAuthenticate (§4.2.2)', () => {
       requests.push(request);
       return true;
     });
-    const peer = wsPeer(t, urlOf(h, '/auth/path?token=abc&n=1'), { headers: { 'X-Api-Key': 'k-123', Cookie: 'a=1' } });
-    await within(new Promise((resolve, reject) => {
-      peer.ws.once('open', resolve);
-      peer.ws.once('error', reject);
-    }), 'the ws client to open');
+    // The raw client, to compare with its TCP socket (see the top of the file).
+    const { raw } = await connectRawClient(t, h, { path: '/auth/path?token=abc&n=1', headers: { 'X-Api-Key': 'k-123', Cookie: 'a=1' } });
     assert.equal(requests.length, 1);
     const request = requests[0]!;
     assert.equal(request.method, 'GET');
@@ -821,7 +816,7 @@ describe('setFnAuthenticate (§4.2.2)', () => {
     assert.equal(request.headers['upgrade']?.toLowerCase(), 'websocket');
     assert.ok(request.headers['sec-websocket-key'], 'the key header is present');
     assert.equal(request.remoteAddress, '127.0.0.1');
-    assert.equal(request.remotePort, peer.socket().localPort);
+    assert.equal(request.remotePort, raw.socket.localPort);
   });
 });
 

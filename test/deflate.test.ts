@@ -3,7 +3,9 @@
 // (./support/deflate.ts), so the library's codec is checked against an independent one; `ws` is the second peer.
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
-import type { Socket } from 'node:net';
+import { once } from 'node:events';
+import { connect, createServer } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
@@ -60,17 +62,47 @@ function assertCompressedFrame(frame: ServerFrame, opcode: number): Buffer {
   return frame.payload;
 }
 
-/** Records every frame the server sends on `socket` (alongside whoever else reads it). */
-function tapFrames(socket: Socket): () => ServerFrame[] {
+/**
+ * Starts a TCP relay on 127.0.0.1 to the server at `port`, for one peer, that records every frame the server sends
+ * through it. The frames are read on the wire, not on the peer's socket: under Bun, `ws` is Bun's built-in client,
+ * which exposes no socket to listen on.
+ */
+async function startTap(t: TestContext, port: number): Promise<{ port: number; frames(): ServerFrame[] }> {
   const frames: ServerFrame[] = [];
-  let pending = Buffer.alloc(0);
-  socket.on('data', (chunk: Buffer) => {
-    pending = Buffer.concat([pending, chunk]);
-    const { frames: decoded, used } = parseServerFrames(pending);
-    frames.push(...decoded);
-    pending = pending.subarray(used);
+  const sockets: Socket[] = [];
+  const relay = createServer((peer) => {
+    const server = connect({ host: '127.0.0.1', port });
+    sockets.push(peer, server);
+    let pending = Buffer.alloc(0);
+    let upgraded = false;
+    server.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      if (!upgraded) {
+        // The frames start after the head of the 101 response.
+        const end = pending.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        upgraded = true;
+        pending = pending.subarray(end + 4);
+      }
+      const { frames: decoded, used } = parseServerFrames(pending);
+      frames.push(...decoded);
+      pending = pending.subarray(used);
+    });
+    peer.pipe(server).pipe(peer);
+    const end = (): void => {
+      peer.destroy();
+      server.destroy();
+    };
+    peer.on('error', end).on('close', end);
+    server.on('error', end).on('close', end);
   });
-  return () => frames;
+  relay.listen(0, '127.0.0.1');
+  await within(once(relay, 'listening'), 'the relay to listen');
+  t.after(() => {
+    for (const socket of sockets) socket.destroy();
+    relay.close();
+  });
+  return { port: (relay.address() as AddressInfo).port, frames: () => frames };
 }
 
 /** A text made of one pseudo-random base and a counter: similar messages, as context takeover likes them. */
@@ -707,9 +739,9 @@ describe('permessage-deflate with ws as the peer', () => {
   for (const kind of ['text', 'binary'] as const) {
     test(`${kind} messages of ${sizes.join(', ')} bytes, compressed by ws, are echoed exactly; RSV1 exactly on echoes of at least threshold bytes`, LIMIT, async (t) => {
       const h = await startServer(t, { perMessageDeflate: true });
+      const { port, frames } = await startTap(t, h.server.port);
       // threshold 0: ws compresses every message, even the empty one.
-      const peer = await connectWs(t, h, { perMessageDeflate: { threshold: 0 } });
-      const frames = tapFrames(peer.socket());
+      const peer = await connectWs(t, h, { perMessageDeflate: { threshold: 0 } }, port);
       const messages = sizes.map((size) => (kind === 'text' ? pseudoRandomText(size, size + 5) : pseudoRandomBytes(size, size + 5)));
       for (const [i, message] of messages.entries()) {
         peer.ws.send(message);

@@ -59,15 +59,21 @@ export interface RawClient {
   sendFrame(frame: ClientFrame): void;
   /** The next decoded server frame, in order. Rejects on timeout or if the socket ends first. */
   nextFrame(timeoutMs?: number): Promise<ServerFrame>;
-  /**
-   * Reads frames until a close frame; resolves with its code (undefined if the payload was empty), reason, and
-   * the data frames seen before it. Rejects on timeout or if the socket ends first.
-   */
-  closeFrame(timeoutMs?: number): Promise<{ code: number | undefined; reason: string; before: ServerFrame[] }>;
+  /** Reads frames until a close frame and resolves with it. Rejects on timeout or if the socket ends first. */
+  closeFrame(timeoutMs?: number): Promise<ReceivedClose>;
   /** Resolves when the server has ended/closed the TCP connection (FIN or reset). Rejects on timeout. */
   ended(timeoutMs?: number): Promise<void>;
   /** Destroys the socket now (no close frame, no FIN). Safe to call more than once. */
   destroy(): void;
+}
+
+/** A close frame as {@link RawClient.closeFrame} received it. */
+export interface ReceivedClose {
+  /** The status code, or undefined if the payload was empty. */
+  code: number | undefined;
+  reason: string;
+  /** The data frames received before it. */
+  before: ServerFrame[];
 }
 
 /** One step of a wait: `done` with a value, or not yet. A thrown error rejects the wait. */
@@ -336,9 +342,9 @@ export async function connectRaw(
         'the next server frame',
       );
     },
-    closeFrame(timeoutMs = DEFAULT_TIMEOUT_MS) {
+    closeFrame(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<ReceivedClose> {
       const before: ServerFrame[] = [];
-      return received.waitFor(
+      return received.waitFor<ReceivedClose>(
         () => {
           decode();
           for (let frame = frames.shift(); frame; frame = frames.shift()) {
