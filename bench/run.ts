@@ -1,7 +1,7 @@
 // `npm run bench [-- options]`: runs our server, plain `ws` and `ws` with `bufferutil` one at a time, in
 // alternating rounds (ours, ws, ws+bufferutil, ours, …), each in a fresh process pinned to core 0 with the
 // load generator pinned to core 1; prints medians with min–max and the median of the paired ratios; writes
-// bench/results/<date>.json, latest.json and latest.svg. See bench/README.md.
+// bench/results/<date>.json (every run, not committed), latest.md (the summary) and latest.svg. See bench/README.md.
 //
 // Options: --quick (about a minute), --smoke (a few seconds: ours and ws, two tiny scenarios; for the test),
 // --only=REGEX (scenarios whose id matches), --rounds=N, --out=DIR (where the results go).
@@ -329,36 +329,41 @@ async function main(): Promise<void> {
   }
 
   const minutes = (performance.now() - started) / 60_000;
-  console.log(`\nResults (${env.date.slice(0, 16).replace('T', ' ')} UTC, ${plan.mode}, ${plan.rounds} rounds, ${minutes.toFixed(1)} min): median (min–max) per server; ours/peer = median of the per-round ratios`);
-  console.log('(msg/s, deliveries/s, handshakes/s: higher is better; µs and KB/conn: lower is better; KB = 1,000 bytes;');
-  console.log(` * = the load generator used > 90% of its core in some run; ! = other processes used > ${DISTURBED * 100}% of a core in some run)\n`);
+  const report: string[] = [];
+  report.push(`Results (${env.date.slice(0, 16).replace('T', ' ')} UTC, ${plan.mode}, ${plan.rounds} rounds, ${minutes.toFixed(1)} min): median (min–max) per server; ours/peer = median of the per-round ratios`);
+  report.push('(msg/s, deliveries/s, handshakes/s: higher is better; µs and KB/conn: lower is better; KB = 1,000 bytes;');
+  report.push(` * = the load generator used > 90% of its core in some run; ! = other processes used > ${DISTURBED * 100}% of a core in some run)\n`);
   const comparison = table(results);
-  if (comparison !== '') console.log(comparison);
+  if (comparison !== '') report.push(comparison);
   const crossing = crossingTable(results);
   if (crossing !== '') {
-    console.log('\nBroadcast across two processes: the same receivers split evenly over two server processes, the sender on the first;');
-    console.log('all server processes (and redis-server) share the server\'s core. ratio = 2 processes ÷ 1 process, paired by round');
-    console.log('(deliveries/s: below 1 = crossing costs throughput; µs: above 1 = crossing adds latency). Latency: at the receivers on');
-    console.log('the other process than the sender\'s (in one process: at all). ws has no cross-process broadcast: no peer number.\n');
-    console.log(crossing);
+    report.push('\nBroadcast across two processes: the same receivers split evenly over two server processes, the sender on the first;');
+    report.push('all server processes (and redis-server) share the server\'s core. ratio = 2 processes ÷ 1 process, paired by round');
+    report.push('(deliveries/s: below 1 = crossing costs throughput; µs: above 1 = crossing adds latency). Latency: at the receivers on');
+    report.push('the other process than the sender\'s (in one process: at all). ws has no cross-process broadcast: no peer number.\n');
+    report.push(crossing);
   }
   const goals = goalSummary(results);
-  if (goals !== '') console.log(`\nGoals of issue 5:\n${goals}`);
-  for (const note of plan.notes) console.log(`note: ${note}`);
+  if (goals !== '') report.push(`\nGoals of issue 5:\n${goals}`);
+  for (const note of plan.notes) report.push(`note: ${note}`);
+  console.log(`\n${report.join('\n')}`);
 
+  // Only the summary (latest.md) and the plot (latest.svg) are committed; the dated JSON with every run stays local
+  // (bench/results/ is in .gitignore but for those two).
   const outDir = options.out ?? join(ROOT, 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
   const json = JSON.stringify(toJson(plan, env, results), null, 2) + '\n';
   const stamp = env.date.slice(0, 19).replace(/:/g, '-');
-  // A run of some scenarios only (--only) does not replace latest.json and latest.svg.
+  // A run of some scenarios only (--only) does not replace latest.md and latest.svg.
   const partial = options.only !== undefined;
   const dated = join(outDir, `${stamp}${plan.mode === 'full' ? '' : `-${plan.mode}`}${partial ? '-partial' : ''}.json`);
   writeFileSync(dated, json);
   if (!partial) {
-    writeFileSync(join(outDir, 'latest.json'), json);
+    const machine = `${env.machine.cpu}, ${env.machine.cores} cores, Node ${env.machine.node}; ws ${env.peers['ws']}, bufferutil ${env.peers['bufferutil']}; library ${env.library.commit}${env.library.dirty ? ' + uncommitted changes' : ''}`;
+    writeFileSync(join(outDir, 'latest.md'), `# \`npm run bench\`: the latest ${plan.mode} run\n\n${machine}\n\n\`\`\`\n${report.join('\n')}\n\`\`\`\n`);
     writeFileSync(join(outDir, 'latest.svg'), svg(env, plan, results));
   }
-  console.log(`\nWrote ${dated}${partial ? '' : ', latest.json and latest.svg'}`);
+  console.log(`\nWrote ${dated}${partial ? '' : ', latest.md and latest.svg'}`);
   const failed = results.flatMap((r) => r.runs).filter((run) => Object.keys(run.values).length === 0).length;
   if (failed > 0) {
     console.log(`${failed} run(s) failed; see above.`);

@@ -2,7 +2,7 @@
 // broadcast scenario and must produce numbers. It checks that the harness works, never how fast anything is.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -43,7 +43,9 @@ test('the smoke benchmark runs ours and ws through echo and broadcast and report
   assert.equal(code, 0, output);
   assert.match(output, /ours\/ws/, 'the table has a ratio column');
 
-  const results = JSON.parse(readFileSync(join(out, 'latest.json'), 'utf8')) as SmokeResults;
+  const dated = readdirSync(out).filter((name) => name.endsWith('-smoke.json'));
+  assert.equal(dated.length, 1, `one dated JSON file is written (${readdirSync(out).join(', ')})`);
+  const results = JSON.parse(readFileSync(join(out, dated[0]!), 'utf8')) as SmokeResults;
   assert.equal(results.mode, 'smoke');
   assert.deepEqual(results.scenarios.map((s) => s.id.split('-')[0]), ['echo', 'broadcast']);
   for (const scenario of results.scenarios) {
@@ -54,6 +56,7 @@ test('the smoke benchmark runs ours and ws through echo and broadcast and report
     }
     assert.ok(Number.isFinite(scenario.metrics[0]?.ratios['ws']?.median), `${scenario.id} has a ratio to ws`);
   }
-  assert.ok(readdirSync(out).some((name) => name.endsWith('-smoke.json')), 'a dated JSON file is written');
+  assert.match(readFileSync(join(out, 'latest.md'), 'utf8'), /ours\/ws/, 'the committed summary has the ratio column');
+  assert.equal(existsSync(join(out, 'latest.json')), false, 'no copy of the dated JSON');
   assert.match(readFileSync(join(out, 'latest.svg'), 'utf8'), /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
 });
