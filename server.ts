@@ -28,14 +28,8 @@ import { readFileSync, existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import {
-  ClusterAdapter,
-  relayClusterBroadcasts,
-  WebsocketServer,
-  type BroadcastAdapter,
-  type Client,
-  type Message,
-} from './websocket-server.ts';
+import { ClusterAdapter, relayClusterBroadcasts } from './adapters/cluster.ts';
+import { WebsocketServer, type BroadcastAdapter, type Client, type Message } from './websocket-server.ts';
 
 const { values: flags } = parseArgs({
   options: {

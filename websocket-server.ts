@@ -23,7 +23,6 @@
  */
 
 import { Buffer, isUtf8 } from 'node:buffer';
-import cluster, { type Worker } from 'node:cluster';
 import { createHash, getRandomValues, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
@@ -184,9 +183,10 @@ export interface WebsocketServerOptions {
   slowClientPolicy?: SlowClientPolicy;
   /**
    * Carries broadcasts to and from other servers (other processes, other hosts), so that
-   * {@link WebsocketServer.sendMessageToAll} reaches every client of every server: {@link ClusterAdapter} across
-   * the workers of `node:cluster`, `RedisAdapter` (in `adapters/redis.ts`) across hosts, or your own
-   * {@link BroadcastAdapter}. Default: none, broadcasts stay in this server (and cost nothing more).
+   * {@link WebsocketServer.sendMessageToAll} reaches every client of every server: `ClusterAdapter` (in
+   * `adapters/cluster.ts`) across the workers of `node:cluster`, `RedisAdapter` (in `adapters/redis.ts`) across
+   * hosts, or your own {@link BroadcastAdapter}. Default: none, broadcasts stay in this server (and cost nothing
+   * more).
    */
   adapter?: BroadcastAdapter;
   /**
@@ -823,7 +823,7 @@ export class WebsocketServer {
    */
   constructor(options: WebsocketServerOptions = {}) {
     this.#options = resolveOptions(options);
-    this.#log = new LevelLogger(options.logger ?? defaultLogger, this.#options.loglevel);
+    this.#log = new LevelLogger(options.logger, this.#options.loglevel);
     this.#deflateConfig = resolveDeflateOptions(this.#options.perMessageDeflate);
     this.#zlibLimiter = this.#deflateConfig && new ZlibLimiter(this.#deflateConfig.concurrencyLimit);
     this.#context = {
@@ -2137,340 +2137,7 @@ function httpErrorResponse(error: HandshakeError): string {
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 5. Across processes: the broadcast wire format, and node:cluster
-// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-
-/** First byte of an encoded broadcast: the format's version, so that a change of format is detected. */
-const BROADCAST_FORMAT_VERSION = 1;
-const BROADCAST_KIND_TEXT = 1;
-const BROADCAST_KIND_BINARY = 2;
-
-/**
- * Encodes a broadcast into one buffer, for adapters whose transport carries bytes (Redis, a socket).
- * Layout: version (1 byte), kind (1: text, 2: binary), origin length (2 bytes) and origin (UTF-8), count of
- * excluded ids (4 bytes) and each id (8-byte float), then the message (text as UTF-8) to the end: the
- * transport must keep each encoded broadcast whole, as Redis pub/sub and IPC do. Integers big-endian.
- *
- * @example
- * ```ts
- * const bytes = encodeBroadcast({ origin: 'server-a', message: 'hello', exclude: [3] });
- * decodeBroadcast(bytes); // { origin: 'server-a', message: 'hello', exclude: [3] }
- * ```
- */
-export function encodeBroadcast(broadcast: Broadcast): Buffer {
-  const { origin, message, exclude } = broadcast;
-  const originBytes = Buffer.from(origin, 'utf8');
-  if (originBytes.length > 0xffff) throw new RangeError('Cannot encode a broadcast: its origin is longer than 65,535 bytes.');
-  const text = typeof message === 'string';
-  const payloadLength = text ? Buffer.byteLength(message, 'utf8') : message.length;
-  const headerLength = 8 + originBytes.length + 8 * exclude.length;
-  const bytes = Buffer.allocUnsafe(headerLength + payloadLength);
-  bytes[0] = BROADCAST_FORMAT_VERSION;
-  bytes[1] = text ? BROADCAST_KIND_TEXT : BROADCAST_KIND_BINARY;
-  bytes.writeUInt16BE(originBytes.length, 2);
-  originBytes.copy(bytes, 4);
-  let offset = 4 + originBytes.length;
-  bytes.writeUInt32BE(exclude.length, offset);
-  offset += 4;
-  for (const id of exclude) offset = bytes.writeDoubleBE(id, offset);
-  if (text) bytes.write(message, offset, 'utf8');
-  else bytes.set(message, offset);
-  return bytes;
-}
-
-/**
- * The origin of an encoded broadcast, read without decoding the rest: lets an adapter skip its own server's
- * broadcasts cheaply.
- * @throws {RangeError} when the bytes are not an encoded broadcast.
- */
-export function broadcastOrigin(bytes: Uint8Array): string {
-  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const originEnd = checkBroadcastHead(view, (why) => {
-    throw new RangeError(`Cannot read the origin of a broadcast: ${why}.`);
-  });
-  return view.toString('utf8', 4, originEnd);
-}
-
-/** Checks an encoded broadcast's version and that it holds its origin and id count; returns where the origin ends. */
-function checkBroadcastHead(view: Buffer, fail: (why: string) => never): number {
-  if (view.length < 8) fail(`${view.length} bytes are too few`);
-  if (view[0] !== BROADCAST_FORMAT_VERSION) fail(`format version ${view[0]} is not ${BROADCAST_FORMAT_VERSION}`);
-  const originEnd = 4 + view.readUInt16BE(2);
-  if (view.length < originEnd + 4) fail('it ends inside its origin');
-  return originEnd;
-}
-
-/**
- * Decodes what {@link encodeBroadcast} made. A binary message is a view of `bytes`.
- * @throws {RangeError} when the bytes are not an encoded broadcast (wrong version, truncated, text not UTF-8).
- */
-export function decodeBroadcast(bytes: Uint8Array): Broadcast {
-  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const fail = (why: string): never => {
-    throw new RangeError(`Cannot decode a broadcast: ${why}.`);
-  };
-  let offset = checkBroadcastHead(view, fail);
-  const kind = view[1];
-  if (kind !== BROADCAST_KIND_TEXT && kind !== BROADCAST_KIND_BINARY) fail(`kind ${kind} is neither text (1) nor binary (2)`);
-  if (!isUtf8(view.subarray(4, offset))) fail('its origin is not valid UTF-8');
-  const origin = view.toString('utf8', 4, offset);
-  const count = view.readUInt32BE(offset);
-  offset += 4;
-  if (view.length < offset + 8 * count) fail('it ends inside its excluded ids');
-  const exclude: number[] = new Array(count);
-  for (let i = 0; i < count; i++, offset += 8) {
-    const id = view.readDoubleBE(offset);
-    if (!Number.isSafeInteger(id)) fail(`excluded id ${id} is not an integer`);
-    exclude[i] = id;
-  }
-  const payload = view.subarray(offset);
-  if (kind === BROADCAST_KIND_BINARY) return { origin, message: payload, exclude };
-  if (!isUtf8(payload)) fail('its text is not valid UTF-8');
-  return { origin, message: payload.toString('utf8'), exclude };
-}
-
-/** Default `maxPendingBytes` of the adapters: what a transport may hold unsent before broadcasts are dropped. */
-export const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024;
-
-/**
- * Bytes handed to a transport (an IPC channel, a Redis connection) and not yet written: past its limit, new
- * broadcasts are dropped rather than queued, so that a stuck peer costs bounded memory, as `slowClientPolicy`
- * does for a client. Logs once when it starts dropping and once when it has drained, with the count.
- * @internal
- */
-export class SendBacklog {
-  readonly #limit: number;
-  readonly #what: string;
-  readonly #log: (level: LogLevel, message: string) => void;
-  #bytes = 0;
-  #dropping = false;
-  #droppedWhileFull = 0;
-  /** Broadcasts dropped since the backlog was made. */
-  dropped = 0;
-
-  constructor(limit: number, what: string, log: (level: LogLevel, message: string) => void) {
-    this.#limit = limit;
-    this.#what = what;
-    this.#log = log;
-  }
-
-  /** Whether `bytes` more may be handed over; if not, `count` broadcasts are counted as dropped. */
-  admit(bytes: number, count: number): boolean {
-    // One batch over the limit on an empty backlog still goes: a limit below one message must not drop them all.
-    if (this.#bytes > 0 && this.#bytes + bytes > this.#limit) {
-      this.dropped += count;
-      this.#droppedWhileFull += count;
-      if (!this.#dropping) {
-        this.#dropping = true;
-        this.#log('warning', `${this.#what} holds ${this.#bytes} bytes not yet sent: dropping broadcasts for it until it drains`);
-      }
-      return false;
-    }
-    this.#bytes += bytes;
-    return true;
-  }
-
-  /** `bytes` that were admitted have been written (or failed). */
-  settle(bytes: number): void {
-    this.#bytes -= bytes;
-    if (this.#dropping && this.#bytes <= this.#limit / 2) {
-      this.#dropping = false;
-      this.#log('warning', `${this.#what} has drained; ${this.#droppedWhileFull} broadcast(s) were dropped meanwhile`);
-      this.#droppedWhileFull = 0;
-    }
-  }
-}
-
-/** The `maxPendingBytes` option of an adapter, checked, or its default. @internal */
-export function checkMaxPendingBytes(what: string, value: unknown): number {
-  if (value === undefined) return DEFAULT_MAX_PENDING_BYTES;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw new RangeError(`Cannot create ${what}: 'maxPendingBytes' must be a positive integer, not ${describeType(value)}.`);
-  }
-  return value;
-}
-
-/** What workers and the primary send each other over the cluster's IPC channel. */
-interface ClusterBroadcastEnvelope {
-  readonly [CLUSTER_MESSAGE_TAG]: string;
-  /**
-   * The encoded broadcasts a worker published in one tick, in order: Buffers with `serialization: 'advanced'`,
-   * their JSON form with the default.
-   */
-  readonly data: ReadonlyArray<Uint8Array | { type: 'Buffer'; data: number[] }>;
-}
-
-/** Marks our messages among the application's own on the cluster's IPC channel. */
-const CLUSTER_MESSAGE_TAG = 'websocket-server:broadcast';
-
-function isClusterBroadcast(message: unknown): message is ClusterBroadcastEnvelope {
-  return typeof message === 'object' && message !== null && typeof (message as Record<string, unknown>)[CLUSTER_MESSAGE_TAG] === 'string';
-}
-
-/**
- * Shares broadcasts among the workers of `node:cluster` on one machine: give one to the server of each worker
- * (`adapter: new ClusterAdapter()`) and call {@link relayClusterBroadcasts} once in the primary. Broadcasts
- * travel worker → primary → every other worker over the IPC channels `node:cluster` already has, in order.
- *
- * @example
- * ```ts
- * if (cluster.isPrimary) {
- *   relayClusterBroadcasts(); // before forking
- *   for (let i = 0; i < availableParallelism(); i++) cluster.fork();
- * } else {
- *   const server = new WebsocketServer({ port: 13254, adapter: new ClusterAdapter() });
- *   server.setFnMessageReceived((client, server, message) => server.sendMessageToAll(message, client));
- *   await server.runForever(); // the workers share the port
- *   process.once('SIGTERM', async () => {
- *     await server.shutdownGracefully();
- *     cluster.worker!.disconnect(); // the IPC channel would keep the worker alive
- *   });
- * }
- * ```
- */
-export class ClusterAdapter implements BroadcastAdapter {
-  readonly #channel: string;
-  #listener: ((message: unknown) => void) | undefined;
-  #log: ((level: LogLevel, message: string) => void) | undefined;
-  #warnedDisconnected = false;
-  /** The broadcasts published in this tick, sent as one IPC message at its end. */
-  #pending: Buffer[] = [];
-  readonly #maxPendingBytes: number;
-  #backlog: SendBacklog | undefined;
-
-  /**
-   * @param options.channel Servers in a worker share broadcasts only with servers on the same channel in the
-   * other workers: one per kind of server when a worker runs several. Default `'default'`.
-   * @param options.maxPendingBytes Most bytes of broadcasts handed to the IPC channel and not yet written (a
-   * primary that does not read): past it, broadcasts are not shared, only sent to this worker's clients.
-   * Default 64 MiB.
-   */
-  constructor(options: { channel?: string; maxPendingBytes?: number } = {}) {
-    const channel = options.channel ?? 'default';
-    if (typeof channel !== 'string' || channel === '') {
-      throw new TypeError(`Cannot create the cluster adapter: 'channel' must be a non-empty string, not ${describeType(channel)}.`);
-    }
-    this.#channel = channel;
-    this.#maxPendingBytes = checkMaxPendingBytes('the cluster adapter', options.maxPendingBytes);
-  }
-
-  /** Broadcasts not shared because the IPC channel to the primary was backed up (or gone), since start. */
-  get dropped(): number {
-    return this.#backlog?.dropped ?? 0;
-  }
-
-  start({ deliver, log }: AdapterContext): void {
-    if (!cluster.isWorker || typeof process.send !== 'function') {
-      throw new Error('Cannot start the cluster adapter: this process is not a worker of node:cluster.');
-    }
-    this.#log = log;
-    this.#backlog = new SendBacklog(this.#maxPendingBytes, 'the IPC channel to the primary', log);
-    const channel = this.#channel;
-    const listener = (message: unknown): void => {
-      if (!isClusterBroadcast(message) || message[CLUSTER_MESSAGE_TAG] !== channel) return;
-      if (!Array.isArray(message.data)) {
-        log('error', 'the cluster adapter dropped an IPC message that carries no broadcasts');
-        return;
-      }
-      for (const data of message.data) {
-        let broadcast: Broadcast;
-        try {
-          broadcast = decodeBroadcast(clusterPayloadBytes(data));
-        } catch (error) {
-          log('error', `the cluster adapter dropped a broadcast: ${describeError(error)}`);
-          continue;
-        }
-        deliver(broadcast);
-      }
-    };
-    this.#listener = listener;
-    process.on('message', listener);
-  }
-
-  publish(broadcast: Broadcast): void {
-    if (!process.connected) {
-      // The primary is gone (it exited or disconnected this worker): this server's own clients still got it.
-      if (!this.#warnedDisconnected) this.#log?.('warning', 'the cluster adapter lost the primary: broadcasts now reach only this worker');
-      this.#warnedDisconnected = true;
-      if (this.#backlog !== undefined) this.#backlog.dropped++;
-      return;
-    }
-    // Batched per tick: a burst of broadcasts crosses as one IPC message, and is sent on by the other workers
-    // within one tick of theirs, so their writes to each client are corked together too.
-    if (this.#pending.push(encodeBroadcast(broadcast)) === 1) process.nextTick(this.#flush);
-  }
-
-  readonly #flush = (): void => {
-    const batch = this.#pending;
-    if (batch.length === 0) return;
-    this.#pending = [];
-    const backlog = this.#backlog;
-    if (!process.connected || backlog === undefined) return;
-    let bytes = 0;
-    for (const encoded of batch) bytes += encoded.length;
-    if (!backlog.admit(bytes, batch.length)) return;
-    const envelope: ClusterBroadcastEnvelope = { [CLUSTER_MESSAGE_TAG]: this.#channel, data: batch };
-    process.send!(envelope, undefined, {}, () => backlog.settle(bytes));
-  };
-
-  /**
-   * Stops receiving. The worker's IPC channel stays open (it belongs to `node:cluster`): to let the worker end
-   * after `shutdownGracefully()`, call `cluster.worker.disconnect()` or `process.exit()`.
-   */
-  close(): void {
-    this.#flush();
-    if (this.#listener !== undefined) process.off('message', this.#listener);
-    this.#listener = undefined;
-  }
-}
-
-/** The encoded broadcast in an envelope, as whichever serialization the cluster uses delivered it. */
-function clusterPayloadBytes(data: ClusterBroadcastEnvelope['data'][number]): Uint8Array {
-  if (data instanceof Uint8Array) return data;
-  if (typeof data === 'object' && data !== null && data.type === 'Buffer' && Array.isArray(data.data)) return Buffer.from(data.data);
-  throw new RangeError('Cannot decode a broadcast: the IPC message carries no bytes');
-}
-
-/**
- * In the primary of `node:cluster`: passes each broadcast a worker's {@link ClusterAdapter} publishes on to every
- * other worker. Call it once, before forking: it also sets `serialization: 'advanced'`, so that binary messages
- * cross as bytes (the default JSON serialization would turn each byte into a number in text).
- * @param options.maxPendingBytes Most bytes of broadcasts handed to one worker's IPC channel and not yet written
- * (a worker that does not read): past it, that worker misses broadcasts until it catches up. Default 64 MiB.
- * @param options.logger Where the primary's warnings go (a backed-up worker). Default: standard error.
- * @returns a function that stops relaying.
- */
-export function relayClusterBroadcasts(options: { maxPendingBytes?: number; logger?: Logger } = {}): () => void {
-  if (!cluster.isPrimary) throw new Error('Cannot relay cluster broadcasts: this process is not the primary of node:cluster.');
-  const maxPendingBytes = checkMaxPendingBytes('the cluster relay', options.maxPendingBytes);
-  const log = new LevelLogger(options.logger ?? defaultLogger, 'warning');
-  cluster.setupPrimary({ serialization: 'advanced' });
-  const backlogs = new WeakMap<Worker, SendBacklog>();
-  const relay = (from: Worker, message: unknown): void => {
-    if (!isClusterBroadcast(message) || !Array.isArray(message.data)) return;
-    let bytes = 0;
-    for (const data of message.data) bytes += data instanceof Uint8Array ? data.length : Array.isArray(data.data) ? data.data.length : 0;
-    for (const worker of Object.values(cluster.workers ?? {})) {
-      if (worker === undefined || worker === from || !worker.isConnected()) continue;
-      let backlog = backlogs.get(worker);
-      if (backlog === undefined) {
-        backlog = new SendBacklog(maxPendingBytes, `the IPC channel to worker ${worker.id}`, (level, line) => log.log(level, line));
-        backlogs.set(worker, backlog);
-      }
-      if (!backlog.admit(bytes, message.data.length)) continue;
-      const admitted = backlog;
-      // Forwarded as received: the primary never decodes a broadcast.
-      worker.send(message, undefined, () => admitted.settle(bytes));
-    }
-  };
-  cluster.on('message', relay);
-  return () => {
-    cluster.off('message', relay);
-  };
-}
-
-// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 6. The per-connection handler: sending, the closing handshake, state
+// 5. The per-connection handler: sending, the closing handshake, state
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 const kHandler = Symbol('websocket-server.handler');
@@ -3305,7 +2972,7 @@ function messageBytes(message: Sendable): Buffer {
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 7. The incremental frame parser (RFC 6455 §5): pure — no socket, no timers
+// 6. The incremental frame parser (RFC 6455 §5): pure — no socket, no timers
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 /** What the parser reports. After `onClose` or `onProtocolError` it reports nothing more. */
@@ -3906,7 +3573,7 @@ function checkFrameStart(byte0: number, byte1: number, inMessage: boolean, compr
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 8. The frame writer (RFC 6455 §5.2): server frames are never masked
+// 7. The frame writer (RFC 6455 §5.2): server frames are never masked
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 /**
@@ -4019,7 +3686,7 @@ function closeReasonFor(error: WebSocketError): string {
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 9. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
+// 8. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 /** What was agreed for one connection (RFC 7692 §7.1). */
@@ -4436,7 +4103,7 @@ export class DeflateCodec implements MessageInflater {
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 10. Validation helpers: masking, UTF-8, close codes, options
+// 9. Validation helpers: masking, UTF-8, close codes, options
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 const LITTLE_ENDIAN = endianness() === 'LE';
@@ -4859,7 +4526,7 @@ function checkCallback<T>(fn: T, setter: string): T {
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 11. Small utilities: logging, formatting
+// 10. Small utilities: logging, formatting
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 const EMPTY: Buffer = Buffer.alloc(0);
@@ -4894,8 +4561,9 @@ export class LevelLogger {
   /** Whether debug lines are written: read once per message, so a field, not a lookup. */
   readonly debugEnabled: boolean;
 
-  constructor(logger: Logger, level: LogLevel) {
-    this.#logger = logger;
+  /** @param logger Where lines go; without one, to standard error. */
+  constructor(logger: Logger | undefined, level: LogLevel) {
+    this.#logger = logger ?? defaultLogger;
     this.#threshold = LEVEL_RANK[level];
     this.debugEnabled = this.#threshold <= LEVEL_RANK.debug;
   }

@@ -29,16 +29,8 @@
  */
 
 import { createClient, type RedisClientOptions } from 'redis';
-import {
-  broadcastOrigin,
-  checkMaxPendingBytes,
-  decodeBroadcast,
-  encodeBroadcast,
-  SendBacklog,
-  type AdapterContext,
-  type Broadcast,
-  type BroadcastAdapter,
-} from '../websocket-server.ts';
+import type { AdapterContext, Broadcast, BroadcastAdapter } from '../websocket-server.ts';
+import { broadcastOrigin, checkMaxPendingBytes, decodeBroadcast, joinBroadcasts, SendBacklog, splitBroadcasts, TickBatcher } from './wire.ts';
 
 /** Options of {@link RedisAdapter}. Every one is optional. */
 export interface RedisAdapterOptions {
@@ -100,7 +92,7 @@ export class RedisAdapter implements BroadcastAdapter {
   #received = 0;
   #dropped = 0;
   /** The broadcasts published in this tick, sent as one PUBLISH at its end. */
-  #pending: Buffer[] = [];
+  readonly #batcher = new TickBatcher((batch) => this.#publishBatch(batch));
 
   /**
    * @throws {TypeError} for an option of the wrong type, {@link RangeError} for one out of range.
@@ -199,23 +191,18 @@ export class RedisAdapter implements BroadcastAdapter {
 
   publish(broadcast: Broadcast): void {
     if (this.#publisher === undefined) return;
-    // Batched per tick: a burst of broadcasts costs one PUBLISH, and the other servers send it on within one
-    // tick of theirs, so their writes to each client are corked together too.
-    if (this.#pending.push(encodeBroadcast(broadcast)) === 1) process.nextTick(this.#flush);
+    this.#batcher.add(broadcast);
   }
 
   /** Publishes the broadcasts of this tick: one alone as it is, several in a batch. */
-  readonly #flush = (): void => {
-    const batch = this.#pending;
-    if (batch.length === 0) return;
-    this.#pending = [];
+  #publishBatch(batch: Buffer[]): void {
     const publisher = this.#publisher;
     if (publisher === undefined) return;
     if (!publisher.isReady) {
       this.#lostToOutage(batch.length, undefined);
       return;
     }
-    const payload = batch.length === 1 ? batch[0]! : encodeBatch(batch);
+    const payload = joinBroadcasts(batch);
     const backlog = this.#backlog!;
     if (!backlog.admit(payload.length, batch.length)) return;
     this.#published += batch.length;
@@ -228,7 +215,7 @@ export class RedisAdapter implements BroadcastAdapter {
         this.#lostToOutage(batch.length, error);
       },
     );
-  };
+  }
 
   /** `count` broadcasts were not shared because Redis was unreachable: counted, and the outage logged once. */
   #lostToOutage(count: number, error: unknown): void {
@@ -243,7 +230,7 @@ export class RedisAdapter implements BroadcastAdapter {
    * to end by itself.
    */
   async close(): Promise<void> {
-    this.#flush();
+    this.#batcher.flush();
     const connections = [this.#subscriber, this.#publisher];
     this.#publisher = undefined;
     this.#subscriber = undefined;
@@ -265,7 +252,7 @@ export class RedisAdapter implements BroadcastAdapter {
     const context = this.#context;
     if (context === undefined) return;
     try {
-      const broadcasts = bytes[0] === BATCH_MARKER ? decodeBatch(bytes) : [bytes];
+      const broadcasts = splitBroadcasts(bytes);
       // Redis sends every subscriber every message, ours too: skip them before decoding their payload. A batch
       // comes from one server: its first broadcast tells whose it is.
       if (broadcasts.length === 0 || broadcastOrigin(broadcasts[0]!) === context.serverId) return;
@@ -310,40 +297,6 @@ export class RedisAdapter implements BroadcastAdapter {
       return 'the configured URL';
     }
   }
-}
-
-/**
- * First byte of a batch: an encoded broadcast begins with its format version, never 0. A batch is this byte,
- * then each encoded broadcast as its length (4 bytes, big-endian) and its bytes.
- */
-const BATCH_MARKER = 0;
-
-function encodeBatch(broadcasts: readonly Buffer[]): Buffer {
-  let length = 1;
-  for (const encoded of broadcasts) length += 4 + encoded.length;
-  const batch = Buffer.allocUnsafe(length);
-  batch[0] = BATCH_MARKER;
-  let offset = 1;
-  for (const encoded of broadcasts) {
-    offset = batch.writeUInt32BE(encoded.length, offset);
-    offset += encoded.copy(batch, offset);
-  }
-  return batch;
-}
-
-/** The encoded broadcasts of a batch, as views of it. */
-function decodeBatch(batch: Buffer): Buffer[] {
-  const broadcasts: Buffer[] = [];
-  let offset = 1;
-  while (offset < batch.length) {
-    if (offset + 4 > batch.length) throw new RangeError('Cannot decode a batch of broadcasts: it ends inside a length.');
-    const length = batch.readUInt32BE(offset);
-    offset += 4;
-    if (offset + length > batch.length) throw new RangeError('Cannot decode a batch of broadcasts: it ends inside a broadcast.');
-    broadcasts.push(batch.subarray(offset, offset + length));
-    offset += length;
-  }
-  return broadcasts;
 }
 
 function describe(error: unknown): string {

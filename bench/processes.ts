@@ -4,7 +4,7 @@
 // processes (`ours-cluster`: a primary and its two workers; `ours-redis`: two servers and a redis-server), all
 // on the server's core, all killed with it.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LoadCommand, LoadEvent, LoadJob, LoadResult, NativeInfo, ServerKind, ServerMessage, ServerReply } from './protocol.ts';
@@ -45,12 +45,14 @@ export function stage(root: string): string {
   mkdirSync(join(directory, 'dist'));
   cpSync(join(root, 'dist', 'websocket-server.js'), join(directory, 'dist', 'websocket-server.js'));
   const exports: Record<string, string> = { '.': './dist/websocket-server.js' };
-  // The Redis adapter (for `ours-redis`), imported as users do: 'websocket-server/adapters/redis'.
-  const redisAdapter = join(root, 'dist', 'adapters', 'redis.js');
-  if (existsSync(redisAdapter)) {
+  // The adapters (for `ours-cluster` and `ours-redis`), imported as users do: 'websocket-server/adapters/cluster'.
+  const adapters = join(root, 'dist', 'adapters');
+  if (existsSync(adapters)) {
     mkdirSync(join(directory, 'dist', 'adapters'));
-    cpSync(redisAdapter, join(directory, 'dist', 'adapters', 'redis.js'));
-    exports['./adapters/redis'] = './dist/adapters/redis.js';
+    for (const file of readdirSync(adapters).filter((name) => name.endsWith('.js'))) {
+      cpSync(join(adapters, file), join(directory, 'dist', 'adapters', file));
+      exports[`./adapters/${file.slice(0, -'.js'.length)}`] = `./dist/adapters/${file}`;
+    }
   }
   const { name } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name: string };
   writeFileSync(join(directory, 'package.json'), JSON.stringify({ name, type: 'module', exports }));

@@ -161,9 +161,10 @@ export interface WebsocketServerOptions {
     slowClientPolicy?: SlowClientPolicy;
     /**
      * Carries broadcasts to and from other servers (other processes, other hosts), so that
-     * {@link WebsocketServer.sendMessageToAll} reaches every client of every server: {@link ClusterAdapter} across
-     * the workers of `node:cluster`, `RedisAdapter` (in `adapters/redis.ts`) across hosts, or your own
-     * {@link BroadcastAdapter}. Default: none, broadcasts stay in this server (and cost nothing more).
+     * {@link WebsocketServer.sendMessageToAll} reaches every client of every server: `ClusterAdapter` (in
+     * `adapters/cluster.ts`) across the workers of `node:cluster`, `RedisAdapter` (in `adapters/redis.ts`) across
+     * hosts, or your own {@link BroadcastAdapter}. Default: none, broadcasts stay in this server (and cost nothing
+     * more).
      */
     adapter?: BroadcastAdapter;
     /**
@@ -580,89 +581,6 @@ export declare class WebsocketServer {
      */
     handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
 }
-/**
- * Encodes a broadcast into one buffer, for adapters whose transport carries bytes (Redis, a socket).
- * Layout: version (1 byte), kind (1: text, 2: binary), origin length (2 bytes) and origin (UTF-8), count of
- * excluded ids (4 bytes) and each id (8-byte float), then the message (text as UTF-8) to the end: the
- * transport must keep each encoded broadcast whole, as Redis pub/sub and IPC do. Integers big-endian.
- *
- * @example
- * ```ts
- * const bytes = encodeBroadcast({ origin: 'server-a', message: 'hello', exclude: [3] });
- * decodeBroadcast(bytes); // { origin: 'server-a', message: 'hello', exclude: [3] }
- * ```
- */
-export declare function encodeBroadcast(broadcast: Broadcast): Buffer;
-/**
- * The origin of an encoded broadcast, read without decoding the rest: lets an adapter skip its own server's
- * broadcasts cheaply.
- * @throws {RangeError} when the bytes are not an encoded broadcast.
- */
-export declare function broadcastOrigin(bytes: Uint8Array): string;
-/**
- * Decodes what {@link encodeBroadcast} made. A binary message is a view of `bytes`.
- * @throws {RangeError} when the bytes are not an encoded broadcast (wrong version, truncated, text not UTF-8).
- */
-export declare function decodeBroadcast(bytes: Uint8Array): Broadcast;
-/** Default `maxPendingBytes` of the adapters: what a transport may hold unsent before broadcasts are dropped. */
-export declare const DEFAULT_MAX_PENDING_BYTES: number;
-/**
- * Shares broadcasts among the workers of `node:cluster` on one machine: give one to the server of each worker
- * (`adapter: new ClusterAdapter()`) and call {@link relayClusterBroadcasts} once in the primary. Broadcasts
- * travel worker → primary → every other worker over the IPC channels `node:cluster` already has, in order.
- *
- * @example
- * ```ts
- * if (cluster.isPrimary) {
- *   relayClusterBroadcasts(); // before forking
- *   for (let i = 0; i < availableParallelism(); i++) cluster.fork();
- * } else {
- *   const server = new WebsocketServer({ port: 13254, adapter: new ClusterAdapter() });
- *   server.setFnMessageReceived((client, server, message) => server.sendMessageToAll(message, client));
- *   await server.runForever(); // the workers share the port
- *   process.once('SIGTERM', async () => {
- *     await server.shutdownGracefully();
- *     cluster.worker!.disconnect(); // the IPC channel would keep the worker alive
- *   });
- * }
- * ```
- */
-export declare class ClusterAdapter implements BroadcastAdapter {
-    #private;
-    /**
-     * @param options.channel Servers in a worker share broadcasts only with servers on the same channel in the
-     * other workers: one per kind of server when a worker runs several. Default `'default'`.
-     * @param options.maxPendingBytes Most bytes of broadcasts handed to the IPC channel and not yet written (a
-     * primary that does not read): past it, broadcasts are not shared, only sent to this worker's clients.
-     * Default 64 MiB.
-     */
-    constructor(options?: {
-        channel?: string;
-        maxPendingBytes?: number;
-    });
-    /** Broadcasts not shared because the IPC channel to the primary was backed up (or gone), since start. */
-    get dropped(): number;
-    start({ deliver, log }: AdapterContext): void;
-    publish(broadcast: Broadcast): void;
-    /**
-     * Stops receiving. The worker's IPC channel stays open (it belongs to `node:cluster`): to let the worker end
-     * after `shutdownGracefully()`, call `cluster.worker.disconnect()` or `process.exit()`.
-     */
-    close(): void;
-}
-/**
- * In the primary of `node:cluster`: passes each broadcast a worker's {@link ClusterAdapter} publishes on to every
- * other worker. Call it once, before forking: it also sets `serialization: 'advanced'`, so that binary messages
- * cross as bytes (the default JSON serialization would turn each byte into a number in text).
- * @param options.maxPendingBytes Most bytes of broadcasts handed to one worker's IPC channel and not yet written
- * (a worker that does not read): past it, that worker misses broadcasts until it catches up. Default 64 MiB.
- * @param options.logger Where the primary's warnings go (a backed-up worker). Default: standard error.
- * @returns a function that stops relaying.
- */
-export declare function relayClusterBroadcasts(options?: {
-    maxPendingBytes?: number;
-    logger?: Logger;
-}): () => void;
 /**
  * One client's connection: `client.handler`. Sends messages, pings, and closes; reports its state.
  *

@@ -4,14 +4,23 @@
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { once } from 'node:events';
-import { createServer as createHttpServer } from 'node:http';
 import { connect } from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
-import type WebSocket from 'ws';
-import { broadcastOrigin, decodeBroadcast, encodeBroadcast, WebsocketServer } from '../websocket-server.ts';
+import { broadcastOrigin, decodeBroadcast, encodeBroadcast } from '../adapters/wire.ts';
+import { WebsocketServer } from '../websocket-server.ts';
 import type { AdapterContext, Broadcast, BroadcastAdapter, Client } from '../websocket-server.ts';
-import { connectWs, pseudoRandomBytes, startServer, type Harness, type WsPeer } from './support/harness.ts';
-import { assertOptionError, freePort, openWs, recordingLogger, shutdownQuietly } from './support/servers.ts';
+import {
+  assertOptionError,
+  connectWs,
+  freePort,
+  openWs,
+  pseudoRandomBytes,
+  recordingLogger,
+  startBehindApp,
+  startServer,
+  type Harness,
+  type WsPeer,
+} from './support/harness.ts';
 import { LIMIT, SILENT, until, within } from './support/wait.ts';
 
 // ─── an in-memory bus ───────────────────────────────────────────────────────────────────────────────────────
@@ -150,45 +159,6 @@ async function tryConnect(port: number): Promise<string> {
     }),
     `a connection attempt to port ${port}`,
   );
-}
-
-/**
- * A server that never listens itself: a node:http app on an ephemeral port hands it its upgrades through
- * `handleUpgrade`. Records joined clients; cleaned up after the test.
- */
-async function startUpgradeOnly(
-  t: TestContext,
-  adapter: BroadcastAdapter,
-  logger = SILENT,
-): Promise<{ server: WebsocketServer; joined: Client[]; url: string }> {
-  const server = new WebsocketServer({ logger, adapter });
-  const joined: Client[] = [];
-  server.setFnNewClient((client) => joined.push(client));
-  const app = createHttpServer((_request, response) => response.end('plain http'));
-  app.on('upgrade', (request, socket, head) => server.handleUpgrade(request, socket, head));
-  app.listen(0, '127.0.0.1');
-  await within(once(app, 'listening'), 'the app to listen');
-  t.after(async () => {
-    await shutdownQuietly(server);
-    app.closeAllConnections();
-    await new Promise((resolve) => app.close(resolve));
-  });
-  const address = app.address();
-  assert.ok(address !== null && typeof address === 'object');
-  return { server, joined, url: `ws://127.0.0.1:${address.port}/` };
-}
-
-/** Opens a `ws` client on a server that takes upgrades from an app; resolves with its inbox and Client. */
-async function openUpgradePeer(
-  t: TestContext,
-  target: { joined: Client[]; url: string },
-): Promise<{ ws: WebSocket; inbox: WsPeer['inbox']; client: Client }> {
-  const before = target.joined.length;
-  const ws = await openWs(t, target.url);
-  const inbox: WsPeer['inbox'] = [];
-  ws.on('message', (data: Buffer, isBinary: boolean) => inbox.push({ data, isBinary }));
-  await until(() => target.joined.length > before, 'new-client on the upgrade-only server');
-  return { ws, inbox, client: target.joined[before]! };
 }
 
 // ─── across servers ─────────────────────────────────────────────────────────────────────────────────────────
@@ -443,8 +413,7 @@ describe('the adapter follows the server\'s life', () => {
       close: () => void calls.push('close'),
     };
     const port = await freePort();
-    const server = new WebsocketServer({ logger: SILENT, port, adapter });
-    t.after(() => shutdownQuietly(server));
+    const { server } = await startServer(t, { port, adapter }, { run: false });
     await assert.rejects(within(server.runForever(), 'runForever()'), (error: unknown) => error === failure);
     assert.equal(await tryConnect(port), 'ECONNREFUSED');
     await server.shutdownGracefully();
@@ -460,8 +429,7 @@ describe('the adapter follows the server\'s life', () => {
       start(context);
       if (++attempts === 1) throw new Error('not yet');
     };
-    const server = new WebsocketServer({ logger: SILENT, adapter });
-    t.after(() => shutdownQuietly(server));
+    const { server } = await startServer(t, { adapter }, { run: false });
     await assert.rejects(within(server.runForever(), 'the first runForever()'), /not yet/);
     await within(server.runForever(), 'the second runForever()');
     const ws = await openWs(t, `ws://127.0.0.1:${server.port}/`);
@@ -511,8 +479,7 @@ describe('the adapter follows the server\'s life', () => {
 
   test('each run starts and closes the adapter once more', LIMIT, async (t) => {
     const adapter = new Bus().join();
-    const server = new WebsocketServer({ logger: SILENT, adapter });
-    t.after(() => shutdownQuietly(server));
+    const { server } = await startServer(t, { adapter }, { run: false });
     for (let run = 0; run < 3; run++) {
       await within(server.runForever(), 'runForever()');
       await within(server.shutdownGracefully(), 'shutdownGracefully()');
@@ -535,12 +502,12 @@ describe('the adapter follows the server\'s life', () => {
   test('a server that only takes upgrades from an app (handleUpgrade, no runForever) starts the adapter at the first upgrade', LIMIT, async (t) => {
     const bus = new Bus();
     const adapter = bus.join();
-    const attached = await startUpgradeOnly(t, adapter);
+    const attached = await startBehindApp(t, { adapter }, { echo: false });
     const [b] = await joinedServers(t, 1, bus);
     const b1 = await connectWs(t, b!);
     assert.deepEqual(adapter.calls, [], 'nothing starts it before an upgrade');
-    const first = await openUpgradePeer(t, attached);
-    const second = await openUpgradePeer(t, attached);
+    const first = await connectWs(t, attached, {}, { port: attached.port });
+    const second = await connectWs(t, attached, {}, { port: attached.port });
     assert.deepEqual(adapter.calls, ['start'], 'started once, at the first upgrade');
     b!.server.sendMessageToAll('from b');
     assert.equal(attached.server.sendMessageToAll('from the attached server', first.client), 1);
@@ -557,11 +524,11 @@ describe('the adapter follows the server\'s life', () => {
     const bus = new Bus();
     let clientsAtClose = -1;
     const adapter = bus.join({ onClose: () => (clientsAtClose = attached.server.clients.length) });
-    const attached = await startUpgradeOnly(t, adapter);
+    const attached = await startBehindApp(t, { adapter }, { echo: false });
     attached.server.setFnClientLeft((client, server) => server.sendMessageToAll(`client ${client.id} left`));
     const [b] = await joinedServers(t, 1, bus);
     const b1 = await connectWs(t, b!);
-    await openUpgradePeer(t, attached);
+    await connectWs(t, attached, {}, { port: attached.port });
     await within(attached.server.shutdownAbruptly(), 'the shutdown');
     assert.equal(clientsAtClose, 0, 'close() came after the clients had gone');
     assert.deepEqual(adapter.calls, ['start', 'publish', 'close']);
@@ -576,8 +543,8 @@ describe('the adapter follows the server\'s life', () => {
       publish: () => {},
       close: () => {},
     };
-    const attached = await startUpgradeOnly(t, adapter, logger);
-    const peer = await openUpgradePeer(t, attached);
+    const attached = await startBehindApp(t, { adapter, logger }, { echo: false });
+    const peer = await connectWs(t, attached, {}, { port: attached.port });
     await until(() => logger.lines.error.some((line) => line.includes('no bus for the app')), 'the start failure to be logged');
     assert.equal(attached.server.sendMessageToAll('local'), 1);
     await eachReceived([peer], 1);
@@ -692,23 +659,20 @@ describe('encodeBroadcast and decodeBroadcast', () => {
     }
   });
 
-  test('a wrong format version is refused with a RangeError', () => {
-    const encoded = encodeBroadcast({ origin: 'a', message: 'x', exclude: [] });
-    for (const version of [0, 2, 255]) {
-      const bytes = Buffer.from(encoded);
-      bytes[0] = version;
-      assertNotABroadcast(bytes, `version ${version}`);
-    }
-  });
-
-  test('an unknown kind is refused with a RangeError', () => {
-    const encoded = encodeBroadcast({ origin: 'a', message: 'x', exclude: [] });
-    for (const kind of [0, 3, 255]) {
-      const bytes = Buffer.from(encoded);
-      bytes[1] = kind;
-      assertNotABroadcast(bytes, `kind ${kind}`);
-    }
-  });
+  const wrongHeaderBytes = [
+    { title: 'a wrong format version', field: 'version', offset: 0, values: [0, 2, 255] },
+    { title: 'an unknown kind', field: 'kind', offset: 1, values: [0, 3, 255] },
+  ];
+  for (const { title, field, offset, values } of wrongHeaderBytes) {
+    test(`${title} is refused with a RangeError`, () => {
+      const encoded = encodeBroadcast({ origin: 'a', message: 'x', exclude: [] });
+      for (const value of values) {
+        const bytes = Buffer.from(encoded);
+        bytes[offset] = value;
+        assertNotABroadcast(bytes, `${field} ${value}`);
+      }
+    });
+  }
 
   test('every truncation before the message ends is refused with a RangeError', () => {
     // With an empty message every proper prefix lacks header bytes: none may decode.

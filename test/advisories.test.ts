@@ -16,7 +16,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import type { HandshakeRequest, Sendable, WebsocketServerOptions } from '../websocket-server.ts';
 import { compress, decompress, RSV1 } from './support/deflate.ts';
 import { buildFrame, closePayload, Op, type ClientFrame, type ServerFrame } from './support/frames.ts';
@@ -25,10 +25,12 @@ import {
   assertRawEchoes,
   assertServerStillServes,
   connectRawClient,
+  newWs,
+  openRaw,
+  openWs,
   startServer,
 } from './support/harness.ts';
-import { connectRaw, handshakeRequest, rawRequest, type HttpReply } from './support/raw-client.ts';
-import { startServer as startRecorder } from './support/servers.ts';
+import { handshakeRequest, rawRequest, type HttpReply } from './support/raw-client.ts';
 import { LIMIT, until, within } from './support/wait.ts';
 
 const KIB = 1024;
@@ -218,7 +220,7 @@ describe('a flood of header fields (ws CVE-2024-37890)', () => {
       app.closeAllConnections();
       app.close();
     });
-    const recorder = await startRecorder(t, { server: app }, false);
+    const recorder = await startServer(t, { server: app }, { run: false });
     const started = recorder.server.runForever();
     app.listen(0, '127.0.0.1');
     await within(started, 'runForever() to resolve once the app listens');
@@ -237,9 +239,7 @@ describe('a flood of header fields (ws CVE-2024-37890)', () => {
     const reply = await rawRequest(port, request);
     assert.ok([400, 426, 431].includes(reply.status), `answered ${reply.status} ${reply.statusText} ${reply.body}`);
     assert.equal(recorder.joined.length, 0);
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/`);
-    t.after(() => ws.terminate());
-    await within(once(ws, 'open'), 'a normal client to open afterwards');
+    await openWs(t, `ws://127.0.0.1:${port}/`);
   });
 });
 
@@ -390,8 +390,7 @@ describe('pathological Sec-WebSocket-Protocol and Sec-WebSocket-Extensions value
       const port = await startChildServer(t, options);
       const reply = await rawRequest(port, handshakeRequest({ headers: { [header]: value() } }), { timeoutMs: 8_000 });
       expect(reply);
-      const raw = await within(connectRaw(port), 'a normal client to connect afterwards');
-      t.after(() => raw.destroy());
+      const raw = await openRaw(t, port);
       await assertRawEchoes(raw);
     });
   }
@@ -881,9 +880,7 @@ describe('slow handshakes (Slowloris)', () => {
       // Before the server's shutdown (a t.after hook): it would wait for connections it does not track.
       for (const peer of peers) peer.socket.destroy();
     }
-    const ws = new WebSocket(`wss://127.0.0.1:${h.server.port}/`, { ca: credentials!.cert });
-    t.after(() => ws.terminate());
-    await within(once(ws, 'open'), 'a wss:// client to open afterwards');
+    await openWs(t, `wss://127.0.0.1:${h.server.port}/`, [], { ca: credentials!.cert });
   });
 
   test('on a TLS port, a TLS record trickled one byte per 100 ms is closed within handshakeTimeout + 1 s', LIMIT, async (t) => {
@@ -913,7 +910,7 @@ describe('slow handshakes (Slowloris)', () => {
     try {
       await within(Promise.all(silent.map((peer) => once(peer.socket, 'connect'))), 'the 5 silent connections');
       await delay(100); // for the server to accept them (ordering only, not a measurement)
-      const client = new WebSocket(`wss://127.0.0.1:${h.server.port}/`, { ca: credentials!.cert });
+      const client = newWs(t, `wss://127.0.0.1:${h.server.port}/`, [], { ca: credentials!.cert });
       sixth = client;
       const outcome = await within(
         new Promise<string>((resolve) => {
@@ -931,9 +928,7 @@ describe('slow handshakes (Slowloris)', () => {
       for (const peer of silent) peer.socket.destroy();
     }
     await delay(100);
-    const later = new WebSocket(`wss://127.0.0.1:${h.server.port}/`, { ca: credentials!.cert });
-    t.after(() => later.terminate());
-    await within(once(later, 'open'), 'a client to open once the silent connections are gone');
+    await openWs(t, `wss://127.0.0.1:${h.server.port}/`, [], { ca: credentials!.cert });
   });
 });
 

@@ -3,13 +3,11 @@
 // TCP socket: under Bun, `ws` is Bun's built-in client, which does not expose one).
 import { Buffer } from 'node:buffer';
 import { once } from 'node:events';
-import { createServer as createHttpServer } from 'node:http';
 import { createConnection } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
-import WebSocket from 'ws';
 import {
   ClientHandler,
   HandshakeError,
@@ -17,111 +15,29 @@ import {
   WebsocketServer,
   type Client,
   type HandshakeRequest,
-  type Logger,
-  type Message,
   type WebsocketServerOptions,
 } from '../websocket-server.ts';
 import { buildFrame, Op } from './support/frames.ts';
-import { recordingLogger } from './support/servers.ts';
+import {
+  connectRawClient,
+  connectWs,
+  newWs,
+  nextMessage,
+  openWs,
+  recordingLogger,
+  refusedWs,
+  shutdownQuietly,
+  startBehindApp,
+  startServer,
+  urlOf,
+  type Harness,
+  type RecordedWs,
+  type WsPeer,
+} from './support/harness.ts';
 import { LIMIT, SETTLE_MS, SILENT, until, within } from './support/wait.ts';
-import { connectRaw, handshakeRequest, rawRequest, type RawClient } from './support/raw-client.ts';
+import { handshakeRequest, rawRequest, type RawClient } from './support/raw-client.ts';
 
 // ─── shared helpers ─────────────────────────────────────────────────────────────────────────────────────────
-
-interface Harness {
-  server: WebsocketServer;
-  /** Every new-client call, with whether the client was already in `server.clients`. */
-  joined: Array<{ client: Client; listed: boolean }>;
-  /** Every client-left call, with whether the client was still in `server.clients`. */
-  left: Array<{ client: Client; listed: boolean }>;
-  messages: Array<{ client: Client; message: Message }>;
-  errors: Array<{ error: Error; client: Client | null }>;
-}
-
-/**
- * Starts a server on an ephemeral port with recording callbacks (message-received echoes), and registers its
- * abrupt shutdown as cleanup.
- */
-async function startServer(t: TestContext, options: WebsocketServerOptions = {}): Promise<Harness> {
-  const server = new WebsocketServer({ logger: SILENT, ...options });
-  const h: Harness = { server, joined: [], left: [], messages: [], errors: [] };
-  server.setFnNewClient((client, s) => h.joined.push({ client, listed: s.clients.includes(client) }));
-  server.setFnClientLeft((client, s) => h.left.push({ client, listed: s.clients.includes(client) }));
-  server.setFnMessageReceived((client, s, message) => {
-    h.messages.push({ client, message });
-    s.sendMessage(client, message);
-  });
-  server.setFnError((error, client) => h.errors.push({ error, client }));
-  t.after(() => shutdownQuietly(server));
-  await within(server.runForever(), 'runForever()');
-  return h;
-}
-
-/** Cleanup: a server may already be shut down (or never have listened) when the test ends. */
-async function shutdownQuietly(server: WebsocketServer): Promise<void> {
-  try {
-    await server.shutdownAbruptly();
-  } catch {
-    // already stopped
-  }
-}
-
-/** A `ws` client with its received messages and its close event. */
-interface WsPeer {
-  ws: WebSocket;
-  inbox: Array<{ data: Buffer; isBinary: boolean }>;
-  closed: Promise<{ code: number; reason: string }>;
-  errors: Error[];
-}
-
-function wsPeer(t: TestContext, url: string, options: WebSocket.ClientOptions = {}): WsPeer {
-  const ws = new WebSocket(url, options);
-  const peer: WsPeer = {
-    ws,
-    inbox: [],
-    errors: [],
-    closed: new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }))),
-  };
-  ws.on('message', (data, isBinary) => peer.inbox.push({ data: toBuffer(data), isBinary }));
-  ws.on('error', (error) => peer.errors.push(error)); // a listener, so that no test crashes on a client error
-  t.after(() => ws.terminate());
-  return peer;
-}
-
-function toBuffer(data: WebSocket.RawData): Buffer {
-  if (Buffer.isBuffer(data)) return data;
-  if (Array.isArray(data)) return Buffer.concat(data);
-  return Buffer.from(data);
-}
-
-function urlOf(h: Harness, path = '/'): string {
-  return `ws://127.0.0.1:${h.server.port}${path}`;
-}
-
-/** Opens a `ws` client and waits for the server's new-client call for it (connect one at a time). */
-async function connectWs(t: TestContext, h: Harness, path = '/'): Promise<WsPeer & { client: Client }> {
-  const before = h.joined.length;
-  const peer = wsPeer(t, urlOf(h, path));
-  await within(new Promise((resolve, reject) => {
-    peer.ws.once('open', resolve);
-    peer.ws.once('error', reject);
-  }), 'the ws client to open');
-  await until(() => h.joined.length > before, 'new-client');
-  return { ...peer, client: h.joined[before]!.client };
-}
-
-/** Opens a raw client (completed handshake) and waits for the server's new-client call for it. */
-async function connectRawClient(
-  t: TestContext,
-  h: Harness,
-  options: { path?: string; headers?: Record<string, string> } = {},
-): Promise<{ raw: RawClient; client: Client }> {
-  const before = h.joined.length;
-  const raw = await within(connectRaw(h.server.port, options), 'the raw client to connect');
-  t.after(() => raw.destroy());
-  await until(() => h.joined.length > before, 'new-client');
-  return { raw, client: h.joined[before]!.client };
-}
 
 /**
  * Sends an unmasked frame (§5.1), expects the server to fail the connection with close 1002 and to end TCP,
@@ -136,34 +52,23 @@ async function failWithUnmaskedFrame(raw: RawClient): Promise<void> {
 }
 
 /** Expects the handshake to be refused; resolves with the HTTP status. */
-async function refusedStatus(t: TestContext, url: string, options: WebSocket.ClientOptions = {}): Promise<number> {
-  const peer = wsPeer(t, url, options);
-  return within(new Promise<number>((resolve, reject) => {
-    peer.ws.once('unexpected-response', (_request, response) => resolve(response.statusCode ?? -1));
-    peer.ws.once('open', () => reject(new Error('The handshake was accepted.')));
-    peer.ws.once('error', reject);
-  }), 'the handshake to be refused');
+async function refusedStatus(t: TestContext, url: string): Promise<number> {
+  return (await refusedWs(t, url)).status;
 }
 
 /** Expects the connection itself to fail; resolves with the error. */
 async function connectionError(t: TestContext, url: string): Promise<NodeJS.ErrnoException> {
-  const peer = wsPeer(t, url);
+  const ws = newWs(t, url);
   return within(new Promise((resolve, reject) => {
-    peer.ws.once('error', resolve);
-    peer.ws.once('open', () => reject(new Error('The connection was accepted.')));
-    peer.ws.once('unexpected-response', (_request, response) =>
+    ws.once('error', resolve);
+    ws.once('open', () => reject(new Error('The connection was accepted.')));
+    ws.once('unexpected-response', (_request, response) =>
       reject(new Error(`The server answered HTTP ${response.statusCode}.`)));
   }), 'the connection to fail');
 }
 
-/** Waits for the next message the ws client receives after `count` already received. */
-async function nextMessage(peer: WsPeer, count = peer.inbox.length): Promise<{ data: Buffer; isBinary: boolean }> {
-  await until(() => peer.inbox.length > count, 'a message at the ws client');
-  return peer.inbox[count]!;
-}
-
 /** Sends `text` and expects the echo server to send it back. */
-async function assertEchoes(peer: WsPeer, text: string): Promise<void> {
+async function assertEchoes(peer: RecordedWs, text: string): Promise<void> {
   const count = peer.inbox.length;
   peer.ws.send(text);
   const reply = await nextMessage(peer, count);
@@ -171,8 +76,8 @@ async function assertEchoes(peer: WsPeer, text: string): Promise<void> {
   assert.equal(reply.isBinary, false);
 }
 
-function countFor(list: Array<{ client: Client }>, client: Client): number {
-  return list.filter((entry) => entry.client === client).length;
+function countFor(list: Client[], client: Client): number {
+  return list.filter((entry) => entry === client).length;
 }
 
 // ─── constructor ────────────────────────────────────────────────────────────────────────────────────────────
@@ -235,16 +140,11 @@ describe('new WebsocketServer(options)', () => {
   });
 
   test('defaults to host 127.0.0.1 and an ephemeral port', LIMIT, async (t) => {
-    const server = new WebsocketServer({ logger: SILENT });
-    t.after(() => shutdownQuietly(server));
+    const { server } = await startServer(t, {}, { run: false });
     assert.equal(server.host, '127.0.0.1');
     await within(server.runForever(), 'runForever()');
     assert.ok(Number.isInteger(server.port) && server.port > 0, `port ${server.port}`);
-    const peer = wsPeer(t, `ws://127.0.0.1:${server.port}/`);
-    await within(new Promise((resolve, reject) => {
-      peer.ws.once('open', resolve);
-      peer.ws.once('error', reject);
-    }), 'a connection on 127.0.0.1');
+    await openWs(t, `ws://127.0.0.1:${server.port}/`);
   });
 });
 
@@ -276,13 +176,15 @@ describe('setFnNewClient', () => {
   test('fires with the client already in server.clients, and with the server', LIMIT, async (t) => {
     const h = await startServer(t);
     let seenServer: WebsocketServer | undefined;
+    let listed: boolean | undefined;
     h.server.setFnNewClient((client, s) => {
       seenServer = s;
-      h.joined.push({ client, listed: s.clients.includes(client) });
+      listed = s.clients.includes(client);
+      h.joined.push(client);
     });
     const { client } = await connectWs(t, h);
     assert.equal(h.joined.length, 1);
-    assert.equal(h.joined[0]!.listed, true);
+    assert.equal(listed, true);
     assert.equal(seenServer, h.server);
     assert.deepEqual(h.server.clients, [client]);
     assert.ok(client.handler instanceof ClientHandler);
@@ -458,6 +360,11 @@ describe('setFnClientLeft, closeCode and closeReason (§7.1.5)', () => {
   for (const ending of endings) {
     test(`client-left fires exactly once, after removal from server.clients, when ${ending.when}`, LIMIT, async (t) => {
       const h = await startServer(t, ending.options ?? {});
+      const listedAtLeft = new Map<Client, boolean>();
+      h.server.setFnClientLeft((client, s) => {
+        listedAtLeft.set(client, s.clients.includes(client));
+        h.left.push(client);
+      });
       let target: { client: Client; peer?: WsPeer; raw?: RawClient };
       if (ending.raw) {
         target = await connectRawClient(t, h);
@@ -475,7 +382,7 @@ describe('setFnClientLeft, closeCode and closeReason (§7.1.5)', () => {
 
       for (const client of leaving) {
         assert.equal(countFor(h.left, client), 1, `client-left calls for client ${client.id}`);
-        assert.equal(h.left.find((e) => e.client === client)!.listed, false, 'removed before client-left');
+        assert.equal(listedAtLeft.get(client), false, 'removed before client-left');
         assert.ok(!h.server.clients.includes(client));
         assert.equal(client.handler.state, 'closed');
       }
@@ -694,7 +601,7 @@ describe('ClientHandler', () => {
     let stateAtLeft: string | undefined;
     h.server.setFnClientLeft((client) => {
       stateAtLeft = client.handler.state;
-      h.left.push({ client, listed: false });
+      h.left.push(client);
     });
     assert.equal(peer.client.handler.state, 'open');
     peer.client.handler.close(1000);
@@ -757,7 +664,7 @@ describe('setFnAuthenticate (§4.2.2)', () => {
       await delay(20);
       return request.query.get('token') === 'good';
     });
-    await connectWs(t, h, '/?token=good');
+    await connectWs(t, h, {}, { path: '/?token=good' });
     assert.equal(await refusedStatus(t, urlOf(h, '/?token=bad')), 403);
   });
 
@@ -843,7 +750,7 @@ describe('setFnError', () => {
     {
       callback: 'new-client throws',
       install: (h, error) => h.server.setFnNewClient((client, s) => {
-        h.joined.push({ client, listed: s.clients.includes(client) });
+        h.joined.push(client);
         if (h.joined.length === 1) throw error;
       }),
       trigger: () => {},
@@ -867,7 +774,7 @@ describe('setFnError', () => {
     {
       callback: 'client-left throws',
       install: (h, error, victimId) => h.server.setFnClientLeft((client) => {
-        h.left.push({ client, listed: false });
+        h.left.push(client);
         if (client.id === victimId()) throw error;
       }),
       trigger: (peer) => peer.ws.close(),
@@ -875,7 +782,7 @@ describe('setFnError', () => {
     {
       callback: 'client-left returns a rejected promise',
       install: (h, error, victimId) => h.server.setFnClientLeft(async (client) => {
-        h.left.push({ client, listed: false });
+        h.left.push(client);
         if (client.id === victimId()) throw error;
       }),
       trigger: (peer) => peer.ws.close(),
@@ -988,33 +895,12 @@ describe('logger and loglevel', () => {
 // ─── handleUpgrade: sharing a port with a node:http app ─────────────────────────────────────────────────────
 
 describe('handleUpgrade', () => {
-  /** An HTTP app on an ephemeral port whose upgrades go to a (not listening) WebsocketServer with an echo. */
-  async function startAttached(t: TestContext): Promise<{ server: WebsocketServer; port: number; errors: Error[] }> {
-    const server = new WebsocketServer({ logger: SILENT });
-    const errors: Error[] = [];
-    server.setFnMessageReceived((client, s, message) => s.sendMessage(client, message));
-    server.setFnError((error) => errors.push(error));
-    const app = createHttpServer((_request, response) => response.end('plain http'));
-    app.on('upgrade', (request, socket, head) => server.handleUpgrade(request, socket, head));
-    await within(new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve)), 'the app to listen');
-    t.after(async () => {
-      await server.shutdownAbruptly();
-      app.closeAllConnections();
-      await new Promise((resolve) => app.close(resolve));
-    });
-    const address = app.address();
-    assert.ok(address !== null && typeof address === 'object');
-    return { server, port: address.port, errors };
-  }
-
   test('WebSocket and plain HTTP share one port: the app answers requests, the server takes upgrades', LIMIT, async (t) => {
-    const { server, port } = await startAttached(t);
+    const { server, port } = await startBehindApp(t);
     const page = await rawRequest(port, 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n');
     assert.equal(page.status, 200);
     assert.equal(page.body, 'plain http');
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/chat?room=7`);
-    t.after(() => ws.terminate());
-    await within(once(ws, 'open'), 'the WebSocket to open');
+    const ws = await openWs(t, `ws://127.0.0.1:${port}/chat?room=7`);
     ws.send('through the app');
     const [echo] = (await within(once(ws, 'message'), 'the echo')) as [Buffer];
     assert.equal(echo.toString(), 'through the app');
@@ -1024,17 +910,17 @@ describe('handleUpgrade', () => {
   });
 
   test('an upgrade request that breaks a rule gets the same refusal as on the own listener (426 for version 8)', LIMIT, async (t) => {
-    const { server, port, errors } = await startAttached(t);
+    const { server, port, errors } = await startBehindApp(t);
     const reply = await rawRequest(port, handshakeRequest({ headers: { 'Sec-WebSocket-Version': '8' } }));
     assert.equal(reply.status, 426);
     assert.equal(reply.headers['sec-websocket-version'], '13');
     assert.equal(reply.closed, true);
     assert.equal(server.clients.length, 0);
-    assert.ok(errors[0] instanceof HandshakeError && errors[0].status === 426);
+    assert.ok(errors[0]?.error instanceof HandshakeError && errors[0].error.status === 426);
   });
 
   test('frames sent right behind the handshake (in the head buffer) reach the parser', LIMIT, async (t) => {
-    const { port } = await startAttached(t);
+    const { port } = await startBehindApp(t);
     // One write: the handshake and a masked text frame; node:http hands the frame over as `head`.
     const frame = buildFrame({ opcode: Op.TEXT, payload: 'early' });
     const reply = await rawUpgradeWithFrame(port, Buffer.concat([Buffer.from(handshakeRequest(), 'latin1'), frame]));

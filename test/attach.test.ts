@@ -6,10 +6,10 @@ import { once } from 'node:events';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createNetServer, type Socket } from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
-import { HandshakeError, WebsocketServer } from '../websocket-server.ts';
+import { HandshakeError } from '../websocket-server.ts';
 import { handshakeRequest, rawRequest } from './support/raw-client.ts';
-import { assertOptionError, echo, openWs, refusedWs, shutdownQuietly, startServer } from './support/servers.ts';
-import { LIMIT, SILENT, until, within } from './support/wait.ts';
+import { assertOptionError, echo, openWs, refusedWs, startServer } from './support/harness.ts';
+import { LIMIT, until, within } from './support/wait.ts';
 
 /** An HTTP app (not listening yet) that serves a page at every path; closed when the test ends. */
 function httpApp(t: TestContext): Server {
@@ -42,7 +42,7 @@ async function getPage(port: number, path = '/'): Promise<{ status: number; body
 describe('the server option', () => {
   test('runForever() resolves once the app listens; the app serves its page and ws connects to /ws on the same port', LIMIT, async (t) => {
     const app = httpApp(t);
-    const { server, joined } = await startServer(t, { server: app, path: '/ws' }, false);
+    const { server, joined } = await startServer(t, { server: app, path: '/ws' }, { run: false });
     let started = false;
     const starting = server.runForever().then(() => (started = true));
     await new Promise((resolve) => setImmediate(resolve));
@@ -102,7 +102,7 @@ describe('the server option', () => {
   test('shutdownGracefully() closes the clients with 1001 and detaches, and the app keeps serving', LIMIT, async (t) => {
     const app = httpApp(t);
     const upgradeListeners = app.listenerCount('upgrade');
-    const { server, left } = await startServer(t, { server: app, path: '/ws' }, false);
+    const { server, left } = await startServer(t, { server: app, path: '/ws' }, { run: false });
     const starting = server.runForever();
     const port = await listen(app);
     await within(starting, 'runForever()');
@@ -138,8 +138,7 @@ describe('the server option', () => {
     t.after(() => blocker.close());
     const taken = (blocker.address() as { port: number }).port;
     const app = httpApp(t);
-    const server = new WebsocketServer({ logger: SILENT, server: app });
-    t.after(() => shutdownQuietly(server));
+    const { server } = await startServer(t, { server: app }, { run: false });
     const starting = server.runForever();
     app.listen(taken, '127.0.0.1');
     await assert.rejects(within(starting, 'runForever() to reject'), { code: 'EADDRINUSE' });
@@ -148,7 +147,7 @@ describe('the server option', () => {
 
   test('a shutdown before the app listens makes runForever() reject once it does, and leaves no listener', LIMIT, async (t) => {
     const app = httpApp(t);
-    const { server } = await startServer(t, { server: app }, false);
+    const { server } = await startServer(t, { server: app }, { run: false });
     const starting = server.runForever();
     await server.shutdownAbruptly();
     assert.equal(app.listenerCount('upgrade'), 0);
@@ -187,7 +186,7 @@ describe('the path option on the own listener', () => {
 
   test('handleUpgrade() applies the path too', LIMIT, async (t) => {
     const app = httpApp(t);
-    const { server } = await startServer(t, { path: '/ws' }, false);
+    const { server } = await startServer(t, { path: '/ws' }, { run: false });
     app.on('upgrade', (request, socket, head) => server.handleUpgrade(request, socket, head));
     const port = await listen(app);
     assert.equal((await rawRequest(port, handshakeRequest({ path: '/nope' }))).status, 404);

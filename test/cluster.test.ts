@@ -10,11 +10,10 @@ import { createInterface } from 'node:readline';
 import { describe, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type WebSocket from 'ws';
-import { ClusterAdapter, WebsocketServer } from '../websocket-server.ts';
+import { ClusterAdapter } from '../adapters/cluster.ts';
 import type { AdapterContext } from '../websocket-server.ts';
-import { pseudoRandomBytes } from './support/harness.ts';
-import { openWs, shutdownQuietly } from './support/servers.ts';
-import { LIMIT, SILENT, until, within } from './support/wait.ts';
+import { openWs, pseudoRandomBytes, startServer } from './support/harness.ts';
+import { LIMIT, until, within } from './support/wait.ts';
 
 const FIXTURE = fileURLToPath(new URL('./support/cluster-node.js', import.meta.url));
 
@@ -246,8 +245,7 @@ describe('ClusterAdapter outside a cluster worker', () => {
   });
 
   test('a server with a ClusterAdapter outside a worker fails to start: runForever() rejects', LIMIT, async (t) => {
-    const server = new WebsocketServer({ logger: SILENT, adapter: new ClusterAdapter() });
-    t.after(() => shutdownQuietly(server));
+    const { server } = await startServer(t, { adapter: new ClusterAdapter() }, { run: false });
     await assert.rejects(within(server.runForever(), 'runForever()'), /not a worker/);
     assert.equal(server.port, 0, 'it never listened');
   });

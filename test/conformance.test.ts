@@ -5,12 +5,19 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { after, before, describe, it } from 'node:test';
 import type { TestContext } from 'node:test';
-import { WebsocketServer } from '../websocket-server.ts';
-import type { Logger, Message, WebsocketServerOptions } from '../websocket-server.ts';
+import type { WebsocketServerOptions } from '../websocket-server.ts';
 import { buildFrame, closePayload, Op } from './support/frames.ts';
 import type { ClientFrame } from './support/frames.ts';
-import { connectRaw, handshakeRequest, rawRequest } from './support/raw-client.ts';
-import { assertPlainFrame, assertRawEchoes } from './support/harness.ts';
+import { handshakeRequest, rawRequest } from './support/raw-client.ts';
+import {
+  assertPlainFrame,
+  assertRawEchoes,
+  assertServerStillServes,
+  messagesFrom,
+  openRaw,
+  startServer,
+  type Harness,
+} from './support/harness.ts';
 import type { HttpReply, RawClient } from './support/raw-client.ts';
 
 // ── Shared setup ────────────────────────────────────────────────────────────────────────────────────────────
@@ -22,65 +29,20 @@ const MIB = 1024 * 1024;
 const SAMPLE_KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 const SAMPLE_ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';
 
-const quietLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
-
-interface Harness {
-  readonly server: WebsocketServer;
-  readonly port: number;
-  /** Every message the server's message callback received, in order. */
-  readonly received: Message[];
-}
-
-/** Starts an echo server on an ephemeral port with short handshake and close timeouts. */
-async function startServer(
-  options: WebsocketServerOptions = {},
-  configure?: (server: WebsocketServer) => void,
-): Promise<Harness> {
-  const server = new WebsocketServer({
-    port: 0,
-    closeTimeout: CLOSE_TIMEOUT_MS,
-    handshakeTimeout: 500,
-    logger: quietLogger,
-    ...options,
-  });
-  const received: Message[] = [];
-  server.setFnMessageReceived((client, self, message) => {
-    received.push(message);
-    self.sendMessage(client, message);
-  });
-  configure?.(server);
-  await server.runForever();
-  return { server, port: server.port, received };
-}
+/** Short handshake and close timeouts, so that every failure case ends quickly. */
+const QUICK: WebsocketServerOptions = { closeTimeout: CLOSE_TIMEOUT_MS, handshakeTimeout: 500 };
 
 /** One echo server for the enclosing `describe`, started before its tests and shut down after them. */
 function useEchoServer(options: WebsocketServerOptions = {}): () => Harness {
   let harness: Harness | undefined;
+  const cleanups: Array<() => unknown> = [];
   before(async () => {
-    harness = await startServer(options);
+    harness = await startServer({ after: (fn) => cleanups.push(fn) }, { ...QUICK, ...options });
   });
   after(async () => {
-    await harness?.server.shutdownAbruptly();
+    for (const cleanup of cleanups) await cleanup();
   });
   return () => harness!;
-}
-
-/** An echo server for one test, shut down after it. */
-async function serverFor(
-  t: TestContext,
-  options: WebsocketServerOptions = {},
-  configure?: (server: WebsocketServer) => void,
-): Promise<Harness> {
-  const harness = await startServer(options, configure);
-  t.after(() => harness.server.shutdownAbruptly());
-  return harness;
-}
-
-/** A raw client for one test, destroyed after it. */
-async function open(t: TestContext, port: number, options: { headers?: Record<string, string> } = {}): Promise<RawClient> {
-  const client = await connectRaw(port, options);
-  t.after(() => client.destroy());
-  return client;
 }
 
 /** Sends several frames in one TCP write. */
@@ -103,16 +65,6 @@ function tap(client: RawClient): () => Buffer {
   return () => Buffer.concat(chunks);
 }
 
-/** The server still completes a handshake on a fresh connection and echoes a message on it. */
-async function assertStillServes(port: number): Promise<void> {
-  const client = await connectRaw(port);
-  try {
-    await assertRawEchoes(client);
-  } finally {
-    client.destroy();
-  }
-}
-
 /**
  * Expects the server to fail the connection (§7.1.7): a close frame with `code` and no data frame before it, then
  * the end of the TCP connection.
@@ -129,11 +81,11 @@ async function assertFailsWith(client: RawClient, code: number): Promise<void> {
 }
 
 /** Opens a connection, sends `frames` in one write, expects failure with `code`, then checks the server serves. */
-async function expectFailure(t: TestContext, port: number, frames: ClientFrame[], code: number): Promise<void> {
-  const client = await open(t, port);
+async function expectFailure(t: TestContext, h: Harness, frames: ClientFrame[], code: number): Promise<void> {
+  const client = await openRaw(t, h.server.port);
   sendFrames(client, frames);
   await assertFailsWith(client, code);
-  await assertStillServes(port);
+  await assertServerStillServes(t, h);
 }
 
 /** `size` bytes of ASCII text. */
@@ -335,7 +287,7 @@ describe('§4.1/§4.2 Opening handshake', () => {
   const harness = useEchoServer();
 
   it('answers the RFC sample key with 101 and the exact Sec-WebSocket-Accept, and nothing it did not negotiate', TEST, async (t) => {
-    const client = await open(t, harness().port, {
+    const client = await openRaw(t, harness().server.port, {
       headers: {
         'Sec-WebSocket-Key': SAMPLE_KEY,
         'Sec-WebSocket-Protocol': 'chat',
@@ -362,7 +314,7 @@ describe('§4.1/§4.2 Opening handshake', () => {
   ];
   for (const [what, headers] of accepted) {
     it(`a handshake with ${what} is accepted and the connection echoes`, TEST, async (t) => {
-      const client = await open(t, harness().port, { headers });
+      const client = await openRaw(t, harness().server.port, { headers });
       assert.equal(client.handshake.status, 101);
       await assertRawEchoes(client);
     });
@@ -370,64 +322,66 @@ describe('§4.1/§4.2 Opening handshake', () => {
 
   it('a handshake request sent one byte per write is accepted', TEST, async () => {
     const request = handshakeRequest({ headers: { 'Sec-WebSocket-Key': SAMPLE_KEY } });
-    const reply = await rawRequest(harness().port, [...request], { chunkDelayMs: 1 });
+    const reply = await rawRequest(harness().server.port, [...request], { chunkDelayMs: 1 });
     assert.equal(reply.status, 101);
     assert.equal(reply.headers['sec-websocket-accept'], SAMPLE_ACCEPT);
     assert.equal(reply.closed, false);
   });
 
   for (const refusal of refusals) {
-    it(refusal.name, TEST, async () => {
-      assertRefusal(await rawRequest(harness().port, refusal.request()), refusal.status, refusal.headers);
-      await assertStillServes(harness().port);
+    it(refusal.name, TEST, async (t) => {
+      assertRefusal(await rawRequest(harness().server.port, refusal.request()), refusal.status, refusal.headers);
+      await assertServerStillServes(t, harness());
     });
   }
 
-  it('a request head left incomplete is answered 408 after handshakeTimeout', TEST, async () => {
+  it('a request head left incomplete is answered 408 after handshakeTimeout', TEST, async (t) => {
     const stalled = handshakeRequest().slice(0, -2); // the final blank line never comes
-    assertRefusal(await rawRequest(harness().port, stalled, { timeoutMs: 4000 }), 408);
-    await assertStillServes(harness().port);
+    assertRefusal(await rawRequest(harness().server.port, stalled, { timeoutMs: 4000 }), 408);
+    await assertServerStillServes(t, harness());
   });
 
-  it('a connection that sends nothing is answered 408 after handshakeTimeout', TEST, async () => {
-    assertRefusal(await rawRequest(harness().port, '', { timeoutMs: 4000 }), 408);
-    await assertStillServes(harness().port);
+  it('a connection that sends nothing is answered 408 after handshakeTimeout', TEST, async (t) => {
+    assertRefusal(await rawRequest(harness().server.port, '', { timeoutMs: 4000 }), 408);
+    await assertServerStillServes(t, harness());
   });
 
   it('denyNewConnections() answers new handshakes 503, keeps open connections, and allowNewConnections() lifts it', TEST, async (t) => {
-    const { server, port } = await serverFor(t);
-    const existing = await open(t, port);
+    const h = await startServer(t, QUICK);
+    const { server } = h;
+    const port = server.port;
+    const existing = await openRaw(t, port);
     server.denyNewConnections();
     assertRefusal(await rawRequest(port, handshakeRequest()), 503);
     await assertRawEchoes(existing);
     server.allowNewConnections();
-    await assertStillServes(port);
+    await assertServerStillServes(t, h);
   });
 
   it('a handshake that setFnAuthenticate rejects (false or a promise of false) is refused with 403', TEST, async (t) => {
-    const { port } = await serverFor(t, {}, (server) =>
-      server.setFnAuthenticate((request) => {
-        if (request.path === '/sync') return false;
-        if (request.path === '/async') return Promise.resolve(false);
-        return true;
-      }),
-    );
+    const h = await startServer(t, QUICK);
+    const port = h.server.port;
+    h.server.setFnAuthenticate((request) => {
+      if (request.path === '/sync') return false;
+      if (request.path === '/async') return Promise.resolve(false);
+      return true;
+    });
     assertRefusal(await rawRequest(port, handshakeRequest({ path: '/sync' })), 403);
     assertRefusal(await rawRequest(port, handshakeRequest({ path: '/async' })), 403);
-    await assertStillServes(port);
+    await assertServerStillServes(t, h);
   });
 
   it('a handshake whose setFnAuthenticate throws or rejects is refused with 500', TEST, async (t) => {
-    const { port } = await serverFor(t, {}, (server) =>
-      server.setFnAuthenticate((request) => {
-        if (request.path === '/throw') throw new Error('authenticator failed');
-        if (request.path === '/reject') return Promise.reject(new Error('authenticator failed'));
-        return true;
-      }),
-    );
+    const h = await startServer(t, QUICK);
+    const port = h.server.port;
+    h.server.setFnAuthenticate((request) => {
+      if (request.path === '/throw') throw new Error('authenticator failed');
+      if (request.path === '/reject') return Promise.reject(new Error('authenticator failed'));
+      return true;
+    });
     assertRefusal(await rawRequest(port, handshakeRequest({ path: '/throw' })), 500);
     assertRefusal(await rawRequest(port, handshakeRequest({ path: '/reject' })), 500);
-    await assertStillServes(port);
+    await assertServerStillServes(t, h);
   });
 });
 
@@ -442,7 +396,7 @@ describe('§5.2/§5.3 Base framing protocol and masking', () => {
   ] as const) {
     for (const size of [0, 125, 126, 127, 65535, 65536, MIB + 1]) {
       it(`a ${size}-byte ${kind} message is echoed byte for byte in one unmasked final frame with the minimal length encoding`, TEST, async (t) => {
-        const client = await open(t, harness().port);
+        const client = await openRaw(t, harness().server.port);
         const received = tap(client);
         const payload = make(size);
         client.sendFrame({ opcode, payload });
@@ -457,7 +411,7 @@ describe('§5.2/§5.3 Base framing protocol and masking', () => {
   }
 
   it('many frames in one TCP write are all echoed, in order', TEST, async (t) => {
-    const client = await open(t, harness().port);
+    const client = await openRaw(t, harness().server.port);
     const frames = Array.from({ length: 40 }, (_, i): ClientFrame =>
       i % 2 === 0 ? { opcode: Op.TEXT, payload: `message ${i}` } : { opcode: Op.BINARY, payload: bytesOfSize(i * 10) },
     );
@@ -469,14 +423,14 @@ describe('§5.2/§5.3 Base framing protocol and masking', () => {
   });
 
   it('a frame with a 16-bit length sent one byte per write is echoed', TEST, async (t) => {
-    const client = await open(t, harness().port);
+    const client = await openRaw(t, harness().server.port);
     const payload = textOfSize(300);
     await sendByteByByte(client, buildFrame({ opcode: Op.TEXT, payload }));
     assertPlainFrame(await client.nextFrame(), Op.TEXT, payload);
   });
 
   it('an unmasked client frame fails with 1002', TEST, async (t) => {
-    await expectFailure(t, harness().port, [{ opcode: Op.TEXT, payload: 'unmasked', masked: false }], 1002);
+    await expectFailure(t, harness(), [{ opcode: Op.TEXT, payload: 'unmasked', masked: false }], 1002);
   });
 
   for (const [bit, rsv] of [
@@ -485,26 +439,26 @@ describe('§5.2/§5.3 Base framing protocol and masking', () => {
     ['RSV3', 1],
   ] as const) {
     it(`a frame with ${bit} set fails with 1002`, TEST, async (t) => {
-      await expectFailure(t, harness().port, [{ opcode: Op.TEXT, payload: 'reserved', rsv }], 1002);
+      await expectFailure(t, harness(), [{ opcode: Op.TEXT, payload: 'reserved', rsv }], 1002);
     });
   }
 
   for (const opcode of [3, 4, 5, 6, 7, 0xb, 0xc, 0xd, 0xe, 0xf]) {
     it(`a frame with the reserved opcode 0x${opcode.toString(16).toUpperCase()} fails with 1002`, TEST, async (t) => {
-      await expectFailure(t, harness().port, [{ opcode, payload: 'x' }], 1002);
+      await expectFailure(t, harness(), [{ opcode, payload: 'x' }], 1002);
     });
   }
 
   it('a 64-bit length with its most significant bit set fails with 1002 (header only)', TEST, async (t) => {
-    await expectFailure(t, harness().port, [{ opcode: Op.BINARY, lengthBits: 64, length64High: 0x8000_0000, declaredLength: 1 }], 1002);
+    await expectFailure(t, harness(), [{ opcode: Op.BINARY, lengthBits: 64, length64High: 0x8000_0000, declaredLength: 1 }], 1002);
   });
 
   it('a 5-byte payload announced with a 16-bit length (not minimal) fails with 1002', TEST, async (t) => {
-    await expectFailure(t, harness().port, [{ opcode: Op.TEXT, payload: 'hello', lengthBits: 16 }], 1002);
+    await expectFailure(t, harness(), [{ opcode: Op.TEXT, payload: 'hello', lengthBits: 16 }], 1002);
   });
 
   it('a 200-byte payload announced with a 64-bit length (not minimal) fails with 1002', TEST, async (t) => {
-    await expectFailure(t, harness().port, [{ opcode: Op.BINARY, payload: bytesOfSize(200), lengthBits: 64 }], 1002);
+    await expectFailure(t, harness(), [{ opcode: Op.BINARY, payload: bytesOfSize(200), lengthBits: 64 }], 1002);
   });
 });
 
@@ -514,7 +468,7 @@ describe('§5.4 Fragmentation', () => {
   const harness = useEchoServer();
 
   it('a text message in three fragments is echoed as one message', TEST, async (t) => {
-    const client = await open(t, harness().port);
+    const client = await openRaw(t, harness().server.port);
     sendFrames(client, [
       { opcode: Op.TEXT, fin: false, payload: 'Hel' },
       { opcode: Op.CONTINUATION, fin: false, payload: 'lo, ' },
@@ -524,7 +478,7 @@ describe('§5.4 Fragmentation', () => {
   });
 
   it('a binary message in three fragments sent in separate writes is echoed as one message', TEST, async (t) => {
-    const client = await open(t, harness().port);
+    const client = await openRaw(t, harness().server.port);
     const payload = bytesOfSize(3000);
     const parts = [payload.subarray(0, 1000), payload.subarray(1000, 2000), payload.subarray(2000)];
     client.sendFrame({ opcode: Op.BINARY, fin: false, payload: parts[0]! });
@@ -536,7 +490,7 @@ describe('§5.4 Fragmentation', () => {
   });
 
   it('empty fragments are allowed and contribute nothing', TEST, async (t) => {
-    const client = await open(t, harness().port);
+    const client = await openRaw(t, harness().server.port);
     sendFrames(client, [
       { opcode: Op.TEXT, fin: false },
       { opcode: Op.CONTINUATION, fin: false, payload: 'only' },
@@ -546,7 +500,7 @@ describe('§5.4 Fragmentation', () => {
   });
 
   it('a ping between fragments is answered with a pong before the message completes', TEST, async (t) => {
-    const client = await open(t, harness().port);
+    const client = await openRaw(t, harness().server.port);
     sendFrames(client, [
       { opcode: Op.TEXT, fin: false, payload: 'Hel' },
       { opcode: Op.PING, payload: 'between' },
@@ -557,17 +511,17 @@ describe('§5.4 Fragmentation', () => {
   });
 
   it('a final continuation frame without a started message fails with 1002', TEST, async (t) => {
-    await expectFailure(t, harness().port, [{ opcode: Op.CONTINUATION, payload: 'orphan' }], 1002);
+    await expectFailure(t, harness(), [{ opcode: Op.CONTINUATION, payload: 'orphan' }], 1002);
   });
 
   it('a non-final continuation frame without a started message fails with 1002', TEST, async (t) => {
-    await expectFailure(t, harness().port, [{ opcode: Op.CONTINUATION, fin: false, payload: 'orphan' }], 1002);
+    await expectFailure(t, harness(), [{ opcode: Op.CONTINUATION, fin: false, payload: 'orphan' }], 1002);
   });
 
   it('a new text frame inside a fragmented text message fails with 1002', TEST, async (t) => {
     await expectFailure(
       t,
-      harness().port,
+      harness(),
       [
         { opcode: Op.TEXT, fin: false, payload: 'first' },
         { opcode: Op.TEXT, payload: 'second' },
@@ -579,7 +533,7 @@ describe('§5.4 Fragmentation', () => {
   it('a new binary frame inside a fragmented text message fails with 1002', TEST, async (t) => {
     await expectFailure(
       t,
-      harness().port,
+      harness(),
       [
         { opcode: Op.TEXT, fin: false, payload: 'first' },
         { opcode: Op.BINARY, fin: false, payload: 'second' },
@@ -596,7 +550,7 @@ describe('§5.5 Control frames', () => {
 
   for (const size of [0, 125]) {
     it(`a ping with a ${size}-byte payload is answered with a pong carrying the identical payload`, TEST, async (t) => {
-      const client = await open(t, harness().port);
+      const client = await openRaw(t, harness().server.port);
       const payload = bytesOfSize(size);
       client.sendFrame({ opcode: Op.PING, payload });
       assertPlainFrame(await client.nextFrame(), Op.PONG, payload);
@@ -610,17 +564,17 @@ describe('§5.5 Control frames', () => {
   ] as const) {
     it(`a ${name} frame with a 126-byte payload fails with 1002`, TEST, async (t) => {
       const payload = opcode === Op.CLOSE ? closePayload(1000, 'r'.repeat(124)) : bytesOfSize(126);
-      await expectFailure(t, harness().port, [{ opcode, payload }], 1002);
+      await expectFailure(t, harness(), [{ opcode, payload }], 1002);
     });
 
     it(`a fragmented ${name} frame (FIN clear) fails with 1002`, TEST, async (t) => {
       const payload = opcode === Op.CLOSE ? closePayload(1000) : 'frag';
-      await expectFailure(t, harness().port, [{ opcode, fin: false, payload }], 1002);
+      await expectFailure(t, harness(), [{ opcode, fin: false, payload }], 1002);
     });
   }
 
   it('an unsolicited pong is ignored and the connection keeps echoing', TEST, async (t) => {
-    const client = await open(t, harness().port);
+    const client = await openRaw(t, harness().server.port);
     client.sendFrame({ opcode: Op.PONG, payload: 'unsolicited' });
     await assertRawEchoes(client, 'after the pong');
   });
@@ -632,7 +586,7 @@ describe('§8.1 Handling errors in UTF-8-encoded data', () => {
   const harness = useEchoServer();
 
   it('valid multi-byte UTF-8 text is echoed unchanged', TEST, async (t) => {
-    const client = await open(t, harness().port);
+    const client = await openRaw(t, harness().server.port);
     await assertRawEchoes(client, 'héllo wörld — € 日本語 𝄞 🎉');
   });
 
@@ -648,19 +602,19 @@ describe('§8.1 Handling errors in UTF-8-encoded data', () => {
   ];
   for (const [what, bytes] of invalid) {
     it(`a text message containing ${what} fails with 1007`, TEST, async (t) => {
-      await expectFailure(t, harness().port, [{ opcode: Op.TEXT, payload: Buffer.from(bytes) }], 1007);
+      await expectFailure(t, harness(), [{ opcode: Op.TEXT, payload: Buffer.from(bytes) }], 1007);
     });
   }
 
   it('invalid UTF-8 in the first of two fragments fails with 1007 before the second fragment is sent', TEST, async (t) => {
-    const client = await open(t, harness().port);
+    const client = await openRaw(t, harness().server.port);
     client.sendFrame({ opcode: Op.TEXT, fin: false, payload: Buffer.from([0x41, 0xff]) });
     await assertFailsWith(client, 1007);
-    await assertStillServes(harness().port);
+    await assertServerStillServes(t, harness());
   });
 
   it('a code point split across two fragments is echoed whole', TEST, async (t) => {
-    const client = await open(t, harness().port);
+    const client = await openRaw(t, harness().server.port);
     const euro = Buffer.from('€', 'utf8'); // e2 82 ac
     sendFrames(client, [
       { opcode: Op.TEXT, fin: false, payload: Buffer.concat([Buffer.from('A'), euro.subarray(0, 2)]) },
@@ -672,7 +626,7 @@ describe('§8.1 Handling errors in UTF-8-encoded data', () => {
   it('a fragmented message that ends inside a code point fails with 1007', TEST, async (t) => {
     await expectFailure(
       t,
-      harness().port,
+      harness(),
       [
         { opcode: Op.TEXT, fin: false, payload: Buffer.from([0x41, 0xe2]) },
         { opcode: Op.CONTINUATION, payload: Buffer.from([0x82]) },
@@ -688,7 +642,7 @@ describe('§5.5.1/§7 Closing the connection', () => {
   const harness = useEchoServer();
 
   it("a client close 1000 'bye' is answered with close 1000, then the server ends TCP", TEST, async (t) => {
-    const client = await open(t, harness().port);
+    const client = await openRaw(t, harness().server.port);
     client.sendFrame({ opcode: Op.CLOSE, payload: closePayload(1000, 'bye') });
     const close = await client.closeFrame();
     assert.equal(close.code, 1000);
@@ -697,7 +651,7 @@ describe('§5.5.1/§7 Closing the connection', () => {
   });
 
   it('an empty close payload is answered with an empty close payload', TEST, async (t) => {
-    const client = await open(t, harness().port);
+    const client = await openRaw(t, harness().server.port);
     const received = tap(client);
     client.sendFrame({ opcode: Op.CLOSE });
     const close = await client.closeFrame();
@@ -708,7 +662,7 @@ describe('§5.5.1/§7 Closing the connection', () => {
 
   for (const code of [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999]) {
     it(`the valid close code ${code} is echoed`, TEST, async (t) => {
-      const client = await open(t, harness().port);
+      const client = await openRaw(t, harness().server.port);
       client.sendFrame({ opcode: Op.CLOSE, payload: closePayload(code, 'reason') });
       assert.equal((await client.closeFrame()).code, code);
       await client.ended();
@@ -717,20 +671,20 @@ describe('§5.5.1/§7 Closing the connection', () => {
 
   for (const code of [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535]) {
     it(`the invalid close code ${code} fails with 1002`, TEST, async (t) => {
-      await expectFailure(t, harness().port, [{ opcode: Op.CLOSE, payload: closePayload(code) }], 1002);
+      await expectFailure(t, harness(), [{ opcode: Op.CLOSE, payload: closePayload(code) }], 1002);
     });
   }
 
   it('a close frame with a one-byte payload fails with 1002', TEST, async (t) => {
-    await expectFailure(t, harness().port, [{ opcode: Op.CLOSE, payload: Buffer.from([0x03]) }], 1002);
+    await expectFailure(t, harness(), [{ opcode: Op.CLOSE, payload: Buffer.from([0x03]) }], 1002);
   });
 
   it('a close reason that is invalid UTF-8 fails with 1007', TEST, async (t) => {
-    await expectFailure(t, harness().port, [{ opcode: Op.CLOSE, payload: closePayload(1000, Buffer.from([0x6f, 0xff])) }], 1007);
+    await expectFailure(t, harness(), [{ opcode: Op.CLOSE, payload: closePayload(1000, Buffer.from([0x6f, 0xff])) }], 1007);
   });
 
   it('a text frame after the close frame is not processed', TEST, async (t) => {
-    const client = await open(t, harness().port);
+    const client = await openRaw(t, harness().server.port);
     const marker = `after the close ${Date.now()}`;
     sendFrames(client, [
       { opcode: Op.CLOSE, payload: closePayload(1000) },
@@ -741,19 +695,20 @@ describe('§5.5.1/§7 Closing the connection', () => {
     assert.deepEqual(close.before, []);
     await client.ended();
     await assert.rejects(client.nextFrame(500), 'no frame follows the close frame');
-    assert.ok(!harness().received.includes(marker), 'the message callback never saw the text frame');
+    assert.ok(!messagesFrom(harness()).includes(marker), 'the message callback never saw the text frame');
   });
 });
 
 describe('§7 Server-initiated close', () => {
   /** A server that starts the closing handshake with 4000 'x' as soon as a client arrives. */
-  function closingServer(t: TestContext): Promise<Harness> {
-    return serverFor(t, {}, (server) => server.setFnNewClient((client) => client.handler.close(4000, 'x')));
+  async function closingServer(t: TestContext): Promise<Harness> {
+    const h = await startServer(t, QUICK);
+    h.server.setFnNewClient((client) => client.handler.close(4000, 'x'));
+    return h;
   }
 
   it("close(4000, 'x') from the new-client callback sends close frame 4000 'x'; after the reply the server ends TCP", TEST, async (t) => {
-    const { port } = await closingServer(t);
-    const client = await open(t, port);
+    const client = await openRaw(t, (await closingServer(t)).server.port);
     const close = await client.closeFrame();
     assert.equal(close.code, 4000);
     assert.equal(close.reason, 'x');
@@ -763,8 +718,7 @@ describe('§7 Server-initiated close', () => {
   });
 
   it('a peer that never answers the close frame is dropped after closeTimeout', TEST, async (t) => {
-    const { port } = await closingServer(t);
-    const client = await open(t, port);
+    const client = await openRaw(t, (await closingServer(t)).server.port);
     assert.equal((await client.closeFrame()).code, 4000);
     await client.ended(CLOSE_TIMEOUT_MS + 3000);
   });
@@ -777,17 +731,17 @@ describe('§10.4 Implementation-specific limits (maxMessageSize)', () => {
   const harness = useEchoServer({ maxMessageSize: LIMIT });
 
   it('a frame header announcing one byte over the limit fails with 1009 without the payload being sent', TEST, async (t) => {
-    await expectFailure(t, harness().port, [{ opcode: Op.TEXT, declaredLength: LIMIT + 1 }], 1009);
+    await expectFailure(t, harness(), [{ opcode: Op.TEXT, declaredLength: LIMIT + 1 }], 1009);
   });
 
   it('a frame header announcing 2^40 bytes fails with 1009 without the payload being sent', TEST, async (t) => {
-    await expectFailure(t, harness().port, [{ opcode: Op.BINARY, declaredLength: 2 ** 40 }], 1009);
+    await expectFailure(t, harness(), [{ opcode: Op.BINARY, declaredLength: 2 ** 40 }], 1009);
   });
 
   it('a fragmented message whose second fragment header crosses the limit fails with 1009', TEST, async (t) => {
     await expectFailure(
       t,
-      harness().port,
+      harness(),
       [
         { opcode: Op.BINARY, fin: false, payload: bytesOfSize(600) },
         { opcode: Op.CONTINUATION, declaredLength: 600 },
@@ -797,14 +751,14 @@ describe('§10.4 Implementation-specific limits (maxMessageSize)', () => {
   });
 
   it('a single frame of exactly the limit is echoed', TEST, async (t) => {
-    const client = await open(t, harness().port);
+    const client = await openRaw(t, harness().server.port);
     const payload = bytesOfSize(LIMIT);
     client.sendFrame({ opcode: Op.BINARY, payload });
     assertPlainFrame(await client.nextFrame(), Op.BINARY, payload);
   });
 
   it('a fragmented message of exactly the limit is echoed', TEST, async (t) => {
-    const client = await open(t, harness().port);
+    const client = await openRaw(t, harness().server.port);
     const payload = textOfSize(LIMIT);
     sendFrames(client, [
       { opcode: Op.TEXT, fin: false, payload: payload.subarray(0, 400) },

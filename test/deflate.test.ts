@@ -741,7 +741,7 @@ describe('permessage-deflate with ws as the peer', () => {
       const h = await startServer(t, { perMessageDeflate: true });
       const { port, frames } = await startTap(t, h.server.port);
       // threshold 0: ws compresses every message, even the empty one.
-      const peer = await connectWs(t, h, { perMessageDeflate: { threshold: 0 } }, port);
+      const peer = await connectWs(t, h, { perMessageDeflate: { threshold: 0 } }, { port });
       const messages = sizes.map((size) => (kind === 'text' ? pseudoRandomText(size, size + 5) : pseudoRandomBytes(size, size + 5)));
       for (const [i, message] of messages.entries()) {
         peer.ws.send(message);

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import * as net from 'node:net';
-import { after, before, describe, test } from 'node:test';
+import { after, before, describe, test, type TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Client } from '../websocket-server.ts';
 import { buildFrame, closePayload, Op } from './support/frames.ts';
@@ -71,7 +71,7 @@ async function awaitLeft(h: Harness, leaving: Client[], ms = 5_000): Promise<voi
  * The aftermath of a fault: client-left fired exactly once for every client that got new-client and is not in
  * `survivors`, never for a survivor, `server.clients` is exactly the survivors, and a new client is served.
  */
-async function assertAftermath(t: Parameters<typeof startServer>[0], h: Harness, survivors: Client[] = []): Promise<void> {
+async function assertAftermath(t: TestContext, h: Harness, survivors: Client[] = []): Promise<void> {
   for (const client of h.joined) {
     const expected = survivors.includes(client) ? 0 : 1;
     assert.equal(leftCount(h, client), expected, `client-left calls for client ${client.id}`);

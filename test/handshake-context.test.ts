@@ -8,9 +8,9 @@ import {
   type AuthenticateResult,
   type HandshakeRequest,
 } from '../websocket-server.ts';
-import { connectRaw, handshakeRequest, rawRequest } from './support/raw-client.ts';
-import { assertOptionError, echo, openWs, refusedWs, startServer } from './support/servers.ts';
-import { LIMIT, SILENT, until, within } from './support/wait.ts';
+import { handshakeRequest, rawRequest } from './support/raw-client.ts';
+import { assertOptionError, echo, openRaw, openWs, refusedWs, startServer } from './support/harness.ts';
+import { LIMIT, SILENT, until } from './support/wait.ts';
 
 const url = (port: number, path = '/'): string => `ws://127.0.0.1:${port}${path}`;
 
@@ -138,8 +138,7 @@ describe('the client record', () => {
 describe('HandshakeRequest.cookies and .origin', () => {
   async function requestWith(t: TestContext, headers: Record<string, string>): Promise<HandshakeRequest> {
     const recorder = await startServer(t);
-    const raw = await within(connectRaw(recorder.server.port, { headers }), 'connect');
-    t.after(() => raw.destroy());
+    const raw = await openRaw(t, recorder.server.port, { headers });
     await until(() => recorder.joined.length === 1, 'new-client');
     return recorder.joined[0]!.request;
   }

@@ -8,27 +8,17 @@ import { setTimeout as delay } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { WebsocketServer } from '../websocket-server.ts';
 import { Op } from './support/frames.ts';
-import { connectRaw, type RawClient } from './support/raw-client.ts';
-import { assertOptionError, echo, openWs, recordingLogger, startServer, type Recorder } from './support/servers.ts';
+import { assertOptionError, connectRawClient, echo, openWs, recordingLogger, startServer } from './support/harness.ts';
 import { LIMIT, SETTLE_MS, SILENT, until, within } from './support/wait.ts';
 import type { TestContext } from 'node:test';
 
 const FAST = { pingInterval: 50, pingTimeout: 100 } as const;
 
-/** A raw client (it never answers anything by itself) with its server-side record. */
-async function rawClient(t: TestContext, recorder: Recorder): Promise<RawClient> {
-  const before = recorder.joined.length;
-  const raw = await within(connectRaw(recorder.server.port), 'the raw client to connect');
-  t.after(() => raw.destroy());
-  await until(() => recorder.joined.length > before, 'new-client');
-  return raw;
-}
-
 describe('pingInterval and pingTimeout', () => {
   test('a client that never answers pings is dropped: closeCode 1006 and client-left exactly once', LIMIT, async (t) => {
     const logger = recordingLogger();
     const recorder = await startServer(t, { ...FAST, loglevel: 'info', logger });
-    const raw = await rawClient(t, recorder);
+    const { raw } = await connectRawClient(t, recorder);
     const started = Date.now();
     const ping = await raw.nextFrame(1_000);
     assert.equal(ping.opcode, Op.PING);
@@ -50,7 +40,7 @@ describe('pingInterval and pingTimeout', () => {
 
   test('a client that answers with the ping payload stays connected and gets a latency', LIMIT, async (t) => {
     const recorder = await startServer(t, FAST);
-    const raw = await rawClient(t, recorder);
+    const { raw } = await connectRawClient(t, recorder);
     for (let i = 0; i < 5; i++) {
       const ping = await raw.nextFrame(1_000);
       assert.equal(ping.opcode, Op.PING);
@@ -65,7 +55,7 @@ describe('pingInterval and pingTimeout', () => {
 
   test('a pong with another payload does not count as the answer: the client is dropped', LIMIT, async (t) => {
     const recorder = await startServer(t, FAST);
-    const raw = await rawClient(t, recorder);
+    const { raw } = await connectRawClient(t, recorder);
     const ping = await raw.nextFrame(1_000);
     assert.equal(ping.opcode, Op.PING);
     raw.sendFrame({ opcode: Op.PONG, payload: Buffer.from('not yours') });
@@ -104,7 +94,7 @@ describe('pingInterval and pingTimeout', () => {
 
   test('pingInterval 0 sends no ping at all', LIMIT, async (t) => {
     const recorder = await startServer(t, { pingInterval: 0, pingTimeout: 100 });
-    const raw = await rawClient(t, recorder);
+    const { raw } = await connectRawClient(t, recorder);
     await assert.rejects(raw.nextFrame(400), /Timed out/);
     assert.equal(recorder.joined[0]!.handler.state, 'open');
     assert.equal(recorder.joined[0]!.handler.latency, undefined);
@@ -112,7 +102,7 @@ describe('pingInterval and pingTimeout', () => {
 
   test('pingTimeout 0 keeps pinging a silent client but never drops it', LIMIT, async (t) => {
     const recorder = await startServer(t, { pingInterval: 50, pingTimeout: 0 });
-    const raw = await rawClient(t, recorder);
+    const { raw } = await connectRawClient(t, recorder);
     for (let i = 0; i < 4; i++) assert.equal((await raw.nextFrame(1_000)).opcode, Op.PING);
     assert.equal(recorder.joined[0]!.handler.state, 'open');
     assert.equal(recorder.left.length, 0);
@@ -120,7 +110,11 @@ describe('pingInterval and pingTimeout', () => {
 
   test('each of several silent clients is dropped once, and the answering one stays', LIMIT, async (t) => {
     const recorder = await startServer(t, FAST);
-    const silent = [await rawClient(t, recorder), await rawClient(t, recorder), await rawClient(t, recorder)];
+    const silent = [
+      (await connectRawClient(t, recorder)).raw,
+      (await connectRawClient(t, recorder)).raw,
+      (await connectRawClient(t, recorder)).raw,
+    ];
     const ws = await openWs(t, `ws://127.0.0.1:${recorder.server.port}/`);
     await Promise.all(silent.map((raw) => raw.ended(2_000)));
     await until(() => recorder.left.length === 3, 'three client-left calls');
@@ -204,7 +198,7 @@ describe('the heartbeat timer', () => {
 
   test('a client that is closing is not dropped by the heartbeat: its close handshake finishes with 1000', LIMIT, async (t) => {
     const recorder = await startServer(t, { ...FAST, closeTimeout: 2_000 });
-    const raw = await rawClient(t, recorder);
+    const { raw } = await connectRawClient(t, recorder);
     recorder.joined[0]!.handler.close(1000, 'bye');
     const close = await raw.closeFrame(1_000);
     assert.equal(close.code, 1000);

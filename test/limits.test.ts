@@ -1,13 +1,14 @@
 // The resource limits of issue 6 that earlier suites do not reach: fragments per message, received chunks per
 // frame, and connections. (Message size, head size, request line, handshake and close timeouts, buffered output
 // and inflated size have their tests in conformance, api, flow and deflate.)
-import { describe, test, type TestContext } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
-import { FrameParser, PolicyViolationError, WebsocketServer, type FrameParserHandler, type WebSocketError, type WebsocketServerOptions } from '../websocket-server.ts';
+import { FrameParser, PolicyViolationError, WebsocketServer, type FrameParserHandler, type WebSocketError } from '../websocket-server.ts';
 import { buildFrame, Op } from './support/frames.ts';
-import { connectRaw, rawRequest, handshakeRequest } from './support/raw-client.ts';
-import { LIMIT, SILENT, until, within } from './support/wait.ts';
+import { rawRequest, handshakeRequest } from './support/raw-client.ts';
+import { openRaw, startServer } from './support/harness.ts';
+import { LIMIT, until } from './support/wait.ts';
 
 /** A parser whose events are recorded as `['text', …]`, `['error', closeCode]`. */
 function recordingParser(options: ConstructorParameters<typeof FrameParser>[1]): { parser: FrameParser; events: unknown[][] } {
@@ -28,14 +29,6 @@ function fragmented(count: number): Buffer[] {
   return Array.from({ length: count }, (_, i) =>
     buildFrame({ opcode: i === 0 ? Op.TEXT : Op.CONTINUATION, fin: i === count - 1, payload: 'x' }),
   );
-}
-
-async function startEcho(t: TestContext, options: WebsocketServerOptions): Promise<WebsocketServer> {
-  const server = new WebsocketServer({ logger: SILENT, closeTimeout: 300, ...options });
-  server.setFnMessageReceived((client, s, message) => s.sendMessage(client, message));
-  t.after(() => server.shutdownAbruptly());
-  await within(server.runForever(), 'runForever()');
-  return server;
 }
 
 describe('maxFragments (RFC 6455 §5.4, §10.4)', () => {
@@ -61,14 +54,12 @@ describe('maxFragments (RFC 6455 §5.4, §10.4)', () => {
   });
 
   test('over a live connection: the client gets close 1008 and the server serves the next one', LIMIT, async (t) => {
-    const server = await startEcho(t, { maxFragments: 4 });
-    const raw = await connectRaw(server.port);
-    t.after(() => raw.destroy());
+    const { server } = await startServer(t, { closeTimeout: 300, maxFragments: 4 });
+    const raw = await openRaw(t, server.port);
     raw.sendRaw(Buffer.concat(fragmented(5)));
     const close = await raw.closeFrame();
     assert.equal(close.code, 1008);
-    const next = await connectRaw(server.port);
-    t.after(() => next.destroy());
+    const next = await openRaw(t, server.port);
     next.sendRaw(Buffer.concat(fragmented(4)));
     assert.equal((await next.nextFrame()).payload.toString(), 'xxxx');
   });
@@ -101,9 +92,8 @@ describe('maxBufferedChunks (RFC 6455 §10.4)', () => {
   });
 
   test('over a live connection: a frame trickled in tiny writes gets close 1008', LIMIT, async (t) => {
-    const server = await startEcho(t, { maxBufferedChunks: 16 });
-    const raw = await connectRaw(server.port);
-    t.after(() => raw.destroy());
+    const { server } = await startServer(t, { closeTimeout: 300, maxBufferedChunks: 16 });
+    const raw = await openRaw(t, server.port);
     raw.socket.setNoDelay(true);
     const frame = buildFrame({ opcode: Op.BINARY, payload: Buffer.alloc(200, 7) });
     const closed = raw.closeFrame(8_000);
@@ -119,13 +109,9 @@ describe('maxBufferedChunks (RFC 6455 §10.4)', () => {
 
 describe('maxConnections', () => {
   test('a connection over the limit is answered 503; once a client leaves, a new one is accepted', LIMIT, async (t) => {
-    const server = await startEcho(t, { maxConnections: 2 });
-    const first = await connectRaw(server.port);
-    const second = await connectRaw(server.port);
-    t.after(() => {
-      first.destroy();
-      second.destroy();
-    });
+    const { server } = await startServer(t, { closeTimeout: 300, maxConnections: 2 });
+    const first = await openRaw(t, server.port);
+    const second = await openRaw(t, server.port);
     const refused = await rawRequest(server.port, handshakeRequest());
     assert.equal(refused.status, 503);
     assert.equal(refused.closed, true);
@@ -134,8 +120,7 @@ describe('maxConnections', () => {
 
     first.destroy();
     await until(() => server.clients.length === 1, 'the first client to leave');
-    const third = await connectRaw(server.port);
-    t.after(() => third.destroy());
+    const third = await openRaw(t, server.port);
     assert.equal(third.handshake.status, 101);
   });
 

@@ -3,9 +3,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { HandshakeError, type HandshakeRequest, type SubprotocolChooser } from '../websocket-server.ts';
-import { connectRaw, handshakeRequest, rawRequest } from './support/raw-client.ts';
-import { assertOptionError, echo, openWs, refusedWs, startServer } from './support/servers.ts';
-import { LIMIT, until, within } from './support/wait.ts';
+import { handshakeRequest, rawRequest } from './support/raw-client.ts';
+import { assertOptionError, echo, openRaw, openWs, refusedWs, startServer } from './support/harness.ts';
+import { LIMIT, until } from './support/wait.ts';
 
 const url = (port: number): string => `ws://127.0.0.1:${port}/`;
 
@@ -22,8 +22,7 @@ describe('a list of subprotocols', () => {
 
   test('the 101 carries exactly one Sec-WebSocket-Protocol with the chosen name', LIMIT, async (t) => {
     const { server } = await startServer(t, { subprotocols: ['chat.v2', 'chat.v1'] });
-    const raw = await within(connectRaw(server.port, { headers: { 'Sec-WebSocket-Protocol': 'chat.v1, chat.v2' } }), 'connect');
-    t.after(() => raw.destroy());
+    const raw = await openRaw(t, server.port, { headers: { 'Sec-WebSocket-Protocol': 'chat.v1, chat.v2' } });
     assert.equal(raw.handshake.status, 101);
     assert.equal(raw.handshake.headers['sec-websocket-protocol'], 'chat.v2');
   });
@@ -48,8 +47,7 @@ describe('a list of subprotocols', () => {
 
   test('no match: the client connects without the header, and protocol is the empty string', LIMIT, async (t) => {
     const { server, joined } = await startServer(t, { subprotocols: ['x'] });
-    const raw = await within(connectRaw(server.port, { headers: { 'Sec-WebSocket-Protocol': 'a, b' } }), 'connect');
-    t.after(() => raw.destroy());
+    const raw = await openRaw(t, server.port, { headers: { 'Sec-WebSocket-Protocol': 'a, b' } });
     assert.equal(raw.handshake.status, 101);
     assert.equal(raw.handshake.headers['sec-websocket-protocol'], undefined);
     await until(() => joined.length === 1, 'new-client');

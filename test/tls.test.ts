@@ -11,9 +11,8 @@ import { join } from 'node:path';
 import * as net from 'node:net';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
-import WebSocket from 'ws';
 import { WebsocketServer } from '../websocket-server.ts';
-import { assertOptionError, echo, openWs, recordingLogger, shutdownQuietly, startServer } from './support/servers.ts';
+import { assertOptionError, echo, newWs, openWs, recordingLogger, startServer } from './support/harness.ts';
 import { LIMIT, SILENT, until, within } from './support/wait.ts';
 
 const run = promisify(execFile);
@@ -81,8 +80,7 @@ describe('wss:// with key and cert', () => {
 
   test('the server really presents the certificate: a client that does not trust it fails its TLS handshake', LIMIT, async (t) => {
     const { server, joined } = await startServer(t, { key: credentials.key, cert: credentials.cert });
-    const ws = new WebSocket(`wss://127.0.0.1:${server.port}/`);
-    t.after(() => ws.terminate());
+    const ws = newWs(t, `wss://127.0.0.1:${server.port}/`);
     const [error] = (await within(once(ws, 'error'), 'the TLS failure')) as [NodeJS.ErrnoException];
     assert.equal(error.code, 'DEPTH_ZERO_SELF_SIGNED_CERT');
     assert.equal(joined.length, 0);
@@ -99,8 +97,7 @@ describe('wss:// with key and cert', () => {
     const { server, joined, errors } = await startServer(t, {
       key: credentials.key, cert: credentials.cert, loglevel: 'info', logger,
     });
-    const plain = new WebSocket(`ws://127.0.0.1:${server.port}/`);
-    t.after(() => plain.terminate());
+    const plain = newWs(t, `ws://127.0.0.1:${server.port}/`);
     let opened = false;
     plain.on('open', () => (opened = true));
     await within(once(plain, 'error'), 'the plain-text client to fail');
@@ -123,7 +120,7 @@ describe('wss:// with key and cert', () => {
       app.closeAllConnections();
       app.close();
     });
-    const { server } = await startServer(t, { server: app }, false);
+    const { server } = await startServer(t, { server: app }, { run: false });
     assert.equal(server.secure, true);
     const started = server.runForever();
     app.listen(0, '127.0.0.1');
@@ -210,8 +207,7 @@ describe('TLS set-up errors make runForever() reject, never fall back to plain t
   ];
   for (const { what, options, message } of cases) {
     test(`${what}: runForever() rejects with a message that says so, and nothing listens`, LIMIT, async (t) => {
-      const server = new WebsocketServer({ logger: SILENT, ...options() });
-      t.after(() => shutdownQuietly(server));
+      const { server } = await startServer(t, options(), { run: false });
       await assert.rejects(within(server.runForever(), 'runForever() to reject'), (error: unknown) => {
         assert.ok(error instanceof Error);
         assert.match(error.message, message);
@@ -224,8 +220,7 @@ describe('TLS set-up errors make runForever() reject, never fall back to plain t
   }
 
   test('a shutdown while the key files are read makes runForever() reject, and nothing listens', LIMIT, async (t) => {
-    const server = new WebsocketServer({ logger: SILENT, key: credentials.keyPath, cert: credentials.certPath });
-    t.after(() => shutdownQuietly(server));
+    const { server } = await startServer(t, { key: credentials.keyPath, cert: credentials.certPath }, { run: false });
     const starting = server.runForever();
     await server.shutdownAbruptly();
     await assert.rejects(within(starting, 'runForever() to reject'), /shut down while starting/);
@@ -233,8 +228,7 @@ describe('TLS set-up errors make runForever() reject, never fall back to plain t
   });
 
   test('after a failed start, runForever() can be called again (and fails again the same way)', LIMIT, async (t) => {
-    const server = new WebsocketServer({ logger: SILENT, key: credentials.otherKey, cert: credentials.cert });
-    t.after(() => shutdownQuietly(server));
+    const { server } = await startServer(t, { key: credentials.otherKey, cert: credentials.cert }, { run: false });
     await assert.rejects(within(server.runForever(), 'the first start'), /key values mismatch/);
     await assert.rejects(within(server.runForever(), 'the second start'), /key values mismatch/);
   });

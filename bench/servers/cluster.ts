@@ -9,7 +9,7 @@
 // The workers inherit the primary's CPU placement (taskset), so the whole server has the same core as `ours`.
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
-import { relayClusterBroadcasts } from 'websocket-server';
+import { relayClusterBroadcasts } from 'websocket-server/adapters/cluster';
 import { freePort } from '../ports.ts';
 import type { ServerMessage, ServerReply, ServerRequest } from '../protocol.ts';
 import { serveControl } from './control.ts';

@@ -6,7 +6,8 @@
 // BENCH_ADAPTER=redis://127.0.0.1:PORT in a process of `ours-redis` (a RedisAdapter on the run's redis-server);
 // BENCH_PORT is the port to listen on (default 0, any free port). Nothing else differs: same options, same
 // handlers, so that what the cross-process runs add to a broadcast is the adapter's work.
-import { ClusterAdapter, WebsocketServer, type BroadcastAdapter } from 'websocket-server';
+import { WebsocketServer, type BroadcastAdapter } from 'websocket-server';
+import { ClusterAdapter } from 'websocket-server/adapters/cluster';
 import { serveControl } from './control.ts';
 
 // Gone with the orchestrator (or the cluster's primary) even while starting: the Redis adapter's start waits

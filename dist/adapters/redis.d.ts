@@ -28,7 +28,7 @@
  * @module
  */
 import { type RedisClientOptions } from 'redis';
-import { type AdapterContext, type Broadcast, type BroadcastAdapter } from '../websocket-server.ts';
+import type { AdapterContext, Broadcast, BroadcastAdapter } from '../websocket-server.ts';
 /** Options of {@link RedisAdapter}. Every one is optional. */
 export interface RedisAdapterOptions {
     /** Where Redis is: `redis[s]://[[user][:password]@]host[:port][/db]`. Default `'redis://127.0.0.1:6379'`. */

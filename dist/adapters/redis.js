@@ -28,7 +28,7 @@
  * @module
  */
 import { createClient } from 'redis';
-import { broadcastOrigin, checkMaxPendingBytes, decodeBroadcast, encodeBroadcast, SendBacklog, } from '../websocket-server.js';
+import { broadcastOrigin, checkMaxPendingBytes, decodeBroadcast, joinBroadcasts, SendBacklog, splitBroadcasts, TickBatcher } from './wire.js';
 const DEFAULTS = {
     url: 'redis://127.0.0.1:6379',
     channel: 'websocket-server:broadcast',
@@ -60,7 +60,7 @@ export class RedisAdapter {
     #received = 0;
     #dropped = 0;
     /** The broadcasts published in this tick, sent as one PUBLISH at its end. */
-    #pending = [];
+    #batcher = new TickBatcher((batch) => this.#publishBatch(batch));
     /**
      * @throws {TypeError} for an option of the wrong type, {@link RangeError} for one out of range.
      */
@@ -162,17 +162,10 @@ export class RedisAdapter {
     publish(broadcast) {
         if (this.#publisher === undefined)
             return;
-        // Batched per tick: a burst of broadcasts costs one PUBLISH, and the other servers send it on within one
-        // tick of theirs, so their writes to each client are corked together too.
-        if (this.#pending.push(encodeBroadcast(broadcast)) === 1)
-            process.nextTick(this.#flush);
+        this.#batcher.add(broadcast);
     }
     /** Publishes the broadcasts of this tick: one alone as it is, several in a batch. */
-    #flush = () => {
-        const batch = this.#pending;
-        if (batch.length === 0)
-            return;
-        this.#pending = [];
+    #publishBatch(batch) {
         const publisher = this.#publisher;
         if (publisher === undefined)
             return;
@@ -180,7 +173,7 @@ export class RedisAdapter {
             this.#lostToOutage(batch.length, undefined);
             return;
         }
-        const payload = batch.length === 1 ? batch[0] : encodeBatch(batch);
+        const payload = joinBroadcasts(batch);
         const backlog = this.#backlog;
         if (!backlog.admit(payload.length, batch.length))
             return;
@@ -191,7 +184,7 @@ export class RedisAdapter {
             this.#published -= batch.length;
             this.#lostToOutage(batch.length, error);
         });
-    };
+    }
     /** `count` broadcasts were not shared because Redis was unreachable: counted, and the outage logged once. */
     #lostToOutage(count, error) {
         this.#dropped += count;
@@ -204,7 +197,7 @@ export class RedisAdapter {
      * to end by itself.
      */
     async close() {
-        this.#flush();
+        this.#batcher.flush();
         const connections = [this.#subscriber, this.#publisher];
         this.#publisher = undefined;
         this.#subscriber = undefined;
@@ -228,7 +221,7 @@ export class RedisAdapter {
         if (context === undefined)
             return;
         try {
-            const broadcasts = bytes[0] === BATCH_MARKER ? decodeBatch(bytes) : [bytes];
+            const broadcasts = splitBroadcasts(bytes);
             // Redis sends every subscriber every message, ours too: skip them before decoding their payload. A batch
             // comes from one server: its first broadcast tells whose it is.
             if (broadcasts.length === 0 || broadcastOrigin(broadcasts[0]) === context.serverId)
@@ -272,40 +265,6 @@ export class RedisAdapter {
             return 'the configured URL';
         }
     }
-}
-/**
- * First byte of a batch: an encoded broadcast begins with its format version, never 0. A batch is this byte,
- * then each encoded broadcast as its length (4 bytes, big-endian) and its bytes.
- */
-const BATCH_MARKER = 0;
-function encodeBatch(broadcasts) {
-    let length = 1;
-    for (const encoded of broadcasts)
-        length += 4 + encoded.length;
-    const batch = Buffer.allocUnsafe(length);
-    batch[0] = BATCH_MARKER;
-    let offset = 1;
-    for (const encoded of broadcasts) {
-        offset = batch.writeUInt32BE(encoded.length, offset);
-        offset += encoded.copy(batch, offset);
-    }
-    return batch;
-}
-/** The encoded broadcasts of a batch, as views of it. */
-function decodeBatch(batch) {
-    const broadcasts = [];
-    let offset = 1;
-    while (offset < batch.length) {
-        if (offset + 4 > batch.length)
-            throw new RangeError('Cannot decode a batch of broadcasts: it ends inside a length.');
-        const length = batch.readUInt32BE(offset);
-        offset += 4;
-        if (offset + length > batch.length)
-            throw new RangeError('Cannot decode a batch of broadcasts: it ends inside a broadcast.');
-        broadcasts.push(batch.subarray(offset, offset + length));
-        offset += length;
-    }
-    return broadcasts;
 }
 function describe(error) {
     if (error instanceof Error) {

@@ -21,7 +21,8 @@
 // as node:cluster workers end; it never calls process.exit, so it exits only if nothing else keeps it alive.
 import cluster from 'node:cluster';
 import { parseArgs } from 'node:util';
-import { ClusterAdapter, relayClusterBroadcasts, WebsocketServer } from '../../websocket-server.ts';
+import { ClusterAdapter, relayClusterBroadcasts } from '../../adapters/cluster.ts';
+import { WebsocketServer } from '../../websocket-server.ts';
 
 /** The tag of the IPC message a worker sends the primary once it listens. */
 const READY = 'cluster-node:ready';

@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import type { TestContext } from 'node:test';
-import WebSocket from 'ws';
+import { echo, openWs } from './harness.ts';
 import { within } from './wait.ts';
 
 export interface RunningScript {
@@ -52,15 +52,12 @@ export async function runScript(
   return { child, port, output: () => printed, stop };
 }
 
-/** Connects with `ws` as an independent client, sends `message`, and resolves with the first reply. */
-export async function echoOnce(port: number, message: string): Promise<string> {
-  const socket = new WebSocket(`ws://127.0.0.1:${port}/`);
+/** Connects with `ws` as an independent client, sends `message`, and resolves with the first reply; then closes. */
+export async function echoOnce(t: TestContext, port: number, message: string): Promise<string> {
+  const ws = await openWs(t, `ws://127.0.0.1:${port}/`);
   try {
-    await within(once(socket, 'open'), 'the WebSocket to open');
-    socket.send(message);
-    const [data] = (await within(once(socket, 'message'), 'a reply')) as [Buffer];
-    return data.toString('utf8');
+    return await echo(ws, message);
   } finally {
-    socket.terminate();
+    ws.terminate();
   }
 }

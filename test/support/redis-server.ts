@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { freePort } from './servers.ts';
+import { freePort } from './harness.ts';
 import { within } from './wait.ts';
 
 /** Ports tried when the one found free is taken before redis-server binds it. */

@@ -1,11 +1,12 @@
 // The chat demo beyond one process, as a user starts it: `server.ts --cluster` (the workers share one port) and
 // two `server.ts --redis URL` on different ports. Independent `ws` clients check that the chat is one chat.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { runScript } from '../support/demo.ts';
+import { newWs } from '../support/harness.ts';
 import { startRedis } from '../support/redis-server.ts';
 import { until, within } from '../support/wait.ts';
 
@@ -21,8 +22,8 @@ interface ChatClient {
   readonly closed: Promise<number>;
 }
 
-async function joinChat(port: number): Promise<ChatClient> {
-  const socket = new WebSocket(`ws://127.0.0.1:${port}/`);
+async function joinChat(t: TestContext, port: number): Promise<ChatClient> {
+  const socket = newWs(t, `ws://127.0.0.1:${port}/`);
   const events: Array<Record<string, unknown>> = [];
   const files: Buffer[] = [];
   socket.on('message', (data: Buffer, isBinary) => {
@@ -47,7 +48,7 @@ test('npm run start:cluster: clients of two workers sharing one port chat as one
     for (const client of clients) client.socket.terminate();
   });
   const onWorker = (worker: string): ChatClient | undefined => clients.find((client) => client.name.endsWith(`@${worker}`));
-  for (let attempt = 0; attempt < 40 && !(onWorker('w1') && onWorker('w2')); attempt++) clients.push(await joinChat(demo.port));
+  for (let attempt = 0; attempt < 40 && !(onWorker('w1') && onWorker('w2')); attempt++) clients.push(await joinChat(t, demo.port));
   const one = onWorker('w1');
   const two = onWorker('w2');
   assert.ok(one && two, `clients reached both workers (${clients.map((client) => client.name).join(', ')})`);
@@ -77,7 +78,7 @@ test('npm run start:cluster: a worker that crashes is replaced, and the chat goe
     for (const client of clients) client.socket.terminate();
   });
   await until(() => (demo.output().match(/worker \d+ \(pid \d+\): Chat demo/g) ?? []).length === 2, 'both workers to listen');
-  clients.push(await joinChat(demo.port));
+  clients.push(await joinChat(t, demo.port));
   const victim = clients[0]!;
   const worker = /@(w\d+)$/.exec(victim.name)![1]!;
   const pid = Number(new RegExp(`worker ${worker.slice(1)} \\(pid (\\d+)\\)`).exec(demo.output())?.[1]);
@@ -89,7 +90,7 @@ test('npm run start:cluster: a worker that crashes is replaced, and the chat goe
 
   const onWorker = (name: string): ChatClient | undefined => clients.find((client) => client.name.endsWith(`@${name}`));
   const survivor = worker === 'w1' ? 'w2' : 'w1';
-  for (let attempt = 0; attempt < 40 && !(onWorker(survivor) && onWorker('w3')); attempt++) clients.push(await joinChat(demo.port));
+  for (let attempt = 0; attempt < 40 && !(onWorker(survivor) && onWorker('w3')); attempt++) clients.push(await joinChat(t, demo.port));
   const fresh = onWorker('w3');
   const old = onWorker(survivor);
   assert.ok(fresh && old, `clients reached the new worker and the survivor (${clients.map((client) => client.name).join(', ')})`);
@@ -102,8 +103,8 @@ test('two server.ts --redis on different ports chat as one; a restart of Redis i
   const redis = await startRedis(t);
   const first = await runScript(t, demoScript, ['--port', '0', '--redis', redis.url]);
   const second = await runScript(t, demoScript, ['--port', '0', '--redis', redis.url]);
-  const alice = await joinChat(first.port);
-  const bob = await joinChat(second.port);
+  const alice = await joinChat(t, first.port);
+  const bob = await joinChat(t, second.port);
   t.after(() => {
     alice.socket.terminate();
     bob.socket.terminate();

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { once } from 'node:events';
-import WebSocket from 'ws';
 import { echoOnce, runScript } from '../support/demo.ts';
+import { openWs } from '../support/harness.ts';
 import { startRedis } from '../support/redis-server.ts';
 import { within } from '../support/wait.ts';
 
@@ -107,25 +107,29 @@ test('installed from git, it brings only itself, is imported by name with its ty
   const installed = join(dir, 'node_modules', 'websocket-server');
   // `redis` is an optional peer dependency of the Redis adapter, never a dependency: installing us brings none.
   assert.deepEqual(readdirSync(join(dir, 'node_modules')).filter((name) => !name.startsWith('.')), ['websocket-server']);
-  const expectedFiles = [
-    'dist/websocket-server.d.ts',
-    'dist/websocket-server.js',
-    'dist/adapters/redis.d.ts',
-    'dist/adapters/redis.js',
-    'adapters/redis.ts',
-    'package.json',
-    'websocket-server.ts',
-  ];
-  for (const expected of expectedFiles) assert.ok(existsSync(join(installed, expected)), `the package ships ${expected}`);
+  // Everything package.json lists in `files` is shipped (the core, the adapters, and their compiled forms).
+  const listed = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { files: string[] }).files;
+  for (const expected of [...listed, 'package.json']) assert.ok(existsSync(join(installed, expected)), `the package ships ${expected}`);
   for (const absent of ['test', 'build', 'bench', 'node_modules']) assert.equal(existsSync(join(installed, absent)), false, `no ${absent}/ in the package`);
 
   writeFileSync(join(dir, 'consumer.ts'), consumerSource('websocket-server'));
-  writeTsconfig(dir, ['consumer.ts']);
+  // The adapters' subpaths resolve with their types too: a broadcast goes through the wire format and back.
+  writeFileSync(
+    join(dir, 'wire.ts'),
+    `import { ClusterAdapter } from 'websocket-server/adapters/cluster';
+import { decodeBroadcast, encodeBroadcast } from 'websocket-server/adapters/wire';
+const adapter: ClusterAdapter | undefined = undefined;
+console.log(JSON.stringify({ adapter: adapter === undefined, ...decodeBroadcast(encodeBroadcast({ origin: 'a', message: 'hi', exclude: [7] })) }));
+`,
+  );
+  writeTsconfig(dir, ['consumer.ts', 'wire.ts']);
   // Types must resolve through `exports`: an untyped import would fail under `strict` (TS7016).
   execFileSync(process.execPath, [tsc, '-p', dir], { cwd: dir, stdio: 'pipe' });
+  const decoded = JSON.parse(execFileSync(process.execPath, [join(dir, 'out', 'wire.js')], { cwd: dir, encoding: 'utf8' })) as unknown;
+  assert.deepEqual(decoded, { adapter: true, origin: 'a', message: 'hi', exclude: [7] });
 
   const running = await runScript(t, join(dir, 'out', 'consumer.js'), [], dir);
-  assert.equal(await echoOnce(running.port, 'from the installed package'), 'echo: from the installed package');
+  assert.equal(await echoOnce(t, running.port, 'from the installed package'), 'echo: from the installed package');
   assert.equal(await running.stop(), 0);
 });
 
@@ -142,13 +146,10 @@ test('installed from git with redis beside it, websocket-server/adapters/redis j
   const redis = await startRedis(t);
   const first = await runScript(t, join(dir, 'out', 'consumer.js'), [redis.url], dir);
   const second = await runScript(t, join(dir, 'out', 'consumer.js'), [redis.url], dir);
-  const sender = new WebSocket(`ws://127.0.0.1:${first.port}/`);
-  const receiver = new WebSocket(`ws://127.0.0.1:${second.port}/`);
-  t.after(() => {
-    sender.terminate();
-    receiver.terminate();
-  });
-  await within(Promise.all([once(sender, 'open'), once(receiver, 'open')]), 'both clients to connect');
+  const [sender, receiver] = await Promise.all([
+    openWs(t, `ws://127.0.0.1:${first.port}/`),
+    openWs(t, `ws://127.0.0.1:${second.port}/`),
+  ]);
   const arrived = once(receiver, 'message');
   sender.send('through the installed Redis adapter');
   const [data] = (await within(arrived, 'the broadcast on the other server')) as [Buffer];
@@ -171,14 +172,14 @@ test('copied alone into an empty folder with the README\'s tsconfig, websocket-s
   execFileSync(process.execPath, [tsc, '-p', dir], { cwd: dir, stdio: 'pipe' });
 
   const compiled = await runScript(t, join(dir, 'dist', 'consumer.js'), [], dir);
-  assert.equal(await echoOnce(compiled.port, 'from the copied file'), 'echo: from the copied file');
+  assert.equal(await echoOnce(t, compiled.port, 'from the copied file'), 'echo: from the copied file');
   assert.equal(await compiled.stop(), 0);
 
   // Node 20 has no type stripping; the runtime matrix (.ci/runtimes.sh) runs this test on Node 22, 24 and 26 too.
   const strips = (process.features as { typescript?: string | false }).typescript;
   if (strips !== undefined && strips !== false) {
     const stripped = await runScript(t, join(dir, 'consumer.ts'), [], dir);
-    assert.equal(await echoOnce(stripped.port, 'from the file as it is'), 'echo: from the file as it is');
+    assert.equal(await echoOnce(t, stripped.port, 'from the file as it is'), 'echo: from the file as it is');
     assert.equal(await stripped.stop(), 0);
   }
 });

@@ -14,7 +14,7 @@ import type WebSocket from 'ws';
 import { RedisAdapter } from '../../adapters/redis.ts';
 import { runScript, type RunningScript } from '../support/demo.ts';
 import { startRedis, type TestRedis } from '../support/redis-server.ts';
-import { freePort, openWs } from '../support/servers.ts';
+import { freePort, openWs } from '../support/harness.ts';
 import { LIMIT, until, within } from '../support/wait.ts';
 
 const NODE_SCRIPT = fileURLToPath(new URL('../support/redis-node.js', import.meta.url));

@@ -1,0 +1,191 @@
+/**
+ * Broadcasts across the workers of `node:cluster` on one machine, with no dependency: a {@link ClusterAdapter} in
+ * each worker's server, {@link relayClusterBroadcasts} in the primary. Imports only `node:` built-ins, the core
+ * (`websocket-server.ts`, which does not import this file) and `./wire.ts`.
+ *
+ * @module
+ */
+
+import { Buffer } from 'node:buffer';
+import cluster, { type Worker } from 'node:cluster';
+import { LevelLogger, type AdapterContext, type Broadcast, type BroadcastAdapter, type LogLevel, type Logger } from '../websocket-server.ts';
+import { checkMaxPendingBytes, decodeBroadcast, describeType, SendBacklog, TickBatcher } from './wire.ts';
+
+/** What workers and the primary send each other over the cluster's IPC channel. */
+interface ClusterBroadcastEnvelope {
+  readonly [CLUSTER_MESSAGE_TAG]: string;
+  /**
+   * The encoded broadcasts a worker published in one tick, in order: Buffers with `serialization: 'advanced'`,
+   * their JSON form with the default.
+   */
+  readonly data: ReadonlyArray<Uint8Array | { type: 'Buffer'; data: number[] }>;
+}
+
+/** Marks our messages among the application's own on the cluster's IPC channel. */
+const CLUSTER_MESSAGE_TAG = 'websocket-server:broadcast';
+
+function isClusterBroadcast(message: unknown): message is ClusterBroadcastEnvelope {
+  return typeof message === 'object' && message !== null && typeof (message as Record<string, unknown>)[CLUSTER_MESSAGE_TAG] === 'string';
+}
+
+/**
+ * Shares broadcasts among the workers of `node:cluster` on one machine: give one to the server of each worker
+ * (`adapter: new ClusterAdapter()`) and call {@link relayClusterBroadcasts} once in the primary. Broadcasts
+ * travel worker → primary → every other worker over the IPC channels `node:cluster` already has, in order.
+ *
+ * @example
+ * ```ts
+ * import cluster from 'node:cluster';
+ * import { availableParallelism } from 'node:os';
+ * import { WebsocketServer } from 'websocket-server';
+ * import { ClusterAdapter, relayClusterBroadcasts } from 'websocket-server/adapters/cluster';
+ *
+ * if (cluster.isPrimary) {
+ *   relayClusterBroadcasts(); // before forking
+ *   for (let i = 0; i < availableParallelism(); i++) cluster.fork();
+ * } else {
+ *   const server = new WebsocketServer({ port: 13254, adapter: new ClusterAdapter() });
+ *   server.setFnMessageReceived((client, server, message) => server.sendMessageToAll(message, client));
+ *   await server.runForever(); // the workers share the port
+ *   process.once('SIGTERM', async () => {
+ *     await server.shutdownGracefully();
+ *     cluster.worker!.disconnect(); // the IPC channel would keep the worker alive
+ *   });
+ * }
+ * ```
+ */
+export class ClusterAdapter implements BroadcastAdapter {
+  readonly #channel: string;
+  #listener: ((message: unknown) => void) | undefined;
+  #log: ((level: LogLevel, message: string) => void) | undefined;
+  #warnedDisconnected = false;
+  /** The broadcasts published in this tick, sent as one IPC message at its end. */
+  readonly #batcher = new TickBatcher((batch) => this.#send(batch));
+  readonly #maxPendingBytes: number;
+  #backlog: SendBacklog | undefined;
+
+  /**
+   * @param options.channel Servers in a worker share broadcasts only with servers on the same channel in the
+   * other workers: one per kind of server when a worker runs several. Default `'default'`.
+   * @param options.maxPendingBytes Most bytes of broadcasts handed to the IPC channel and not yet written (a
+   * primary that does not read): past it, broadcasts are not shared, only sent to this worker's clients.
+   * Default 64 MiB.
+   */
+  constructor(options: { channel?: string; maxPendingBytes?: number } = {}) {
+    const channel = options.channel ?? 'default';
+    if (typeof channel !== 'string' || channel === '') {
+      throw new TypeError(`Cannot create the cluster adapter: 'channel' must be a non-empty string, not ${describeType(channel)}.`);
+    }
+    this.#channel = channel;
+    this.#maxPendingBytes = checkMaxPendingBytes('the cluster adapter', options.maxPendingBytes);
+  }
+
+  /** Broadcasts not shared because the IPC channel to the primary was backed up (or gone), since start. */
+  get dropped(): number {
+    return this.#backlog?.dropped ?? 0;
+  }
+
+  start({ deliver, log }: AdapterContext): void {
+    if (!cluster.isWorker || typeof process.send !== 'function') {
+      throw new Error('Cannot start the cluster adapter: this process is not a worker of node:cluster.');
+    }
+    this.#log = log;
+    this.#backlog = new SendBacklog(this.#maxPendingBytes, 'the IPC channel to the primary', log);
+    const channel = this.#channel;
+    const listener = (message: unknown): void => {
+      if (!isClusterBroadcast(message) || message[CLUSTER_MESSAGE_TAG] !== channel) return;
+      if (!Array.isArray(message.data)) {
+        log('error', 'the cluster adapter dropped an IPC message that carries no broadcasts');
+        return;
+      }
+      for (const data of message.data) {
+        let broadcast: Broadcast;
+        try {
+          broadcast = decodeBroadcast(clusterPayloadBytes(data));
+        } catch (error) {
+          log('error', `the cluster adapter dropped a broadcast: ${error instanceof Error ? error.message : String(error)}`);
+          continue;
+        }
+        deliver(broadcast);
+      }
+    };
+    this.#listener = listener;
+    process.on('message', listener);
+  }
+
+  publish(broadcast: Broadcast): void {
+    if (!process.connected) {
+      // The primary is gone (it exited or disconnected this worker): this server's own clients still got it.
+      if (!this.#warnedDisconnected) this.#log?.('warning', 'the cluster adapter lost the primary: broadcasts now reach only this worker');
+      this.#warnedDisconnected = true;
+      if (this.#backlog !== undefined) this.#backlog.dropped++;
+      return;
+    }
+    this.#batcher.add(broadcast);
+  }
+
+  #send(batch: Buffer[]): void {
+    const backlog = this.#backlog;
+    if (!process.connected || backlog === undefined) return;
+    let bytes = 0;
+    for (const encoded of batch) bytes += encoded.length;
+    if (!backlog.admit(bytes, batch.length)) return;
+    const envelope: ClusterBroadcastEnvelope = { [CLUSTER_MESSAGE_TAG]: this.#channel, data: batch };
+    process.send!(envelope, undefined, {}, () => backlog.settle(bytes));
+  }
+
+  /**
+   * Stops receiving. The worker's IPC channel stays open (it belongs to `node:cluster`): to let the worker end
+   * after `shutdownGracefully()`, call `cluster.worker.disconnect()` or `process.exit()`.
+   */
+  close(): void {
+    this.#batcher.flush();
+    if (this.#listener !== undefined) process.off('message', this.#listener);
+    this.#listener = undefined;
+  }
+}
+
+/** The encoded broadcast in an envelope, as whichever serialization the cluster uses delivered it. */
+function clusterPayloadBytes(data: ClusterBroadcastEnvelope['data'][number]): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (typeof data === 'object' && data !== null && data.type === 'Buffer' && Array.isArray(data.data)) return Buffer.from(data.data);
+  throw new RangeError('Cannot decode a broadcast: the IPC message carries no bytes');
+}
+
+/**
+ * In the primary of `node:cluster`: passes each broadcast a worker's {@link ClusterAdapter} publishes on to every
+ * other worker. Call it once, before forking: it also sets `serialization: 'advanced'`, so that binary messages
+ * cross as bytes (the default JSON serialization would turn each byte into a number in text).
+ * @param options.maxPendingBytes Most bytes of broadcasts handed to one worker's IPC channel and not yet written
+ * (a worker that does not read): past it, that worker misses broadcasts until it catches up. Default 64 MiB.
+ * @param options.logger Where the primary's warnings go (a backed-up worker). Default: standard error.
+ * @returns a function that stops relaying.
+ */
+export function relayClusterBroadcasts(options: { maxPendingBytes?: number; logger?: Logger } = {}): () => void {
+  if (!cluster.isPrimary) throw new Error('Cannot relay cluster broadcasts: this process is not the primary of node:cluster.');
+  const maxPendingBytes = checkMaxPendingBytes('the cluster relay', options.maxPendingBytes);
+  const log = new LevelLogger(options.logger, 'warning');
+  cluster.setupPrimary({ serialization: 'advanced' });
+  const backlogs = new WeakMap<Worker, SendBacklog>();
+  const relay = (from: Worker, message: unknown): void => {
+    if (!isClusterBroadcast(message) || !Array.isArray(message.data)) return;
+    let bytes = 0;
+    for (const data of message.data) bytes += data instanceof Uint8Array ? data.length : Array.isArray(data.data) ? data.data.length : 0;
+    for (const worker of Object.values(cluster.workers ?? {})) {
+      if (worker === undefined || worker === from || !worker.isConnected()) continue;
+      let backlog = backlogs.get(worker);
+      if (backlog === undefined) {
+        backlog = new SendBacklog(maxPendingBytes, `the IPC channel to worker ${worker.id}`, (level, line) => log.log(level, line));
+        backlogs.set(worker, backlog);
+      }
+      if (!backlog.admit(bytes, message.data.length)) continue;
+      const admitted = backlog;
+      // Forwarded as received: the primary never decodes a broadcast.
+      worker.send(message, undefined, () => admitted.settle(bytes));
+    }
+  };
+  cluster.on('message', relay);
+  return () => {
+    cluster.off('message', relay);
+  };
+}
