@@ -7,6 +7,18 @@
  * Node's type stripping.
  * Compiles with TypeScript >= 5.0 and any `target` from es2020 on, as ESM or CommonJS, strict or not.
  *
+ * Contents: the numbered banners below, in order.
+ *    1. Public types and options
+ *    2. Protocol vocabulary (RFC 6455 §5.2, §7.4, §11.7)
+ *    3. Errors
+ *    4. The server: options, listening, the opening handshake, the client list, broadcast, lifecycle
+ *    5. The per-connection handler: sending, the closing handshake, state
+ *    6. The incremental frame parser (RFC 6455 §5): pure — no socket, no timers
+ *    7. The frame writer (RFC 6455 §5.2): server frames are never masked
+ *    8. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
+ *    9. Validation helpers: masking, UTF-8, close codes, options
+ *   10. Small utilities: logging, formatting
+ *
  * @example
  * ```ts
  * import { WebsocketServer } from './websocket-server.ts';

@@ -25,3 +25,14 @@ test('package.json has no runtime dependencies', () => {
   assert.equal(pkg['dependencies'], undefined);
   assert.equal(pkg['type'], 'module');
 });
+
+test('the table of contents in the header lists the numbered banners, in order and numbered 1, 2, 3…', () => {
+  const banners = [...source.matchAll(/^\/\/ ═+\n\/\/ (\d+)\. (.+)$/gm)].map((m) => `${m[1]}. ${m[2]}`);
+  const header = source.slice(0, source.indexOf('*/'));
+  const contents = header.slice(header.indexOf('Contents:'));
+  const listed = [...contents.matchAll(/^ \*\s+(\d+\. .+)$/gm)].map((m) => m[1]!).filter((line) => /^\d+\. /.test(line));
+  assert.ok(banners.length >= 5, `the file has numbered banners (${banners.length})`);
+  assert.deepEqual(listed.slice(0, banners.length), banners, 'the contents match the banners');
+  assert.equal(listed.length, banners.length, 'the contents list nothing else');
+  assert.deepEqual(banners.map((b) => Number.parseInt(b, 10)), banners.map((_, i) => i + 1), 'banners are numbered in order');
+});
