@@ -711,11 +711,8 @@ function errorWithCause(message: string, cause: unknown): Error {
 // 4. The server: options, listening, the opening handshake, the client list, broadcast, lifecycle
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
-/**
- * What a {@link ClientHandler} needs from its server. One per server, shared by all its connections.
- * @internal
- */
-export interface ServerContext {
+/** What a {@link ClientHandler} needs from its server. One per server, shared by all its connections. */
+interface ServerContext {
   readonly maxMessageSize: number;
   readonly maxFragments: number;
   readonly maxBufferedChunks: number;
@@ -731,8 +728,8 @@ export interface ServerContext {
   drained(client: Client): void;
 }
 
-/** The counters connections update as they go. @internal */
-export interface TrafficCounters {
+/** The counters connections update as they go. */
+interface TrafficCounters {
   messagesIn: number;
   messagesOut: number;
   bytesIn: number;
@@ -1022,10 +1019,11 @@ export class WebsocketServer {
     let frame: EncodedFrame | undefined;
     let shared: Map<number, SharedCompression> | undefined;
     let sent = 0;
+    const internals = connectionInternals;
     for (const client of this.#clients) {
       if (excluded !== undefined && excluded.has(client.id)) continue;
       const handler = client.handler;
-      const codec = handler.deflateCodec;
+      const codec = internals.deflateCodec(handler);
       let result: SendResult;
       if (codec !== undefined && codec.shouldCompress((bytes ??= messageBytes(message)).length)) {
         // Compressed once per window size for the clients without server context takeover, else per client.
@@ -1037,9 +1035,9 @@ export class WebsocketServer {
             shared.set(codec.serverWindowBits, job);
           }
         }
-        result = handler.sendCompressed(opcode, bytes, job);
+        result = internals.sendCompressed(handler, opcode, bytes, job);
       } else {
-        result = handler.sendFrame((frame ??= encodeDataFrame(message)));
+        result = internals.sendFrame(handler, (frame ??= encodeDataFrame(message)));
       }
       if (result !== 'dropped') sent++;
     }
@@ -1415,7 +1413,7 @@ export class WebsocketServer {
   static #onSocketData(this: HandshakingSocket, chunk: Buffer): void {
     const handler = this[kHandler];
     if (handler !== undefined) {
-      handler.receive(chunk);
+      connectionInternals.receive(handler, chunk);
       return;
     }
     const pending = this[kPendingHandshake];
@@ -1427,7 +1425,7 @@ export class WebsocketServer {
   static #onSocketError(this: HandshakingSocket, error: Error): void {
     const handler = this[kHandler];
     if (handler !== undefined) {
-      handler.socketError(error);
+      connectionInternals.socketError(handler, error);
       return;
     }
     const pending = this[kPendingHandshake];
@@ -1437,7 +1435,7 @@ export class WebsocketServer {
   static #onSocketClose(this: HandshakingSocket): void {
     const handler = this[kHandler];
     if (handler !== undefined) {
-      handler.socketClosed();
+      connectionInternals.socketClosed(handler);
       return;
     }
     const pending = this[kPendingHandshake];
@@ -1673,7 +1671,7 @@ export class WebsocketServer {
       accepted.deflate && new DeflateCodec(accepted.deflate, this.#deflateConfig!, this.#zlibLimiter!, this.#options.maxMessageSize);
     // An idle connection keeps the header fields, not the request head they were parsed from.
     request.detach();
-    const handler = new ClientHandler(socket, this.#context, request, this.#nextClientId++, accepted, codec);
+    const handler = connectionInternals.create(socket, this.#context, request, this.#nextClientId++, accepted, codec);
     this.#connectionsTotal++;
     const client = handler.client;
     this.#clients.add(client);
@@ -1687,7 +1685,7 @@ export class WebsocketServer {
       );
     }
     this.#runCallback(this.#onNewClient, client, 'new-client');
-    if (firstFrames.length > 0) handler.receive(firstFrames);
+    if (firstFrames.length > 0) connectionInternals.receive(handler, firstFrames);
   }
 
   // ── callbacks into the application ───────────────────────────────────────────────────────────────────────
@@ -1776,7 +1774,8 @@ export class WebsocketServer {
     const now = performance.now();
     const { pingInterval, pingTimeout } = server.#options;
     // A client dropped here leaves `clients` later, on its socket's 'close' event: the loop is not disturbed.
-    for (const client of server.#clients) client.handler.heartbeat(now, pingInterval, pingTimeout);
+    const internals = connectionInternals;
+    for (const client of server.#clients) internals.heartbeat(client.handler, now, pingInterval, pingTimeout);
   }
 }
 
@@ -2156,6 +2155,35 @@ const kHandler = Symbol('websocket-server.handler');
 type ClientSocket = Socket & { [kHandler]?: ClientHandler };
 
 /**
+ * The ways into a connection that the server and a shared compression need and users must not see. They are
+ * `#private` methods of {@link ClientHandler}, handed out once by its `static {}` block through this module-private
+ * object, so that `client.handler` shows only the public API (and a copy of this file cannot call them).
+ */
+interface ConnectionInternals {
+  /** The handler of a connection whose opening handshake has just completed. */
+  create(socket: Socket, context: ServerContext, request: HandshakeRequest, id: number, accepted: AcceptedHandshake, deflate: DeflateCodec | undefined): ClientHandler;
+  /** Bytes read from the socket. */
+  receive(handler: ClientHandler, chunk: Buffer): void;
+  /** The socket failed; its close follows. */
+  socketError(handler: ClientHandler, error: Error): void;
+  /** The socket closed: the connection ends. */
+  socketClosed(handler: ClientHandler): void;
+  /** A tick of the server's heartbeat timer. */
+  heartbeat(handler: ClientHandler, now: number, pingInterval: number, pingTimeout: number): void;
+  /** A broadcast's frame, encoded once for every client that takes it uncompressed. */
+  sendFrame(handler: ClientHandler, frame: EncodedFrame): SendResult;
+  /** A broadcast compressed for this client alone, or once for several (`shared`). */
+  sendCompressed(handler: ClientHandler, opcode: number, data: Buffer, shared: SharedCompression | undefined): SendResult;
+  /** The connection's compressor, when permessage-deflate was agreed: a broadcast asks how to compress for it. */
+  deflateCodec(handler: ClientHandler): DeflateCodec | undefined;
+  /** A shared compression this connection waited for has finished. */
+  sharedCompressionDone(handler: ClientHandler): void;
+}
+
+/** Set by {@link ClientHandler}'s static block, when the class is defined (so before any server runs). */
+let connectionInternals: ConnectionInternals;
+
+/**
  * One client's connection: `client.handler`. Sends messages, pings, and closes; reports its state.
  *
  * @example
@@ -2221,8 +2249,8 @@ export class ClientHandler {
   #awaitedPong: number | undefined;
   #latency: number | undefined;
 
-  /** @internal Made by the server when a handshake completes. */
-  constructor(socket: Socket, context: ServerContext, request: HandshakeRequest, id: number, accepted: AcceptedHandshake, deflate?: DeflateCodec) {
+  /** Made by the server when a handshake completes (`connectionInternals.create`): no public use. */
+  private constructor(socket: Socket, context: ServerContext, request: HandshakeRequest, id: number, accepted: AcceptedHandshake, deflate?: DeflateCodec) {
     this.#socket = socket;
     this.#context = context;
     this.#deflate = deflate;
@@ -2238,7 +2266,7 @@ export class ClientHandler {
       protocol: accepted.protocol,
     };
     this.#pingSentAt = performance.now();
-    this.#parser = new FrameParser(this, {
+    this.#parser = new FrameParser(new ClientHandler.#ParserEvents(this), {
       maxMessageSize: context.maxMessageSize,
       inflater: deflate,
       maxFragments: context.maxFragments,
@@ -2247,6 +2275,53 @@ export class ClientHandler {
     // The socket's data, error and close listeners, set at accept, now lead here.
     this.#socket[kHandler] = this;
     socket.on('drain', ClientHandler.#onSocketDrain);
+  }
+
+  /**
+   * The parser's handler: one object of one field per connection (32 bytes in 64-bit Node), forwarding the
+   * parser's events to this class's private methods, which a class written inside this one may call. The
+   * handler itself cannot be the parser's handler without `onText` and the rest becoming public.
+   */
+  static readonly #ParserEvents = class ParserEvents implements FrameParserHandler {
+    readonly #handler: ClientHandler;
+    constructor(handler: ClientHandler) {
+      this.#handler = handler;
+    }
+    onText(text: string): void {
+      this.#handler.#onText(text);
+    }
+    onBinary(data: Buffer): void {
+      this.#handler.#onBinary(data);
+    }
+    onPing(payload: Buffer): void {
+      this.#handler.#onPing(payload);
+    }
+    onPong(payload: Buffer): void {
+      this.#handler.#onPong(payload);
+    }
+    onClose(code: number, reason: string): void {
+      this.#handler.#onClose(code, reason);
+    }
+    onProtocolError(error: WebSocketError): void {
+      this.#handler.#onProtocolError(error);
+    }
+    onReadPressure(pressed: boolean): void {
+      this.#handler.#onReadPressure(pressed);
+    }
+  };
+
+  static {
+    connectionInternals = {
+      create: (socket, context, request, id, accepted, deflate) => new ClientHandler(socket, context, request, id, accepted, deflate),
+      receive: (handler, chunk) => handler.#receive(chunk),
+      socketError: (handler, error) => handler.#socketError(error),
+      socketClosed: (handler) => handler.#socketClosed(),
+      heartbeat: (handler, now, pingInterval, pingTimeout) => handler.#heartbeat(now, pingInterval, pingTimeout),
+      sendFrame: (handler, frame) => handler.#sendFrame(frame),
+      sendCompressed: (handler, opcode, data, shared) => handler.#sendCompressed(opcode, data, shared),
+      deflateCodec: (handler) => handler.#deflate,
+      sharedCompressionDone: (handler) => handler.#sharedCompressionDone(),
+    };
   }
 
   /** `'open'`, then `'closing'` once a Close frame was sent or received, then `'closed'` once TCP has ended. */
@@ -2318,13 +2393,13 @@ export class ClientHandler {
       if (deflate.shouldCompress(bytes.length)) {
         return this.#enqueueChecked({ kind: 'compress', opcode, data: bytes, size: bytes.length });
       }
-      return this.sendFrame({ header: encodeFrame(opcode, bytes), payload: undefined });
+      return this.#sendFrame({ header: encodeFrame(opcode, bytes), payload: undefined });
     }
-    return this.sendFrame(encodeDataFrame(message));
+    return this.#sendFrame(encodeDataFrame(message));
   }
 
-  /** @internal Sends an already framed data message (the same bytes may go to many clients). */
-  sendFrame(frame: EncodedFrame): SendResult {
+  /** Sends an already framed data message (the same bytes may go to many clients). */
+  #sendFrame(frame: EncodedFrame): SendResult {
     if (this.#state !== 'open') return this.#dropped();
     if (!this.#admit()) return this.#dropped();
     const size = frame.header.length + (frame.payload?.length ?? 0);
@@ -2333,17 +2408,12 @@ export class ClientHandler {
     return this.#writeFrame(frame) ? 'written' : 'queued';
   }
 
-  /** @internal Sends a message as compressed for this connection, or shared with others (a broadcast). */
-  sendCompressed(opcode: number, data: Buffer, shared: SharedCompression | undefined): SendResult {
+  /** Sends a message as compressed for this connection, or shared with others (a broadcast). */
+  #sendCompressed(opcode: number, data: Buffer, shared: SharedCompression | undefined): SendResult {
     if (this.#state !== 'open') return this.#dropped();
     return shared === undefined
       ? this.#enqueueChecked({ kind: 'compress', opcode, data, size: data.length })
       : this.#enqueueChecked({ kind: 'shared', job: shared, size: data.length });
-  }
-
-  /** @internal This connection's compressor, when permessage-deflate was agreed. */
-  get deflateCodec(): DeflateCodec | undefined {
-    return this.#deflate;
   }
 
   /**
@@ -2437,26 +2507,24 @@ export class ClientHandler {
 
   // ── the parser's events (FrameParserHandler) ─────────────────────────────────────────────────────────────
 
-  /** @internal */
-  onText(text: string): void {
+  #onText(text: string): void {
     if (this.#context.log.debugEnabled) this.#context.log.debug(`client ${this.client.id} sent text (${text.length} chars)`);
     this.#context.stats.messagesIn++;
     this.#context.messageReceived(this.client, text);
   }
 
-  /** @internal */
-  onBinary(data: Buffer): void {
+  #onBinary(data: Buffer): void {
     if (this.#context.log.debugEnabled) this.#context.log.debug(`client ${this.client.id} sent binary (${data.length} bytes)`);
     this.#context.stats.messagesIn++;
     this.#context.messageReceived(this.client, data);
   }
 
   /**
-   * @internal §5.5.2: a Ping is answered with a Pong carrying the same payload, unless we already closed. While
+   * §5.5.2: a Ping is answered with a Pong carrying the same payload, unless we already closed. While
    * the socket is full, only the most recent Ping is answered (at the next drain), and the Pongs skipped count
    * toward the client's backlog.
    */
-  onPing(payload: Buffer): void {
+  #onPing(payload: Buffer): void {
     const socket = this.#socket;
     if (this.#closeFrameSent || socket.destroyed) return;
     if (!socket.writableNeedDrain && this.#pendingPong === undefined) {
@@ -2473,8 +2541,8 @@ export class ClientHandler {
     this.#admit();
   }
 
-  /** @internal The parser holds too many bytes behind an inflating message (or no longer does). */
-  onReadPressure(pressed: boolean): void {
+  /** The parser holds too many bytes behind an inflating message (or no longer does). */
+  #onReadPressure(pressed: boolean): void {
     this.#pausedByParser = pressed;
     this.#updateReading();
   }
@@ -2486,18 +2554,18 @@ export class ClientHandler {
   }
 
   /**
-   * @internal §5.5.3: a Pong needs no answer. One that carries the payload of the heartbeat Ping awaiting its
+   * §5.5.3: a Pong needs no answer. One that carries the payload of the heartbeat Ping awaiting its
    * answer (§5.5.3: "identical Application data") ends that wait and measures the round trip.
    */
-  onPong(payload: Buffer): void {
+  #onPong(payload: Buffer): void {
     const awaited = this.#awaitedPong;
     if (awaited === undefined || payload.length !== 4 || payload.readUInt32BE(0) !== awaited) return;
     this.#awaitedPong = undefined;
     this.#latency = performance.now() - this.#pingSentAt;
   }
 
-  /** @internal §5.5.1: the peer's Close frame. */
-  onClose(code: number, reason: string): void {
+  /** §5.5.1: the peer's Close frame. */
+  #onClose(code: number, reason: string): void {
     this.#closeCode = code;
     this.#closeReason = reason;
     if (!this.#closeFrameSent) {
@@ -2511,18 +2579,18 @@ export class ClientHandler {
     this.#armCloseTimer();
   }
 
-  /** @internal §7.1.7: fail the connection with the error's close code. */
-  onProtocolError(error: WebSocketError): void {
+  /** §7.1.7: fail the connection with the error's close code. */
+  #onProtocolError(error: WebSocketError): void {
     this.#failConnection(error);
   }
 
   /**
-   * @internal Called on each tick of the server's heartbeat timer (RFC 6455 §5.5.2). Drops a client whose
+   * Called on each tick of the server's heartbeat timer (RFC 6455 §5.5.2). Drops a client whose
    * Pong is overdue (with `pingTimeout` 0, none is); else sends the next Ping once `pingInterval` has passed
    * since the last one. While a Pong is awaited no new Ping goes out, so a slow answer is never mistaken
    * for a missing one.
    */
-  heartbeat(now: number, pingInterval: number, pingTimeout: number): void {
+  #heartbeat(now: number, pingInterval: number, pingTimeout: number): void {
     if (this.#state !== 'open') return;
     if (this.#awaitedPong !== undefined && pingTimeout > 0) {
       if (now - this.#pingSentAt < pingTimeout) return;
@@ -2543,8 +2611,8 @@ export class ClientHandler {
 
   // ── internals ────────────────────────────────────────────────────────────────────────────────────────────
 
-  /** @internal Feeds received bytes to the parser. */
-  receive(chunk: Buffer): void {
+  /** Feeds received bytes to the parser. */
+  #receive(chunk: Buffer): void {
     this.#context.stats.bytesIn += chunk.length;
     this.#runParser(chunk);
   }
@@ -2696,8 +2764,8 @@ export class ClientHandler {
     if (queue !== undefined && queue === this.#queue && queue.length === 0) this.#queue = undefined;
   }
 
-  /** @internal A broadcast's shared compression has finished: go on writing. */
-  sharedCompressionDone(): void {
+  /** A broadcast's shared compression has finished: go on writing. */
+  #sharedCompressionDone(): void {
     this.#queueBusy = false;
     this.#pump();
   }
@@ -2868,8 +2936,8 @@ export class ClientHandler {
     handler.#socket.destroy();
   }
 
-  /** @internal The socket failed; its close follows. */
-  socketError(error: Error): void {
+  /** The socket failed; its close follows. */
+  #socketError(error: Error): void {
     if (this.#context.log.enabled('debug')) {
       this.#context.log.debug(`client ${this.client.id} connection error: ${describeError(error)}`);
     }
@@ -2890,8 +2958,8 @@ export class ClientHandler {
     handler.#context.drained(handler.client);
   }
 
-  /** @internal The one place a connection ends: exactly once per client, however the connection went. */
-  socketClosed(): void {
+  /** The one place a connection ends: exactly once per client, however the connection went. */
+  #socketClosed(): void {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     this.#parser.stop();
@@ -3591,9 +3659,8 @@ function checkFrameStart(byte0: number, byte1: number, inMessage: boolean, compr
 /**
  * A framed data message ready to write, possibly to many sockets: `header` holds the whole frame, or only the
  * header when a large binary `payload` is written after it uncopied.
- * @internal
  */
-export interface EncodedFrame {
+interface EncodedFrame {
   readonly header: Buffer;
   readonly payload: Uint8Array | undefined;
 }
@@ -3904,9 +3971,8 @@ class ZlibLimiter {
  * A broadcast compressed once for every client that agreed to no server context takeover with the same window
  * (RFC 7692 §7.1.1.1: their compressed form of a message does not depend on what they were sent before).
  * `frame` is `undefined` while compressing, `null` if compression failed; waiting connections are resumed.
- * @internal
  */
-export class SharedCompression {
+class SharedCompression {
   frame: EncodedFrame | null | undefined;
   readonly waiting: ClientHandler[] = [];
 
@@ -3918,7 +3984,7 @@ export class SharedCompression {
         this.frame = error === null
           ? { header: encodeFrame(opcode, output.subarray(0, Math.max(0, output.length - DEFLATE_TAIL.length)), FRAME_RSV1), payload: undefined }
           : null;
-        for (const handler of this.waiting.splice(0)) handler.sharedCompressionDone();
+        for (const handler of this.waiting.splice(0)) connectionInternals.sharedCompressionDone(handler);
       });
     });
   }
@@ -3927,9 +3993,8 @@ export class SharedCompression {
 /**
  * One connection's compressor and decompressor. The zlib streams are made on first use and, without context
  * takeover, reset after each message, so an idle connection holds no zlib memory.
- * @internal
  */
-export class DeflateCodec implements MessageInflater {
+class DeflateCodec implements MessageInflater {
   readonly #agreement: DeflateAgreement;
   readonly #config: ResolvedDeflateOptions;
   readonly #limiter: ZlibLimiter;

@@ -612,6 +612,8 @@ export declare class ClientHandler {
     readonly request: HandshakeRequest;
     /** The subprotocol agreed on in the opening handshake (RFC 6455 §1.9); `''` when none. */
     readonly protocol: string;
+    /** Made by the server when a handshake completes (`connectionInternals.create`): no public use. */
+    private constructor();
     /** `'open'`, then `'closing'` once a Close frame was sent or received, then `'closed'` once TCP has ended. */
     get state(): ConnectionState;
     /** Bytes waiting to be sent: queued here (behind compression or a stream) and buffered in the socket. */

@@ -520,11 +520,12 @@ export class WebsocketServer {
         let frame;
         let shared;
         let sent = 0;
+        const internals = connectionInternals;
         for (const client of this.#clients) {
             if (excluded !== undefined && excluded.has(client.id))
                 continue;
             const handler = client.handler;
-            const codec = handler.deflateCodec;
+            const codec = internals.deflateCodec(handler);
             let result;
             if (codec !== undefined && codec.shouldCompress((bytes ??= messageBytes(message)).length)) {
                 // Compressed once per window size for the clients without server context takeover, else per client.
@@ -536,10 +537,10 @@ export class WebsocketServer {
                         shared.set(codec.serverWindowBits, job);
                     }
                 }
-                result = handler.sendCompressed(opcode, bytes, job);
+                result = internals.sendCompressed(handler, opcode, bytes, job);
             }
             else {
-                result = handler.sendFrame((frame ??= encodeDataFrame(message)));
+                result = internals.sendFrame(handler, (frame ??= encodeDataFrame(message)));
             }
             if (result !== 'dropped')
                 sent++;
@@ -893,7 +894,7 @@ export class WebsocketServer {
     static #onSocketData(chunk) {
         const handler = this[kHandler];
         if (handler !== undefined) {
-            handler.receive(chunk);
+            connectionInternals.receive(handler, chunk);
             return;
         }
         const pending = this[kPendingHandshake];
@@ -907,7 +908,7 @@ export class WebsocketServer {
     static #onSocketError(error) {
         const handler = this[kHandler];
         if (handler !== undefined) {
-            handler.socketError(error);
+            connectionInternals.socketError(handler, error);
             return;
         }
         const pending = this[kPendingHandshake];
@@ -917,7 +918,7 @@ export class WebsocketServer {
     static #onSocketClose() {
         const handler = this[kHandler];
         if (handler !== undefined) {
-            handler.socketClosed();
+            connectionInternals.socketClosed(handler);
             return;
         }
         const pending = this[kPendingHandshake];
@@ -1147,7 +1148,7 @@ export class WebsocketServer {
         const codec = accepted.deflate && new DeflateCodec(accepted.deflate, this.#deflateConfig, this.#zlibLimiter, this.#options.maxMessageSize);
         // An idle connection keeps the header fields, not the request head they were parsed from.
         request.detach();
-        const handler = new ClientHandler(socket, this.#context, request, this.#nextClientId++, accepted, codec);
+        const handler = connectionInternals.create(socket, this.#context, request, this.#nextClientId++, accepted, codec);
         this.#connectionsTotal++;
         const client = handler.client;
         this.#clients.add(client);
@@ -1160,7 +1161,7 @@ export class WebsocketServer {
         }
         this.#runCallback(this.#onNewClient, client, 'new-client');
         if (firstFrames.length > 0)
-            handler.receive(firstFrames);
+            connectionInternals.receive(handler, firstFrames);
     }
     // ── callbacks into the application ───────────────────────────────────────────────────────────────────────
     #deliverMessage(client, message) {
@@ -1250,8 +1251,9 @@ export class WebsocketServer {
         const now = performance.now();
         const { pingInterval, pingTimeout } = server.#options;
         // A client dropped here leaves `clients` later, on its socket's 'close' event: the loop is not disturbed.
+        const internals = connectionInternals;
         for (const client of server.#clients)
-            client.handler.heartbeat(now, pingInterval, pingTimeout);
+            internals.heartbeat(client.handler, now, pingInterval, pingTimeout);
     }
 }
 _a = WebsocketServer;
@@ -1607,6 +1609,8 @@ function httpErrorResponse(error) {
 // 5. The per-connection handler: sending, the closing handshake, state
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 const kHandler = Symbol('websocket-server.handler');
+/** Set by {@link ClientHandler}'s static block, when the class is defined (so before any server runs). */
+let connectionInternals;
 /**
  * One client's connection: `client.handler`. Sends messages, pings, and closes; reports its state.
  *
@@ -1670,7 +1674,7 @@ export class ClientHandler {
     #pingSentAt;
     #awaitedPong;
     #latency;
-    /** @internal Made by the server when a handshake completes. */
+    /** Made by the server when a handshake completes (`connectionInternals.create`): no public use. */
     constructor(socket, context, request, id, accepted, deflate) {
         this.#socket = socket;
         this.#context = context;
@@ -1687,7 +1691,7 @@ export class ClientHandler {
             protocol: accepted.protocol,
         };
         this.#pingSentAt = performance.now();
-        this.#parser = new FrameParser(this, {
+        this.#parser = new FrameParser(new _b.#ParserEvents(this), {
             maxMessageSize: context.maxMessageSize,
             inflater: deflate,
             maxFragments: context.maxFragments,
@@ -1696,6 +1700,51 @@ export class ClientHandler {
         // The socket's data, error and close listeners, set at accept, now lead here.
         this.#socket[kHandler] = this;
         socket.on('drain', _b.#onSocketDrain);
+    }
+    /**
+     * The parser's handler: one object of one field per connection (32 bytes in 64-bit Node), forwarding the
+     * parser's events to this class's private methods, which a class written inside this one may call. The
+     * handler itself cannot be the parser's handler without `onText` and the rest becoming public.
+     */
+    static #ParserEvents = class ParserEvents {
+        #handler;
+        constructor(handler) {
+            this.#handler = handler;
+        }
+        onText(text) {
+            this.#handler.#onText(text);
+        }
+        onBinary(data) {
+            this.#handler.#onBinary(data);
+        }
+        onPing(payload) {
+            this.#handler.#onPing(payload);
+        }
+        onPong(payload) {
+            this.#handler.#onPong(payload);
+        }
+        onClose(code, reason) {
+            this.#handler.#onClose(code, reason);
+        }
+        onProtocolError(error) {
+            this.#handler.#onProtocolError(error);
+        }
+        onReadPressure(pressed) {
+            this.#handler.#onReadPressure(pressed);
+        }
+    };
+    static {
+        connectionInternals = {
+            create: (socket, context, request, id, accepted, deflate) => new _b(socket, context, request, id, accepted, deflate),
+            receive: (handler, chunk) => handler.#receive(chunk),
+            socketError: (handler, error) => handler.#socketError(error),
+            socketClosed: (handler) => handler.#socketClosed(),
+            heartbeat: (handler, now, pingInterval, pingTimeout) => handler.#heartbeat(now, pingInterval, pingTimeout),
+            sendFrame: (handler, frame) => handler.#sendFrame(frame),
+            sendCompressed: (handler, opcode, data, shared) => handler.#sendCompressed(opcode, data, shared),
+            deflateCodec: (handler) => handler.#deflate,
+            sharedCompressionDone: (handler) => handler.#sharedCompressionDone(),
+        };
     }
     /** `'open'`, then `'closing'` once a Close frame was sent or received, then `'closed'` once TCP has ended. */
     get state() {
@@ -1759,12 +1808,12 @@ export class ClientHandler {
             if (deflate.shouldCompress(bytes.length)) {
                 return this.#enqueueChecked({ kind: 'compress', opcode, data: bytes, size: bytes.length });
             }
-            return this.sendFrame({ header: encodeFrame(opcode, bytes), payload: undefined });
+            return this.#sendFrame({ header: encodeFrame(opcode, bytes), payload: undefined });
         }
-        return this.sendFrame(encodeDataFrame(message));
+        return this.#sendFrame(encodeDataFrame(message));
     }
-    /** @internal Sends an already framed data message (the same bytes may go to many clients). */
-    sendFrame(frame) {
+    /** Sends an already framed data message (the same bytes may go to many clients). */
+    #sendFrame(frame) {
         if (this.#state !== 'open')
             return this.#dropped();
         if (!this.#admit())
@@ -1775,17 +1824,13 @@ export class ClientHandler {
         this.#context.stats.messagesOut++;
         return this.#writeFrame(frame) ? 'written' : 'queued';
     }
-    /** @internal Sends a message as compressed for this connection, or shared with others (a broadcast). */
-    sendCompressed(opcode, data, shared) {
+    /** Sends a message as compressed for this connection, or shared with others (a broadcast). */
+    #sendCompressed(opcode, data, shared) {
         if (this.#state !== 'open')
             return this.#dropped();
         return shared === undefined
             ? this.#enqueueChecked({ kind: 'compress', opcode, data, size: data.length })
             : this.#enqueueChecked({ kind: 'shared', job: shared, size: data.length });
-    }
-    /** @internal This connection's compressor, when permessage-deflate was agreed. */
-    get deflateCodec() {
-        return this.#deflate;
     }
     /**
      * Sends a message of unknown size as it is produced: each chunk of `source` goes as one fragment (RFC 6455
@@ -1878,26 +1923,24 @@ export class ClientHandler {
         this.#runParser(undefined);
     }
     // ── the parser's events (FrameParserHandler) ─────────────────────────────────────────────────────────────
-    /** @internal */
-    onText(text) {
+    #onText(text) {
         if (this.#context.log.debugEnabled)
             this.#context.log.debug(`client ${this.client.id} sent text (${text.length} chars)`);
         this.#context.stats.messagesIn++;
         this.#context.messageReceived(this.client, text);
     }
-    /** @internal */
-    onBinary(data) {
+    #onBinary(data) {
         if (this.#context.log.debugEnabled)
             this.#context.log.debug(`client ${this.client.id} sent binary (${data.length} bytes)`);
         this.#context.stats.messagesIn++;
         this.#context.messageReceived(this.client, data);
     }
     /**
-     * @internal §5.5.2: a Ping is answered with a Pong carrying the same payload, unless we already closed. While
+     * §5.5.2: a Ping is answered with a Pong carrying the same payload, unless we already closed. While
      * the socket is full, only the most recent Ping is answered (at the next drain), and the Pongs skipped count
      * toward the client's backlog.
      */
-    onPing(payload) {
+    #onPing(payload) {
         const socket = this.#socket;
         if (this.#closeFrameSent || socket.destroyed)
             return;
@@ -1914,8 +1957,8 @@ export class ClientHandler {
         this.#owedControlBytes += this.#pendingPongLength + QUEUED_WRITE_COST;
         this.#admit();
     }
-    /** @internal The parser holds too many bytes behind an inflating message (or no longer does). */
-    onReadPressure(pressed) {
+    /** The parser holds too many bytes behind an inflating message (or no longer does). */
+    #onReadPressure(pressed) {
         this.#pausedByParser = pressed;
         this.#updateReading();
     }
@@ -1928,18 +1971,18 @@ export class ClientHandler {
             this.#socket.resume();
     }
     /**
-     * @internal §5.5.3: a Pong needs no answer. One that carries the payload of the heartbeat Ping awaiting its
+     * §5.5.3: a Pong needs no answer. One that carries the payload of the heartbeat Ping awaiting its
      * answer (§5.5.3: "identical Application data") ends that wait and measures the round trip.
      */
-    onPong(payload) {
+    #onPong(payload) {
         const awaited = this.#awaitedPong;
         if (awaited === undefined || payload.length !== 4 || payload.readUInt32BE(0) !== awaited)
             return;
         this.#awaitedPong = undefined;
         this.#latency = performance.now() - this.#pingSentAt;
     }
-    /** @internal §5.5.1: the peer's Close frame. */
-    onClose(code, reason) {
+    /** §5.5.1: the peer's Close frame. */
+    #onClose(code, reason) {
         this.#closeCode = code;
         this.#closeReason = reason;
         if (!this.#closeFrameSent) {
@@ -1952,17 +1995,17 @@ export class ClientHandler {
         this.#endTcp();
         this.#armCloseTimer();
     }
-    /** @internal §7.1.7: fail the connection with the error's close code. */
-    onProtocolError(error) {
+    /** §7.1.7: fail the connection with the error's close code. */
+    #onProtocolError(error) {
         this.#failConnection(error);
     }
     /**
-     * @internal Called on each tick of the server's heartbeat timer (RFC 6455 §5.5.2). Drops a client whose
+     * Called on each tick of the server's heartbeat timer (RFC 6455 §5.5.2). Drops a client whose
      * Pong is overdue (with `pingTimeout` 0, none is); else sends the next Ping once `pingInterval` has passed
      * since the last one. While a Pong is awaited no new Ping goes out, so a slow answer is never mistaken
      * for a missing one.
      */
-    heartbeat(now, pingInterval, pingTimeout) {
+    #heartbeat(now, pingInterval, pingTimeout) {
         if (this.#state !== 'open')
             return;
         if (this.#awaitedPong !== undefined && pingTimeout > 0) {
@@ -1984,8 +2027,8 @@ export class ClientHandler {
         this.#socket.write(encodeFrame(Opcode.PING, payload));
     }
     // ── internals ────────────────────────────────────────────────────────────────────────────────────────────
-    /** @internal Feeds received bytes to the parser. */
-    receive(chunk) {
+    /** Feeds received bytes to the parser. */
+    #receive(chunk) {
         this.#context.stats.bytesIn += chunk.length;
         this.#runParser(chunk);
     }
@@ -2131,8 +2174,8 @@ export class ClientHandler {
         if (queue !== undefined && queue === this.#queue && queue.length === 0)
             this.#queue = undefined;
     }
-    /** @internal A broadcast's shared compression has finished: go on writing. */
-    sharedCompressionDone() {
+    /** A broadcast's shared compression has finished: go on writing. */
+    #sharedCompressionDone() {
         this.#queueBusy = false;
         this.#pump();
     }
@@ -2314,8 +2357,8 @@ export class ClientHandler {
         handler.#context.log.info(`client ${handler.client.id} did not finish the closing handshake in time; dropping it`);
         handler.#socket.destroy();
     }
-    /** @internal The socket failed; its close follows. */
-    socketError(error) {
+    /** The socket failed; its close follows. */
+    #socketError(error) {
         if (this.#context.log.enabled('debug')) {
             this.#context.log.debug(`client ${this.client.id} connection error: ${describeError(error)}`);
         }
@@ -2337,8 +2380,8 @@ export class ClientHandler {
         handler.#behind = false;
         handler.#context.drained(handler.client);
     }
-    /** @internal The one place a connection ends: exactly once per client, however the connection went. */
-    socketClosed() {
+    /** The one place a connection ends: exactly once per client, however the connection went. */
+    #socketClosed() {
         if (this.#state === 'closed')
             return;
         this.#state = 'closed';
@@ -3249,9 +3292,8 @@ class ZlibLimiter {
  * A broadcast compressed once for every client that agreed to no server context takeover with the same window
  * (RFC 7692 §7.1.1.1: their compressed form of a message does not depend on what they were sent before).
  * `frame` is `undefined` while compressing, `null` if compression failed; waiting connections are resumed.
- * @internal
  */
-export class SharedCompression {
+class SharedCompression {
     frame;
     waiting = [];
     constructor(opcode, data, windowBits, config, limiter) {
@@ -3263,7 +3305,7 @@ export class SharedCompression {
                     ? { header: encodeFrame(opcode, output.subarray(0, Math.max(0, output.length - DEFLATE_TAIL.length)), FRAME_RSV1), payload: undefined }
                     : null;
                 for (const handler of this.waiting.splice(0))
-                    handler.sharedCompressionDone();
+                    connectionInternals.sharedCompressionDone(handler);
             });
         });
     }
@@ -3271,9 +3313,8 @@ export class SharedCompression {
 /**
  * One connection's compressor and decompressor. The zlib streams are made on first use and, without context
  * takeover, reset after each message, so an idle connection holds no zlib memory.
- * @internal
  */
-export class DeflateCodec {
+class DeflateCodec {
     #agreement;
     #config;
     #limiter;
