@@ -11,13 +11,14 @@
  *    1. Public types and options
  *    2. Protocol vocabulary (RFC 6455 §5.2, §7.4, §11.7)
  *    3. Errors
- *    4. The server: options, listening, the opening handshake, the client list, broadcast, lifecycle
- *    5. The per-connection handler: sending, the closing handshake, state
- *    6. The incremental frame parser (RFC 6455 §5): pure — no socket, no timers
- *    7. The frame writer (RFC 6455 §5.2): server frames are never masked
- *    8. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
- *    9. Validation helpers: masking, UTF-8, close codes, options
- *   10. Small utilities: logging, formatting
+ *    4. The server: lifecycle, listening, the client list, callbacks, broadcast, heartbeat, stats
+ *    5. The opening handshake (RFC 6455 §4.2): tracking, the request head, the checks, the 101 response
+ *    6. The per-connection handler: sending, the closing handshake, state
+ *    7. The incremental frame parser (RFC 6455 §5): pure — no socket, no timers
+ *    8. The frame writer (RFC 6455 §5.2): server frames are never masked
+ *    9. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
+ *   10. Validation helpers: masking, UTF-8, close codes, options
+ *   11. Small utilities: logging, formatting
  *
  * @example
  * ```ts
@@ -708,7 +709,7 @@ function errorWithCause(message: string, cause: unknown): Error {
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 4. The server: options, listening, the opening handshake, the client list, broadcast, lifecycle
+// 4. The server: lifecycle, listening, the client list, callbacks, broadcast, heartbeat, stats
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 /** What a {@link ClientHandler} needs from its server. One per server, shared by all its connections. */
@@ -737,24 +738,6 @@ interface TrafficCounters {
   messagesDropped: number;
 }
 
-/** A socket still in its opening handshake. */
-interface PendingHandshake {
-  readonly server: WebsocketServer;
-  /**
-   * `reading` the request head; `deciding` once the head is complete, while it is checked and
-   * `setFnAuthenticate` answers (bytes that arrive are held for the parser); `refused` once an error response
-   * went out (later bytes are ignored).
-   */
-  phase: 'reading' | 'deciding' | 'refused';
-  /** While reading: the bytes of the incomplete head. While deciding: the bytes that followed the head. */
-  bytes: Buffer | undefined;
-  timer: ReturnType<typeof setTimeout>;
-}
-
-const kPendingHandshake = Symbol('websocket-server.pendingHandshake');
-/** A socket of ours: in its handshake it has a pending record; once a client, its handler. */
-type HandshakingSocket = Socket & { [kPendingHandshake]?: PendingHandshake | undefined; [kHandler]?: ClientHandler };
-
 /**
  * A WebSocket server with the callback API of Python's `python-websocket-server`.
  *
@@ -777,34 +760,22 @@ export class WebsocketServer {
   readonly #options: ResolvedOptions;
   readonly #log: LevelLogger;
   readonly #context: ServerContext;
-  /** The allowed origins, lower-cased; `undefined` allows every origin. */
-  readonly #origins: ReadonlySet<string> | undefined;
-  #listener: NetServer | undefined;
-  #boundPort: number | undefined;
-  /** The application's server that `runForever()` attached to, while attached. */
-  #attachedTo: HttpServer | HttpsServer | undefined;
-  /** Set while `runForever()` prepares to listen (reading TLS files, waiting for an attached server). */
-  #starting = false;
+  readonly #handshake: Handshake;
+  readonly #listener: Listener;
+  /**
+   * Where the server is in its life: `starting` while `runForever()` prepares (the adapter, TLS files, an
+   * attached server), `running` once it has resolved, `stopped` before and after. A shutdown during a start
+   * leaves it `starting`, for the start to notice (see {@link #runs}) and fail.
+   */
+  #lifecycle: 'stopped' | 'starting' | 'running' = 'stopped';
   /** Counts the shutdowns, so that a start they overtook can tell. */
-  #shutdowns = 0;
+  #runs = 0;
   #nextClientId = 1;
   #acceptingConnections = true;
-  readonly #handshakingSockets = new Set<Socket>();
-  /**
-   * TCP connections to the TLS port still in their TLS handshake, with the time their opening handshake must be
-   * done by: they count toward `maxConnections`, and `handshakeTimeout` runs from TCP accept, not from the end
-   * of TLS (a socket that never starts TLS is otherwise held forever).
-   */
-  readonly #tlsHandshakes = new Map<Socket, { readonly timer: ReturnType<typeof setTimeout>; readonly deadline: number }>();
-  /** Set when `maxConnections` refused a connection, cleared when one is accepted: one warning per episode. */
-  #atLimitWarned = false;
-  /** Set when the listener ran out of descriptors, cleared when one is accepted: one error line per episode. */
-  #outOfDescriptorsLogged = false;
   readonly #deflateConfig: ResolvedDeflateOptions | undefined;
   readonly #zlibLimiter: ZlibLimiter | undefined;
   readonly #traffic: TrafficCounters = { messagesIn: 0, messagesOut: 0, bytesIn: 0, bytesOut: 0, messagesDropped: 0 };
   #connectionsTotal = 0;
-  readonly #handshakeFailures: Record<string, number> = {};
   readonly #closeCodes: Record<string, number> = {};
   /** The one heartbeat timer of the server (RFC 6455 §5.5.2), running while a client is connected. */
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
@@ -849,7 +820,17 @@ export class WebsocketServer {
       connectionClosed: (client) => this.#removeClient(client),
       drained: (client) => this.#runCallback(this.#onDrain, client, 'drain'),
     };
-    this.#origins = this.#options.origins && new Set(this.#options.origins.map((origin) => origin.toLowerCase()));
+    this.#handshake = new Handshake(this.#options, this.#log, this.#deflateConfig, this.#zlibLimiter, {
+      connectionCount: () => this.#clients.size,
+      accepting: () => this.#acceptingConnections,
+      authenticator: () => this.#onAuthenticate,
+      connect: (socket, request, accepted, codec) => this.#addClient(socket, request, accepted, codec),
+      callbackFailed: (error, name) => this.#callbackFailed(error, null, name),
+      refused: (error) => this.#reportError(error, null),
+    });
+    this.#listener = new Listener(this.#options, this.#log, this.#handshake, (request, socket, head) =>
+      this.handleUpgrade(request, socket, head),
+    );
     this.#serverId = this.#options.serverId ?? randomUUID();
     this.#adapter = this.#options.adapter;
   }
@@ -876,7 +857,7 @@ export class WebsocketServer {
       connectionsOpen: this.#clients.size,
       connectionsTotal: this.#connectionsTotal,
       ...this.#traffic,
-      handshakeFailures: { ...this.#handshakeFailures },
+      handshakeFailures: this.#handshake.failureCounts(),
       closeCodes: { ...this.#closeCodes },
       broadcastsPublished: this.#broadcastsPublished,
       broadcastsReceived: this.#broadcastsReceived,
@@ -888,22 +869,17 @@ export class WebsocketServer {
    * port when attached to one), else the configured one.
    */
   get port(): number {
-    const address = this.#attachedTo?.address();
-    if (typeof address === 'object' && address !== null) return address.port;
-    return this.#boundPort ?? this.#options.port;
+    return this.#listener.port;
   }
 
   /** The interface listened on (the application's server's address when attached to one). */
   get host(): string {
-    const address = this.#attachedTo?.address();
-    if (typeof address === 'object' && address !== null) return address.address;
-    return this.#options.host;
+    return this.#listener.host;
   }
 
   /** Whether the server serves `wss://`: it has a `key` and `cert`, or is attached to an HTTPS server. */
   get secure(): boolean {
-    const server = this.#options.server;
-    return server === undefined ? this.#options.key !== undefined : server instanceof TlsServer;
+    return this.#listener.secure;
   }
 
   /**
@@ -914,33 +890,22 @@ export class WebsocketServer {
    * certificate could not be used: a server asked for TLS never falls back to plain text.
    */
   async runForever(): Promise<void> {
-    if (this.#listener !== undefined || this.#attachedTo !== undefined || this.#starting) {
-      throw new Error('Cannot start the server: it is already running.');
-    }
-    this.#starting = true;
-    const shutdowns = this.#shutdowns;
+    if (this.#lifecycle !== 'stopped') throw new Error('Cannot start the server: it is already running.');
+    this.#lifecycle = 'starting';
+    const run = this.#runs;
+    const overtaken = (): boolean => this.#runs !== run;
     try {
       if (this.#adapter !== undefined) {
         await this.#startAdapter();
-        if (this.#shutdowns !== shutdowns) throw new Error('Cannot start the server: it was shut down while starting.');
+        if (overtaken()) throw new Error('Cannot start the server: it was shut down while starting.');
       }
-      const server = this.#options.server;
-      if (server !== undefined) {
-        await this.#attach(server);
-      } else {
-        const listener =
-          this.#options.key === undefined
-            ? createServer({ noDelay: true }, (socket) => this.#acceptSocket(socket))
-            : await this.#createTlsListener();
-        if (this.#shutdowns !== shutdowns) throw new Error('Cannot start the server: it was shut down while starting.');
-        await this.#listen(listener);
-      }
+      await this.#listener.start(overtaken);
+      this.#lifecycle = 'running';
     } catch (error) {
+      this.#lifecycle = 'stopped';
       // Whatever failed after the adapter started must not leave its connections behind.
       await this.#closeAdapter();
       throw error;
-    } finally {
-      this.#starting = false;
     }
   }
 
@@ -979,7 +944,6 @@ export class WebsocketServer {
   setFnDrain(fn: DrainCallback): void {
     this.#onDrain = checkCallback(fn, 'setFnDrain');
   }
-
   /**
    * Sends a message to one client: a `string` as a text message, bytes as a binary message.
    * @returns `'written'` or `'queued'` when sent, `'dropped'` when the client is closing or gone.
@@ -1101,6 +1065,7 @@ export class WebsocketServer {
     this.#acceptingConnections = true;
   }
 
+
   /**
    * Takes over a connection whose HTTP request another server has already read: pass it the arguments of a
    * `node:http` (or `node:https`) server's `'upgrade'` event, so that WebSocket and your HTTP app share one port.
@@ -1122,146 +1087,17 @@ export class WebsocketServer {
       // Without runForever() nothing else starts it; a failure leaves this server's own broadcasts working.
       this.#startAdapter().catch((error: unknown) => this.#log.error(`the adapter could not start: ${describeError(error)}`));
     }
-    socket.setNoDelay(true);
-    const full = this.#atConnectionLimit();
-    const pending = this.#trackHandshake(socket, 'deciding');
-    if (full) {
-      this.#refuseHandshake(socket, handshakeFailure('TOO_MANY_CONNECTIONS'));
-      return;
-    }
-    pending.bytes = head;
-    this.#processRequest(socket, pending, requestHeadFromIncomingMessage(request));
-  }
-
-  // ── listening, attaching and shutting down ───────────────────────────────────────────────────────────────
-
-  #listen(listener: NetServer): Promise<void> {
-    this.#listener = listener;
-    return new Promise<void>((resolve, reject) => {
-      const failToListen = (error: Error): void => {
-        this.#listener = undefined;
-        reject(error);
-      };
-      listener.once('error', failToListen);
-      listener.listen(this.#options.port, this.#options.host, () => {
-        listener.off('error', failToListen);
-        listener.on('error', (error: NodeJS.ErrnoException) => {
-          if (error.code !== 'EMFILE' && error.code !== 'ENFILE') {
-            this.#log.error(`listener error: ${describeError(error)}`);
-          } else if (!this.#outOfDescriptorsLogged) {
-            this.#outOfDescriptorsLogged = true;
-            this.#log.error(
-              `the process ran out of file descriptors (${error.code}): new connections are dropped unanswered; ` +
-                'raise the limit (ulimit -n) or lower maxConnections',
-            );
-          }
-        });
-        const address = listener.address();
-        this.#boundPort = typeof address === 'object' && address !== null ? address.port : this.#options.port;
-        this.#log.info(
-          `listening on ${this.secure ? 'wss' : 'ws'}://${formatHostPort(this.#options.host, this.#boundPort)}`,
-        );
-        resolve();
-      });
-    });
-  }
-
-  /**
-   * A `node:tls` server with the configured key and certificate. Every way they can be unusable (a file that
-   * cannot be read, bad PEM, a key that does not match the certificate, a wrong passphrase) rejects.
-   */
-  async #createTlsListener(): Promise<NetServer> {
-    const [key, cert] = await Promise.all([readPem(this.#options.key!, 'key'), readPem(this.#options.cert!, 'cert')]);
-    let listener: TlsServer;
-    try {
-      listener = createTlsServer(
-        // Our own deadline (from TCP accept, see #acceptTlsConnection) ends a TLS handshake first; node:tls's timer,
-        // which restarts at every byte received, stays as a fallback.
-        { handshakeTimeout: 2 * this.#options.handshakeTimeout, ...this.#options.tls, key, cert, noDelay: true },
-        (socket) => this.#acceptSecureSocket(socket),
-      );
-    } catch (error) {
-      throw errorWithCause(
-        `Cannot start the server: the TLS key and certificate cannot be used (${describeError(error)}).`,
-        error,
-      );
-    }
-    listener.on('connection', (socket: Socket) => this.#acceptTlsConnection(socket));
-    // A client that fails its TLS handshake (e.g. plain HTTP on this port) concerns that client only; node:tls
-    // leaves its socket open once this event has a listener, so it is closed here.
-    listener.on('tlsClientError', (error, socket) => {
-      this.#log.info(`TLS handshake with ${formatHostPort(socket.remoteAddress, socket.remotePort)} failed: ${describeError(error)}`);
-      socket.destroy();
-    });
-    return listener;
-  }
-
-  /** Takes the upgrades of the application's server; resolves once that server listens. */
-  #attach(server: HttpServer | HttpsServer): Promise<void> {
-    this.#attachedTo = server;
-    server.on('upgrade', this.#onAttachedUpgrade);
-    if (server.listening) {
-      this.#log.info(`attached to the application's server on ${formatHostPort(this.host, this.port)}`);
-      return Promise.resolve();
-    }
-    const shutdowns = this.#shutdowns;
-    return new Promise<void>((resolve, reject) => {
-      const listening = (): void => {
-        server.off('error', failToListen);
-        if (this.#shutdowns !== shutdowns) {
-          reject(new Error('Cannot start the server: it was shut down while starting.'));
-          return;
-        }
-        this.#log.info(`attached to the application's server on ${formatHostPort(this.host, this.port)}`);
-        resolve();
-      };
-      const failToListen = (error: Error): void => {
-        server.off('listening', listening);
-        this.#detach();
-        reject(error);
-      };
-      server.once('listening', listening);
-      server.once('error', failToListen);
-    });
-  }
-
-  /**
-   * The `'upgrade'` listener on the application's server. With a `path`, an upgrade to another path is left to
-   * the application's own `'upgrade'` listener when it has one, and answered 404 otherwise.
-   */
-  readonly #onAttachedUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    const path = this.#options.path;
-    if (path !== undefined && pathOf(request.url ?? '/') !== path && (this.#attachedTo?.listenerCount('upgrade') ?? 0) > 1) {
-      return;
-    }
-    this.handleUpgrade(request, socket, head);
-  };
-
-  #detach(): void {
-    this.#attachedTo?.off('upgrade', this.#onAttachedUpgrade);
-    this.#attachedTo = undefined;
+    this.#handshake.takeOver(socket, request, head);
   }
 
   /** Stops accepting connections (detaching from the application's server) and drops those still in their handshake. */
   #stopListening(): Promise<void> {
-    this.#shutdowns++;
-    const listener = this.#listener;
-    this.#listener = undefined;
-    if (this.#attachedTo !== undefined) {
-      this.#detach();
-      this.#log.info("detached from the application's server");
-    }
-    for (const socket of this.#handshakingSockets) socket.destroy();
-    for (const socket of this.#tlsHandshakes.keys()) socket.destroy();
+    this.#runs++;
+    if (this.#lifecycle === 'running') this.#lifecycle = 'stopped';
+    const listenerClosed = this.#listener.stop();
+    this.#handshake.dropAll();
     this.#stopHeartbeat();
-    if (listener === undefined) return Promise.resolve();
-    return new Promise((resolve) => {
-      listener.close(() => {
-        this.#log.info('stopped listening');
-        this.#boundPort = undefined;
-        resolve();
-      });
-    });
+    return listenerClosed;
   }
 
   // ── broadcasting across servers: the adapter ─────────────────────────────────────────────────────────────
@@ -1322,355 +1158,11 @@ export class WebsocketServer {
     this.#sendToClients(message, undefined);
   }
 
-  // ── the opening handshake (RFC 6455 §4.2) ────────────────────────────────────────────────────────────────
 
-  #acceptSocket(socket: HandshakingSocket, timeout = this.#options.handshakeTimeout): void {
-    const full = this.#atConnectionLimit();
-    this.#trackHandshake(socket, 'reading', timeout);
-    // Answered at once, before reading: holding the request of a connection we will refuse costs for nothing.
-    if (full) this.#refuseHandshake(socket, handshakeFailure('TOO_MANY_CONNECTIONS'));
-    else this.#atLimitWarned = false;
-    this.#outOfDescriptorsLogged = false;
-  }
+  // ── the clients: joining, callbacks into the application, leaving ─────────────────────────────────────────
 
-  /** A TCP connection to the TLS port, before its TLS handshake: counted, timed, or refused at once. */
-  #acceptTlsConnection(socket: Socket): void {
-    if (this.#atConnectionLimit()) {
-      // No HTTP answer is possible before TLS, and doing TLS for a refusal costs the most CPU of all.
-      this.#countRefusal(handshakeFailure('TOO_MANY_CONNECTIONS'), socket);
-      socket.destroy();
-      return;
-    }
-    const timeout = this.#options.handshakeTimeout;
-    const timer = setTimeout(() => {
-      if (this.#leaveTlsPhase(socket) === undefined) return;
-      this.#countRefusal(handshakeFailure('HANDSHAKE_TIMEOUT'), socket);
-      socket.destroy();
-    }, timeout);
-    this.#tlsHandshakes.set(socket, { timer, deadline: performance.now() + timeout });
-    socket.once('close', () => this.#leaveTlsPhase(socket));
-  }
-
-  /** Stops tracking a TCP socket's TLS phase; returns its entry, if it was in that phase. */
-  #leaveTlsPhase(socket: Socket): { readonly deadline: number } | undefined {
-    const entry = this.#tlsHandshakes.get(socket);
-    if (entry === undefined) return undefined;
-    clearTimeout(entry.timer);
-    this.#tlsHandshakes.delete(socket);
-    return entry;
-  }
-
-  /** A connection that completed TLS: its opening handshake gets what is left of `handshakeTimeout`. */
-  #acceptSecureSocket(socket: Socket): void {
-    // node:tls keeps the TCP socket a TLS socket wraps as `_parent` (not part of its typed API).
-    const tcp = (socket as Socket & { _parent?: unknown })._parent;
-    const entry = tcp instanceof Socket ? this.#leaveTlsPhase(tcp) : undefined;
-    const timeout = entry === undefined ? this.#options.handshakeTimeout : Math.max(1, Math.ceil(entry.deadline - performance.now()));
-    this.#acceptSocket(socket, timeout);
-  }
-
-  /** Logs and counts a refused connection that gets no HTTP answer (one still in its TLS handshake). */
-  #countRefusal(error: HandshakeError, socket: Socket): void {
-    this.#log.info(`dropped a connection from ${formatHostPort(socket.remoteAddress, socket.remotePort)} during TLS: ${error.message}`);
-    this.#countHandshakeFailure(error);
-  }
-
-  /** Counts a refusal by its code in `stats`; the first of an episode at `maxConnections` is also a warning. */
-  #countHandshakeFailure(error: HandshakeError): void {
-    this.#handshakeFailures[error.code] = (this.#handshakeFailures[error.code] ?? 0) + 1;
-    if (error.code !== 'WS_ERR_HANDSHAKE_TOO_MANY_CONNECTIONS' || this.#atLimitWarned) return;
-    this.#atLimitWarned = true;
-    this.#log.log(
-      'warning',
-      `maxConnections (${this.#options.maxConnections}) is reached: new connections are refused until some leave`,
-    );
-  }
-
-  /** Whether `maxConnections` is reached, counting the connections still in their handshake. */
-  #atConnectionLimit(): boolean {
-    return this.#clients.size + this.#handshakingSockets.size + this.#tlsHandshakes.size >= this.#options.maxConnections;
-  }
-
-  /** Watches a socket until its handshake completes or is refused: timer, listeners, shutdown. */
-  #trackHandshake(socket: HandshakingSocket, phase: PendingHandshake['phase'], timeout = this.#options.handshakeTimeout): PendingHandshake {
-    this.#handshakingSockets.add(socket);
-    const pending: PendingHandshake = {
-      server: this,
-      phase,
-      bytes: undefined,
-      timer: setTimeout(WebsocketServer.#onHandshakeTimeout, timeout, socket),
-    };
-    socket[kPendingHandshake] = pending;
-    socket.on('data', WebsocketServer.#onSocketData);
-    socket.on('error', WebsocketServer.#onSocketError);
-    socket.on('close', WebsocketServer.#onSocketClose);
-    return pending;
-  }
-
-  // The socket's listeners, for its whole life (not swapped at the upgrade, which would cost six listener
-  // changes per connection): the handshake's work first, then its ClientHandler's.
-
-  static #onSocketData(this: HandshakingSocket, chunk: Buffer): void {
-    const handler = this[kHandler];
-    if (handler !== undefined) {
-      connectionInternals.receive(handler, chunk);
-      return;
-    }
-    const pending = this[kPendingHandshake];
-    if (pending === undefined) return;
-    if (pending.phase === 'reading') pending.server.#readRequestHead(this, pending, chunk);
-    else if (pending.phase === 'deciding') pending.bytes = concatBytes(pending.bytes, chunk);
-  }
-
-  static #onSocketError(this: HandshakingSocket, error: Error): void {
-    const handler = this[kHandler];
-    if (handler !== undefined) {
-      connectionInternals.socketError(handler, error);
-      return;
-    }
-    const pending = this[kPendingHandshake];
-    if (pending !== undefined) pending.server.#log.debug(`connection error during handshake: ${describeError(error)}`);
-  }
-
-  static #onSocketClose(this: HandshakingSocket): void {
-    const handler = this[kHandler];
-    if (handler !== undefined) {
-      connectionInternals.socketClosed(handler);
-      return;
-    }
-    const pending = this[kPendingHandshake];
-    if (pending === undefined) return;
-    clearTimeout(pending.timer);
-    this[kPendingHandshake] = undefined;
-    pending.server.#handshakingSockets.delete(this);
-  }
-
-  static #onHandshakeTimeout(socket: HandshakingSocket): void {
-    const pending = socket[kPendingHandshake];
-    if (pending === undefined) return;
-    if (pending.phase === 'refused') {
-      // A refusal was sent but the peer has not closed: stop waiting for it.
-      socket.destroy();
-      return;
-    }
-    pending.server.#refuseHandshake(
-      socket,
-      handshakeFailure(pending.phase === 'deciding' ? 'AUTHENTICATION_TIMEOUT' : 'HANDSHAKE_TIMEOUT'),
-    );
-  }
-
-  /** Collects the request head across TCP chunks, enforcing the size limits as it grows. */
-  #readRequestHead(socket: HandshakingSocket, pending: PendingHandshake, chunk: Buffer): void {
-    const previousLength = pending.bytes?.length ?? 0;
-    const head = concatBytes(pending.bytes, chunk);
-    // Resume the search a little before the new bytes: the terminator may straddle two chunks.
-    const end = head.indexOf('\r\n\r\n', Math.max(0, previousLength - 3), 'latin1');
-    if (end === -1) {
-      pending.bytes = head;
-      const failure = checkIncompleteHead(head, previousLength, this.#options.maxHeaderSize);
-      if (failure !== undefined) this.#refuseHandshake(socket, failure);
-      return;
-    }
-    if (end + 4 > this.#options.maxHeaderSize) {
-      this.#refuseHandshake(socket, handshakeFailure('HEADERS_TOO_LARGE'));
-      return;
-    }
-    // What follows the head is frames: hold it until the handshake is decided.
-    pending.phase = 'deciding';
-    pending.bytes = head.subarray(end + 4);
-    this.#processRequest(socket, pending, parseRequestHead(head.toString('latin1', 0, end)));
-  }
-
-  /**
-   * Checks a complete request head in a fixed order (path, availability, the RFC 6455 §4.1 rules, the offered
-   * subprotocols, the Origin), picks a subprotocol, then asks the application.
-   */
-  #processRequest(socket: HandshakingSocket, pending: PendingHandshake, parsed: RequestHead | HandshakeError): void {
-    if (parsed instanceof HandshakeError) {
-      this.#refuseHandshake(socket, parsed);
-      return;
-    }
-    // §4.2.2 /resource name/: "If the requested service is not available, the server MUST send [...] 404".
-    if (this.#options.path !== undefined && pathOf(parsed.target) !== this.#options.path) {
-      this.#refuseHandshake(socket, handshakeFailure('NOT_FOUND'));
-      return;
-    }
-    if (!this.#acceptingConnections) {
-      this.#refuseHandshake(socket, handshakeFailure('NOT_ACCEPTING'));
-      return;
-    }
-    const key = checkUpgradeRequest(parsed);
-    if (key instanceof HandshakeError) {
-      this.#refuseHandshake(socket, key);
-      return;
-    }
-    const offered = parseSubprotocolList(parsed.headers['sec-websocket-protocol']);
-    if (offered instanceof HandshakeError) {
-      this.#refuseHandshake(socket, offered);
-      return;
-    }
-    // §10.2: an Origin the server does not expect is refused with 403, before the application is asked.
-    const origin = parsed.headers['origin'];
-    if (this.#origins !== undefined && origin !== undefined && !this.#origins.has(origin.toLowerCase())) {
-      this.#refuseHandshake(socket, handshakeFailure('ORIGIN_NOT_ALLOWED'));
-      return;
-    }
-    const extensions = parsed.headers['sec-websocket-extensions'];
-    let deflate: DeflateAgreement | undefined;
-    if (this.#deflateConfig !== undefined && extensions !== undefined) {
-      const offers = parseExtensionOffers(extensions);
-      if (offers === undefined) {
-        this.#refuseHandshake(socket, handshakeFailure('INVALID_EXTENSIONS'));
-        return;
-      }
-      deflate = negotiateDeflate(offers, this.#deflateConfig);
-    }
-    const request = new UpgradeRequest(parsed, socket.remoteAddress ?? '', socket.remotePort ?? 0);
-    const protocol = this.#chooseSubprotocol(socket, offered, request);
-    if (protocol === undefined) return;
-    this.#authenticate(socket, pending, request, { key, protocol, data: undefined, deflate });
-  }
-
-  /**
-   * Picks the subprotocol (RFC 6455 §4.2.2 /subprotocol/): the first of the server's list that the client
-   * offered, or what the application's function picks among the offered ones.
-   * @returns the subprotocol, `''` for none, or `undefined` when the handshake was refused.
-   */
-  #chooseSubprotocol(socket: HandshakingSocket, offered: readonly string[], request: HandshakeRequest): string | undefined {
-    const subprotocols = this.#options.subprotocols;
-    let chosen: unknown;
-    if (subprotocols === undefined || offered.length === 0) {
-      chosen = undefined;
-    } else if (typeof subprotocols !== 'function') {
-      chosen = subprotocols.find((protocol) => offered.includes(protocol));
-    } else {
-      try {
-        chosen = subprotocols(offered, request);
-        checkChosenSubprotocol(chosen, offered);
-      } catch (error) {
-        this.#callbackFailed(error, null, 'subprotocols');
-        this.#refuseHandshake(socket, handshakeFailure('SUBPROTOCOL_CHOICE_FAILED'), false);
-        return undefined;
-      }
-    }
-    if (typeof chosen === 'string') return chosen;
-    if (this.#options.requireSubprotocol) {
-      this.#refuseHandshake(socket, handshakeFailure('SUBPROTOCOL_REQUIRED'));
-      return undefined;
-    }
-    return '';
-  }
-
-  #authenticate(socket: HandshakingSocket, pending: PendingHandshake, request: UpgradeRequest, accepted: AcceptedHandshake): void {
-    const authenticate = this.#onAuthenticate;
-    if (authenticate === undefined) {
-      this.#completeHandshake(socket, request, accepted);
-      return;
-    }
-    let verdict: AuthenticateResult | Promise<AuthenticateResult>;
-    try {
-      verdict = authenticate(request);
-    } catch (error) {
-      this.#authenticationFailed(socket, error);
-      return;
-    }
-    if (!isPromiseLike(verdict)) {
-      this.#applyVerdict(socket, verdict, request, accepted);
-      return;
-    }
-    // Reading pauses while the application decides, so the bytes held meanwhile stay few.
-    socket.pause();
-    const stillWaiting = (): boolean => {
-      if (socket.destroyed || socket[kPendingHandshake] !== pending || pending.phase !== 'deciding') return false;
-      socket.resume();
-      return true;
-    };
-    verdict.then(
-      (resolved) => {
-        if (stillWaiting()) this.#applyVerdict(socket, resolved, request, accepted);
-      },
-      (error: unknown) => {
-        if (stillWaiting()) this.#authenticationFailed(socket, error);
-      },
-    );
-  }
-
-  /** Acts on what `setFnAuthenticate` decided (see {@link AuthenticateResult}); anything unexpected fails closed. */
-  #applyVerdict(socket: HandshakingSocket, verdict: unknown, request: UpgradeRequest, accepted: AcceptedHandshake): void {
-    if (verdict === true) {
-      this.#completeHandshake(socket, request, accepted);
-      return;
-    }
-    if (typeof verdict !== 'object' || verdict === null) {
-      this.#refuseHandshake(socket, handshakeFailure('FORBIDDEN'));
-      return;
-    }
-    if ('status' in verdict) {
-      let refusal: HandshakeError;
-      try {
-        refusal = applicationRefusal(verdict);
-      } catch (error) {
-        this.#authenticationFailed(socket, error);
-        return;
-      }
-      this.#refuseHandshake(socket, refusal);
-    } else if ('data' in verdict) {
-      this.#completeHandshake(socket, request, { ...accepted, data: verdict.data });
-    } else {
-      this.#authenticationFailed(
-        socket,
-        new TypeError(`setFnAuthenticate returned ${describeType(verdict)}: return true, false, { data } or { status }.`),
-      );
-    }
-  }
-
-  #authenticationFailed(socket: HandshakingSocket, error: unknown): void {
-    this.#callbackFailed(error, null, 'authenticate');
-    this.#refuseHandshake(socket, handshakeFailure('AUTHENTICATION_FAILED'), false);
-  }
-
-  /** Answers a refused handshake with an HTTP error response and closes the connection. */
-  #refuseHandshake(socket: HandshakingSocket, error: HandshakeError, report = true): void {
-    const pending = socket[kPendingHandshake];
-    if (pending === undefined || pending.phase === 'refused') return;
-    pending.phase = 'refused';
-    pending.bytes = undefined;
-    socket.resume();
-    this.#log.info(
-      `refused a handshake from ${formatHostPort(socket.remoteAddress, socket.remotePort)}: ` +
-        `${error.status} ${error.message}`,
-    );
-    this.#countHandshakeFailure(error);
-    if (report) this.#reportError(error, null);
-    // The descriptor is freed as soon as the answer (and our FIN) has reached the kernel, which delivers it:
-    // a refused connection, above all one refused for want of room, must not hold a descriptor for seconds.
-    socket.end(httpErrorResponse(error), 'utf8', () => socket.destroy());
-    // A peer that does not read the answer keeps it from leaving: drop it after closeTimeout all the same.
-    clearTimeout(pending.timer);
-    pending.timer = setTimeout(WebsocketServer.#onHandshakeTimeout, this.#options.closeTimeout, socket);
-  }
-
-  /** Sends the 101 response and turns the socket into a client (RFC 6455 §4.2.2). */
-  #completeHandshake(socket: HandshakingSocket, request: UpgradeRequest, accepted: AcceptedHandshake): void {
-    const pending = socket[kPendingHandshake];
-    const firstFrames = pending?.bytes ?? EMPTY;
-    if (pending !== undefined) clearTimeout(pending.timer);
-    socket[kPendingHandshake] = undefined;
-    this.#handshakingSockets.delete(socket);
-    if (socket.destroyed) return;
-
-    socket.write(
-      'HTTP/1.1 101 Switching Protocols\r\n' +
-        'Upgrade: websocket\r\n' +
-        'Connection: Upgrade\r\n' +
-        `Sec-WebSocket-Accept: ${acceptKeyFor(accepted.key)}\r\n` +
-        `${negotiatedHeaderLines(accepted)}\r\n`,
-      'latin1',
-    );
-    const codec =
-      accepted.deflate && new DeflateCodec(accepted.deflate, this.#deflateConfig!, this.#zlibLimiter!, this.#options.maxMessageSize);
-    // An idle connection keeps the header fields, not the request head they were parsed from.
-    request.detach();
+  /** A completed opening handshake becomes a client: its handler, its place in `clients`, the new-client callback. */
+  #addClient(socket: Socket, request: UpgradeRequest, accepted: AcceptedHandshake, codec: DeflateCodec | undefined): ClientHandler {
     const handler = connectionInternals.create(socket, this.#context, request, this.#nextClientId++, accepted, codec);
     this.#connectionsTotal++;
     const client = handler.client;
@@ -1685,10 +1177,8 @@ export class WebsocketServer {
       );
     }
     this.#runCallback(this.#onNewClient, client, 'new-client');
-    if (firstFrames.length > 0) connectionInternals.receive(handler, firstFrames);
+    return handler;
   }
-
-  // ── callbacks into the application ───────────────────────────────────────────────────────────────────────
 
   #deliverMessage(client: Client, message: Message): void {
     const fn = this.#onMessageReceived;
@@ -1779,16 +1269,200 @@ export class WebsocketServer {
   }
 }
 
-/** What an accepted opening handshake settled, for the 101 response and the new {@link ClientHandler}. */
-interface AcceptedHandshake {
-  /** The client's `Sec-WebSocket-Key`. */
-  readonly key: string;
-  /** The subprotocol agreed on; `''` for none. */
-  readonly protocol: string;
-  /** The permessage-deflate parameters agreed on (RFC 7692), if any. */
-  readonly deflate?: DeflateAgreement | undefined;
-  /** What `setFnAuthenticate` attached with `{ data }`. */
-  readonly data: unknown;
+/**
+ * Where a server's connections come from: its own port (plain TCP, or TLS with the configured key and
+ * certificate), or the `'upgrade'` events of the application's server it is attached to. Every connection
+ * goes to the opening handshake.
+ */
+class Listener {
+  readonly #options: ResolvedOptions;
+  readonly #log: LevelLogger;
+  readonly #handshake: Handshake;
+  /** Where an attached server's upgrades go: the server's `handleUpgrade`. */
+  readonly #upgrade: (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  #listener: NetServer | undefined;
+  #boundPort: number | undefined;
+  /** The application's server that `runForever()` attached to, while attached. */
+  #attachedTo: HttpServer | HttpsServer | undefined;
+  /** Set when the listener ran out of descriptors, cleared when one is accepted: one error line per episode. */
+  #outOfDescriptorsLogged = false;
+
+  constructor(
+    options: ResolvedOptions,
+    log: LevelLogger,
+    handshake: Handshake,
+    upgrade: (request: IncomingMessage, socket: Duplex, head: Buffer) => void,
+  ) {
+    this.#options = options;
+    this.#log = log;
+    this.#handshake = handshake;
+    this.#upgrade = upgrade;
+  }
+
+  get port(): number {
+    const address = this.#attachedTo?.address();
+    if (typeof address === 'object' && address !== null) return address.port;
+    return this.#boundPort ?? this.#options.port;
+  }
+
+  get host(): string {
+    const address = this.#attachedTo?.address();
+    if (typeof address === 'object' && address !== null) return address.address;
+    return this.#options.host;
+  }
+
+  get secure(): boolean {
+    const server = this.#options.server;
+    return server === undefined ? this.#options.key !== undefined : server instanceof TlsServer;
+  }
+
+  /**
+   * Listens on the configured port, or attaches to the application's server. `overtaken` tells whether a
+   * shutdown came meanwhile: the start then fails rather than listen for a server that was stopped.
+   */
+  async start(overtaken: () => boolean): Promise<void> {
+    const server = this.#options.server;
+    if (server !== undefined) {
+      await this.#attach(server, overtaken);
+      return;
+    }
+    const listener =
+      this.#options.key === undefined
+        ? createServer({ noDelay: true }, (socket) => this.#accept(socket))
+        : await this.#createTlsListener();
+    if (overtaken()) throw new Error('Cannot start the server: it was shut down while starting.');
+    await this.#listen(listener);
+  }
+
+  /** Stops accepting connections: closes the listener, or detaches from the application's server. */
+  stop(): Promise<void> {
+    const listener = this.#listener;
+    this.#listener = undefined;
+    if (this.#attachedTo !== undefined) {
+      this.#detach();
+      this.#log.info("detached from the application's server");
+    }
+    if (listener === undefined) return Promise.resolve();
+    return new Promise((resolve) => {
+      listener.close(() => {
+        this.#log.info('stopped listening');
+        this.#boundPort = undefined;
+        resolve();
+      });
+    });
+  }
+
+  /** A connection accepted by the listener (for TLS, once its TLS handshake is done). */
+  #accept(socket: Socket, timeout?: number): void {
+    this.#outOfDescriptorsLogged = false;
+    this.#handshake.accept(socket, timeout);
+  }
+
+  #listen(listener: NetServer): Promise<void> {
+    this.#listener = listener;
+    return new Promise<void>((resolve, reject) => {
+      const failToListen = (error: Error): void => {
+        this.#listener = undefined;
+        reject(error);
+      };
+      listener.once('error', failToListen);
+      listener.listen(this.#options.port, this.#options.host, () => {
+        listener.off('error', failToListen);
+        listener.on('error', (error: NodeJS.ErrnoException) => {
+          if (error.code !== 'EMFILE' && error.code !== 'ENFILE') {
+            this.#log.error(`listener error: ${describeError(error)}`);
+          } else if (!this.#outOfDescriptorsLogged) {
+            this.#outOfDescriptorsLogged = true;
+            this.#log.error(
+              `the process ran out of file descriptors (${error.code}): new connections are dropped unanswered; ` +
+                'raise the limit (ulimit -n) or lower maxConnections',
+            );
+          }
+        });
+        const address = listener.address();
+        this.#boundPort = typeof address === 'object' && address !== null ? address.port : this.#options.port;
+        this.#log.info(
+          `listening on ${this.secure ? 'wss' : 'ws'}://${formatHostPort(this.#options.host, this.#boundPort)}`,
+        );
+        resolve();
+      });
+    });
+  }
+
+  /**
+   * A `node:tls` server with the configured key and certificate. Every way they can be unusable (a file that
+   * cannot be read, bad PEM, a key that does not match the certificate, a wrong passphrase) rejects.
+   */
+  async #createTlsListener(): Promise<NetServer> {
+    const [key, cert] = await Promise.all([readPem(this.#options.key!, 'key'), readPem(this.#options.cert!, 'cert')]);
+    let listener: TlsServer;
+    try {
+      listener = createTlsServer(
+        // Our own deadline (from TCP accept, see Handshake.acceptTlsConnection) ends a TLS handshake first; node:tls's timer,
+        // which restarts at every byte received, stays as a fallback.
+        { handshakeTimeout: 2 * this.#options.handshakeTimeout, ...this.#options.tls, key, cert, noDelay: true },
+        (socket) => this.#accept(socket, this.#handshake.timeLeftAfterTls(socket)),
+      );
+    } catch (error) {
+      throw errorWithCause(
+        `Cannot start the server: the TLS key and certificate cannot be used (${describeError(error)}).`,
+        error,
+      );
+    }
+    listener.on('connection', (socket: Socket) => this.#handshake.acceptTlsConnection(socket));
+    // A client that fails its TLS handshake (e.g. plain HTTP on this port) concerns that client only; node:tls
+    // leaves its socket open once this event has a listener, so it is closed here.
+    listener.on('tlsClientError', (error, socket) => {
+      this.#log.info(`TLS handshake with ${formatHostPort(socket.remoteAddress, socket.remotePort)} failed: ${describeError(error)}`);
+      socket.destroy();
+    });
+    return listener;
+  }
+
+  /** Takes the upgrades of the application's server; resolves once that server listens. */
+  #attach(server: HttpServer | HttpsServer, overtaken: () => boolean): Promise<void> {
+    this.#attachedTo = server;
+    server.on('upgrade', this.#onAttachedUpgrade);
+    if (server.listening) {
+      this.#log.info(`attached to the application's server on ${formatHostPort(this.host, this.port)}`);
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      const listening = (): void => {
+        server.off('error', failToListen);
+        if (overtaken()) {
+          reject(new Error('Cannot start the server: it was shut down while starting.'));
+          return;
+        }
+        this.#log.info(`attached to the application's server on ${formatHostPort(this.host, this.port)}`);
+        resolve();
+      };
+      const failToListen = (error: Error): void => {
+        server.off('listening', listening);
+        this.#detach();
+        reject(error);
+      };
+      server.once('listening', listening);
+      server.once('error', failToListen);
+    });
+  }
+
+  /**
+   * The `'upgrade'` listener on the application's server. With a `path`, an upgrade to another path is left to
+   * the application's own `'upgrade'` listener when it has one, and answered 404 otherwise.
+   */
+  readonly #onAttachedUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const path = this.#options.path;
+    if (path !== undefined && pathOf(request.url ?? '/') !== path && (this.#attachedTo?.listenerCount('upgrade') ?? 0) > 1) {
+      return;
+    }
+    this.#upgrade(request, socket, head);
+  };
+
+  #detach(): void {
+    this.#attachedTo?.off('upgrade', this.#onAttachedUpgrade);
+    this.#attachedTo = undefined;
+  }
 }
 
 /**
@@ -1804,6 +1478,469 @@ async function readPem(value: string | Buffer, name: 'key' | 'cert'): Promise<st
       `Cannot start the server: the TLS ${name} file '${value}' cannot be read (${describeError(error)}).`,
       error,
     );
+  }
+}
+
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+// 5. The opening handshake (RFC 6455 §4.2): tracking, the request head, the checks, the 101 response
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+
+/** What the opening handshake needs from its server. */
+interface HandshakeHost {
+  /** The connected clients: with the handshakes in progress, they count toward `maxConnections`. */
+  connectionCount(): number;
+  /** `false` after `denyNewConnections()`: handshakes are answered 503. */
+  accepting(): boolean;
+  /** The `setFnAuthenticate` function, if any. */
+  authenticator(): AuthenticateCallback | undefined;
+  /** The 101 response is written: the socket becomes a client. */
+  connect(socket: Socket, request: UpgradeRequest, accepted: AcceptedHandshake, codec: DeflateCodec | undefined): ClientHandler;
+  /** An application function (`subprotocols`, `setFnAuthenticate`) threw, rejected or returned nonsense. */
+  callbackFailed(error: unknown, name: string): void;
+  /** A refusal, for `setFnError`. */
+  refused(error: HandshakeError): void;
+}
+
+/** What an accepted opening handshake settled, for the 101 response and the new {@link ClientHandler}. */
+interface AcceptedHandshake {
+  /** The client's `Sec-WebSocket-Key`. */
+  readonly key: string;
+  /** The subprotocol agreed on; `''` for none. */
+  readonly protocol: string;
+  /** The permessage-deflate parameters agreed on (RFC 7692), if any. */
+  readonly deflate?: DeflateAgreement | undefined;
+  /** What `setFnAuthenticate` attached with `{ data }`. */
+  readonly data: unknown;
+}
+
+/** A socket still in its opening handshake. */
+interface PendingHandshake {
+  readonly handshake: Handshake;
+  /**
+   * `reading` the request head; `deciding` once the head is complete, while it is checked and
+   * `setFnAuthenticate` answers (bytes that arrive are held for the parser); `refused` once an error response
+   * went out (later bytes are ignored).
+   */
+  phase: 'reading' | 'deciding' | 'refused';
+  /** While reading: the bytes of the incomplete head. While deciding: the bytes that followed the head. */
+  bytes: Buffer | undefined;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+const kPendingHandshake = Symbol('websocket-server.pendingHandshake');
+/** A socket of ours: in its handshake it has a pending record; once a client, its handler. */
+type HandshakingSocket = Socket & { [kPendingHandshake]?: PendingHandshake | undefined; [kHandler]?: ClientHandler };
+
+/**
+ * Refusals that follow a failure of the application's own function: that failure is reported (as what the
+ * function threw), the refusal is not reported again.
+ */
+const REFUSALS_AFTER_CALLBACK_FAILURE: ReadonlySet<string> = new Set([
+  'WS_ERR_HANDSHAKE_SUBPROTOCOL_CHOICE_FAILED',
+  'WS_ERR_HANDSHAKE_AUTHENTICATION_FAILED',
+]);
+
+/**
+ * The opening handshakes of a server, from TCP accept to the 101 response or the refusal. Tracks every socket
+ * until then (counted toward `maxConnections`, timed by `handshakeTimeout`), reads the request head within its
+ * limits, runs the checks in their fixed order, asks the application, and answers.
+ */
+class Handshake {
+  readonly #options: ResolvedOptions;
+  readonly #log: LevelLogger;
+  readonly #host: HandshakeHost;
+  readonly #deflateConfig: ResolvedDeflateOptions | undefined;
+  readonly #zlibLimiter: ZlibLimiter | undefined;
+  /** The allowed origins, lower-cased; `undefined` allows every origin. */
+  readonly #origins: ReadonlySet<string> | undefined;
+  /** The sockets past TCP (and TLS) accept whose opening handshake has not ended. */
+  readonly #pending = new Set<Socket>();
+  /**
+   * TCP connections to the TLS port still in their TLS handshake, with the time their opening handshake must be
+   * done by: they count toward `maxConnections`, and `handshakeTimeout` runs from TCP accept, not from the end
+   * of TLS (a socket that never starts TLS is otherwise held forever).
+   */
+  readonly #inTls = new Map<Socket, { readonly timer: ReturnType<typeof setTimeout>; readonly deadline: number }>();
+  /** Refusals by code, for `stats`. */
+  readonly #failures: Record<string, number> = {};
+  /** Set when `maxConnections` refused a connection, cleared when one is accepted: one warning per episode. */
+  #atLimitWarned = false;
+
+  constructor(
+    options: ResolvedOptions,
+    log: LevelLogger,
+    deflateConfig: ResolvedDeflateOptions | undefined,
+    zlibLimiter: ZlibLimiter | undefined,
+    host: HandshakeHost,
+  ) {
+    this.#options = options;
+    this.#log = log;
+    this.#deflateConfig = deflateConfig;
+    this.#zlibLimiter = zlibLimiter;
+    this.#host = host;
+    this.#origins = options.origins && new Set(options.origins.map((origin) => origin.toLowerCase()));
+  }
+
+  /** The refusals so far, by code: a copy. */
+  failureCounts(): Record<string, number> {
+    return { ...this.#failures };
+  }
+
+  /** A connection whose request head is yet to be read (for TLS: once TLS is done, with what is left of the time). */
+  accept(socket: HandshakingSocket, timeout = this.#options.handshakeTimeout): void {
+    const full = this.#atConnectionLimit();
+    this.#track(socket, 'reading', timeout);
+    // Answered at once, before reading: holding the request of a connection we will refuse costs for nothing.
+    if (full) this.#refuse(socket, handshakeFailure('TOO_MANY_CONNECTIONS'));
+    else this.#atLimitWarned = false;
+  }
+
+  /** A connection whose request `node:http` has already read (`handleUpgrade`); `head` is what followed it. */
+  takeOver(socket: HandshakingSocket, request: IncomingMessage, head: Buffer): void {
+    socket.setNoDelay(true);
+    const full = this.#atConnectionLimit();
+    const pending = this.#track(socket, 'deciding');
+    if (full) {
+      this.#refuse(socket, handshakeFailure('TOO_MANY_CONNECTIONS'));
+      return;
+    }
+    pending.bytes = head;
+    this.#decide(socket, pending, requestHeadFromIncomingMessage(request));
+  }
+
+  /** A TCP connection to the TLS port, before its TLS handshake: counted, timed, or refused at once. */
+  acceptTlsConnection(socket: Socket): void {
+    if (this.#atConnectionLimit()) {
+      // No HTTP answer is possible before TLS, and doing TLS for a refusal costs the most CPU of all.
+      this.#dropDuringTls(socket, handshakeFailure('TOO_MANY_CONNECTIONS'));
+      return;
+    }
+    const timeout = this.#options.handshakeTimeout;
+    const timer = setTimeout(() => {
+      if (this.#leaveTls(socket) !== undefined) this.#dropDuringTls(socket, handshakeFailure('HANDSHAKE_TIMEOUT'));
+    }, timeout);
+    this.#inTls.set(socket, { timer, deadline: performance.now() + timeout });
+    socket.once('close', () => this.#leaveTls(socket));
+  }
+
+  /** A connection that completed TLS: stops timing its TLS phase; returns what is left of `handshakeTimeout`. */
+  timeLeftAfterTls(socket: Socket): number {
+    // node:tls keeps the TCP socket a TLS socket wraps as `_parent` (not part of its typed API).
+    const tcp = (socket as Socket & { _parent?: unknown })._parent;
+    const entry = tcp instanceof Socket ? this.#leaveTls(tcp) : undefined;
+    return entry === undefined ? this.#options.handshakeTimeout : Math.max(1, Math.ceil(entry.deadline - performance.now()));
+  }
+
+  /** Drops every connection still in its handshake (the server stops). */
+  dropAll(): void {
+    for (const socket of this.#pending) socket.destroy();
+    for (const socket of this.#inTls.keys()) socket.destroy();
+  }
+
+  // ── tracking: limits, timers, the socket's listeners ─────────────────────────────────────────────────────
+
+  /** Whether `maxConnections` is reached, counting the connections still in their handshake. */
+  #atConnectionLimit(): boolean {
+    return this.#host.connectionCount() + this.#pending.size + this.#inTls.size >= this.#options.maxConnections;
+  }
+
+  /** Stops tracking a TCP socket's TLS phase; returns its entry, if it was in that phase. */
+  #leaveTls(socket: Socket): { readonly deadline: number } | undefined {
+    const entry = this.#inTls.get(socket);
+    if (entry === undefined) return undefined;
+    clearTimeout(entry.timer);
+    this.#inTls.delete(socket);
+    return entry;
+  }
+
+  /** Logs, counts and drops a connection refused before it could get an HTTP answer (still in its TLS handshake). */
+  #dropDuringTls(socket: Socket, error: HandshakeError): void {
+    this.#log.info(`dropped a connection from ${formatHostPort(socket.remoteAddress, socket.remotePort)} during TLS: ${error.message}`);
+    this.#countFailure(error);
+    socket.destroy();
+  }
+
+  /** Counts a refusal by its code in `stats`; the first of an episode at `maxConnections` is also a warning. */
+  #countFailure(error: HandshakeError): void {
+    this.#failures[error.code] = (this.#failures[error.code] ?? 0) + 1;
+    if (error.code !== 'WS_ERR_HANDSHAKE_TOO_MANY_CONNECTIONS' || this.#atLimitWarned) return;
+    this.#atLimitWarned = true;
+    this.#log.log(
+      'warning',
+      `maxConnections (${this.#options.maxConnections}) is reached: new connections are refused until some leave`,
+    );
+  }
+
+  /** Watches a socket until its handshake completes or is refused: timer, listeners, shutdown. */
+  #track(socket: HandshakingSocket, phase: PendingHandshake['phase'], timeout = this.#options.handshakeTimeout): PendingHandshake {
+    this.#pending.add(socket);
+    const pending: PendingHandshake = {
+      handshake: this,
+      phase,
+      bytes: undefined,
+      timer: setTimeout(Handshake.#onTimeout, timeout, socket),
+    };
+    socket[kPendingHandshake] = pending;
+    socket.on('data', Handshake.#onSocketData);
+    socket.on('error', Handshake.#onSocketError);
+    socket.on('close', Handshake.#onSocketClose);
+    return pending;
+  }
+
+  // The socket's listeners, for its whole life (not swapped at the upgrade, which would cost six listener
+  // changes per connection): the handshake's work first, then its ClientHandler's.
+
+  static #onSocketData(this: HandshakingSocket, chunk: Buffer): void {
+    const handler = this[kHandler];
+    if (handler !== undefined) {
+      connectionInternals.receive(handler, chunk);
+      return;
+    }
+    const pending = this[kPendingHandshake];
+    if (pending === undefined) return;
+    if (pending.phase === 'reading') pending.handshake.#readRequestHead(this, pending, chunk);
+    else if (pending.phase === 'deciding') pending.bytes = concatBytes(pending.bytes, chunk);
+  }
+
+  static #onSocketError(this: HandshakingSocket, error: Error): void {
+    const handler = this[kHandler];
+    if (handler !== undefined) {
+      connectionInternals.socketError(handler, error);
+      return;
+    }
+    const pending = this[kPendingHandshake];
+    if (pending !== undefined) pending.handshake.#log.debug(`connection error during handshake: ${describeError(error)}`);
+  }
+
+  static #onSocketClose(this: HandshakingSocket): void {
+    const handler = this[kHandler];
+    if (handler !== undefined) {
+      connectionInternals.socketClosed(handler);
+      return;
+    }
+    const pending = this[kPendingHandshake];
+    if (pending === undefined) return;
+    clearTimeout(pending.timer);
+    this[kPendingHandshake] = undefined;
+    pending.handshake.#pending.delete(this);
+  }
+
+  static #onTimeout(socket: HandshakingSocket): void {
+    const pending = socket[kPendingHandshake];
+    if (pending === undefined) return;
+    if (pending.phase === 'refused') {
+      // A refusal was sent but the peer has not closed: stop waiting for it.
+      socket.destroy();
+      return;
+    }
+    pending.handshake.#refuse(
+      socket,
+      handshakeFailure(pending.phase === 'deciding' ? 'AUTHENTICATION_TIMEOUT' : 'HANDSHAKE_TIMEOUT'),
+    );
+  }
+
+  // ── the request: read, checked, decided ───────────────────────────────────────────────────────────────────
+
+  /** Collects the request head across TCP chunks, enforcing the size limits as it grows. */
+  #readRequestHead(socket: HandshakingSocket, pending: PendingHandshake, chunk: Buffer): void {
+    const previousLength = pending.bytes?.length ?? 0;
+    const head = concatBytes(pending.bytes, chunk);
+    // Resume the search a little before the new bytes: the terminator may straddle two chunks.
+    const end = head.indexOf('\r\n\r\n', Math.max(0, previousLength - 3), 'latin1');
+    if (end === -1) {
+      pending.bytes = head;
+      const failure = checkIncompleteHead(head, previousLength, this.#options.maxHeaderSize);
+      if (failure !== undefined) this.#refuse(socket, failure);
+      return;
+    }
+    if (end + 4 > this.#options.maxHeaderSize) {
+      this.#refuse(socket, handshakeFailure('HEADERS_TOO_LARGE'));
+      return;
+    }
+    // What follows the head is frames: hold it until the handshake is decided.
+    pending.phase = 'deciding';
+    pending.bytes = head.subarray(end + 4);
+    this.#decide(socket, pending, parseRequestHead(head.toString('latin1', 0, end)));
+  }
+
+  /** Runs the checks on a complete request head; the first that fails is the answer, else the application is asked. */
+  #decide(socket: HandshakingSocket, pending: PendingHandshake, parsed: RequestHead | HandshakeError): void {
+    const checked = parsed instanceof HandshakeError ? parsed : this.#check(socket, parsed);
+    if (checked instanceof HandshakeError) this.#refuse(socket, checked);
+    else this.#authenticate(socket, pending, checked.request, checked.accepted);
+  }
+
+  /**
+   * The checks of a request head, in their fixed order: the path, availability, the RFC 6455 §4.1 rules, the
+   * offered subprotocols, the Origin, the offered extensions, then the subprotocol choice.
+   * @returns the request and what the handshake settled so far, or the refusal.
+   */
+  #check(socket: Socket, head: RequestHead): { request: UpgradeRequest; accepted: AcceptedHandshake } | HandshakeError {
+    // §4.2.2 /resource name/: "If the requested service is not available, the server MUST send [...] 404".
+    if (this.#options.path !== undefined && pathOf(head.target) !== this.#options.path) return handshakeFailure('NOT_FOUND');
+    if (!this.#host.accepting()) return handshakeFailure('NOT_ACCEPTING');
+    const key = checkUpgradeRequest(head);
+    if (key instanceof HandshakeError) return key;
+    const offered = parseSubprotocolList(head.headers['sec-websocket-protocol']);
+    if (offered instanceof HandshakeError) return offered;
+    // §10.2: an Origin the server does not expect is refused with 403, before the application is asked.
+    const origin = head.headers['origin'];
+    if (this.#origins !== undefined && origin !== undefined && !this.#origins.has(origin.toLowerCase())) {
+      return handshakeFailure('ORIGIN_NOT_ALLOWED');
+    }
+    const deflate = this.#negotiateDeflate(head.headers['sec-websocket-extensions']);
+    if (deflate instanceof HandshakeError) return deflate;
+    const request = new UpgradeRequest(head, socket.remoteAddress ?? '', socket.remotePort ?? 0);
+    const protocol = this.#chooseSubprotocol(offered, request);
+    if (protocol instanceof HandshakeError) return protocol;
+    return { request, accepted: { key, protocol, data: undefined, deflate } };
+  }
+
+  /** The permessage-deflate agreement (RFC 7692 §5), if the server enables it and the client offers it. */
+  #negotiateDeflate(extensions: string | undefined): DeflateAgreement | HandshakeError | undefined {
+    if (this.#deflateConfig === undefined || extensions === undefined) return undefined;
+    const offers = parseExtensionOffers(extensions);
+    if (offers === undefined) return handshakeFailure('INVALID_EXTENSIONS');
+    return negotiateDeflate(offers, this.#deflateConfig);
+  }
+
+  /**
+   * Picks the subprotocol (RFC 6455 §4.2.2 /subprotocol/): the first of the server's list that the client
+   * offered, or what the application's function picks among the offered ones.
+   * @returns the subprotocol, `''` for none, or the refusal.
+   */
+  #chooseSubprotocol(offered: readonly string[], request: HandshakeRequest): string | HandshakeError {
+    const subprotocols = this.#options.subprotocols;
+    let chosen: unknown;
+    if (subprotocols === undefined || offered.length === 0) {
+      chosen = undefined;
+    } else if (typeof subprotocols !== 'function') {
+      chosen = subprotocols.find((protocol) => offered.includes(protocol));
+    } else {
+      try {
+        chosen = subprotocols(offered, request);
+        checkChosenSubprotocol(chosen, offered);
+      } catch (error) {
+        this.#host.callbackFailed(error, 'subprotocols');
+        return handshakeFailure('SUBPROTOCOL_CHOICE_FAILED');
+      }
+    }
+    if (typeof chosen === 'string') return chosen;
+    return this.#options.requireSubprotocol ? handshakeFailure('SUBPROTOCOL_REQUIRED') : '';
+  }
+
+  /** Asks `setFnAuthenticate`, if set; a promised answer is awaited with reading paused. */
+  #authenticate(socket: HandshakingSocket, pending: PendingHandshake, request: UpgradeRequest, accepted: AcceptedHandshake): void {
+    const authenticate = this.#host.authenticator();
+    if (authenticate === undefined) {
+      this.#complete(socket, request, accepted);
+      return;
+    }
+    let verdict: AuthenticateResult | Promise<AuthenticateResult>;
+    try {
+      verdict = authenticate(request);
+    } catch (error) {
+      this.#refuse(socket, this.#authenticationFailed(error));
+      return;
+    }
+    if (!isPromiseLike(verdict)) {
+      this.#conclude(socket, request, this.#applyVerdict(verdict, accepted));
+      return;
+    }
+    // Reading pauses while the application decides, so the bytes held meanwhile stay few.
+    socket.pause();
+    const stillWaiting = (): boolean => {
+      if (socket.destroyed || socket[kPendingHandshake] !== pending || pending.phase !== 'deciding') return false;
+      socket.resume();
+      return true;
+    };
+    verdict.then(
+      (resolved) => {
+        if (stillWaiting()) this.#conclude(socket, request, this.#applyVerdict(resolved, accepted));
+      },
+      (error: unknown) => {
+        if (stillWaiting()) this.#refuse(socket, this.#authenticationFailed(error));
+      },
+    );
+  }
+
+  /**
+   * What `setFnAuthenticate` decided (see {@link AuthenticateResult}): the handshake to complete, or the refusal.
+   * Anything unexpected fails closed.
+   */
+  #applyVerdict(verdict: unknown, accepted: AcceptedHandshake): AcceptedHandshake | HandshakeError {
+    if (verdict === true) return accepted;
+    if (typeof verdict !== 'object' || verdict === null) return handshakeFailure('FORBIDDEN');
+    if ('status' in verdict) {
+      try {
+        return applicationRefusal(verdict);
+      } catch (error) {
+        return this.#authenticationFailed(error);
+      }
+    }
+    if ('data' in verdict) return { ...accepted, data: verdict.data };
+    return this.#authenticationFailed(
+      new TypeError(`setFnAuthenticate returned ${describeType(verdict)}: return true, false, { data } or { status }.`),
+    );
+  }
+
+  /** Reports what `setFnAuthenticate` threw (or got wrong); the refusal that follows answers 500. */
+  #authenticationFailed(error: unknown): HandshakeError {
+    this.#host.callbackFailed(error, 'authenticate');
+    return handshakeFailure('AUTHENTICATION_FAILED');
+  }
+
+  #conclude(socket: HandshakingSocket, request: UpgradeRequest, outcome: AcceptedHandshake | HandshakeError): void {
+    if (outcome instanceof HandshakeError) this.#refuse(socket, outcome);
+    else this.#complete(socket, request, outcome);
+  }
+
+  // ── the answer ───────────────────────────────────────────────────────────────────────────────────────────
+
+  /** The one place a handshake is refused: an HTTP error response, then the connection closes. */
+  #refuse(socket: HandshakingSocket, error: HandshakeError): void {
+    const pending = socket[kPendingHandshake];
+    if (pending === undefined || pending.phase === 'refused') return;
+    pending.phase = 'refused';
+    pending.bytes = undefined;
+    socket.resume();
+    this.#log.info(
+      `refused a handshake from ${formatHostPort(socket.remoteAddress, socket.remotePort)}: ` +
+        `${error.status} ${error.message}`,
+    );
+    this.#countFailure(error);
+    if (!REFUSALS_AFTER_CALLBACK_FAILURE.has(error.code)) this.#host.refused(error);
+    // The descriptor is freed as soon as the answer (and our FIN) has reached the kernel, which delivers it:
+    // a refused connection, above all one refused for want of room, must not hold a descriptor for seconds.
+    socket.end(httpErrorResponse(error), 'utf8', () => socket.destroy());
+    // A peer that does not read the answer keeps it from leaving: drop it after closeTimeout all the same.
+    clearTimeout(pending.timer);
+    pending.timer = setTimeout(Handshake.#onTimeout, this.#options.closeTimeout, socket);
+  }
+
+  /** Sends the 101 response and hands the socket to the server as a client (RFC 6455 §4.2.2). */
+  #complete(socket: HandshakingSocket, request: UpgradeRequest, accepted: AcceptedHandshake): void {
+    const pending = socket[kPendingHandshake];
+    const firstFrames = pending?.bytes ?? EMPTY;
+    if (pending !== undefined) clearTimeout(pending.timer);
+    socket[kPendingHandshake] = undefined;
+    this.#pending.delete(socket);
+    if (socket.destroyed) return;
+
+    socket.write(
+      'HTTP/1.1 101 Switching Protocols\r\n' +
+        'Upgrade: websocket\r\n' +
+        'Connection: Upgrade\r\n' +
+        `Sec-WebSocket-Accept: ${acceptKeyFor(accepted.key)}\r\n` +
+        `${negotiatedHeaderLines(accepted)}\r\n`,
+      'latin1',
+    );
+    const codec =
+      accepted.deflate && new DeflateCodec(accepted.deflate, this.#deflateConfig!, this.#zlibLimiter!, this.#options.maxMessageSize);
+    // An idle connection keeps the header fields, not the request head they were parsed from.
+    request.detach();
+    const handler = this.#host.connect(socket, request, accepted, codec);
+    if (firstFrames.length > 0) connectionInternals.receive(handler, firstFrames);
   }
 }
 
@@ -2148,7 +2285,7 @@ function httpErrorResponse(error: HandshakeError): string {
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 5. The per-connection handler: sending, the closing handshake, state
+// 6. The per-connection handler: sending, the closing handshake, state
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 const kHandler = Symbol('websocket-server.handler');
@@ -3052,7 +3189,7 @@ function messageBytes(message: Sendable): Buffer {
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 6. The incremental frame parser (RFC 6455 §5): pure — no socket, no timers
+// 7. The incremental frame parser (RFC 6455 §5): pure — no socket, no timers
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 /** What the parser reports. After `onClose` or `onProtocolError` it reports nothing more. */
@@ -3653,7 +3790,7 @@ function checkFrameStart(byte0: number, byte1: number, inMessage: boolean, compr
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 7. The frame writer (RFC 6455 §5.2): server frames are never masked
+// 8. The frame writer (RFC 6455 §5.2): server frames are never masked
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 /**
@@ -3765,7 +3902,7 @@ function closeReasonFor(error: WebSocketError): string {
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 8. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
+// 9. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 /** What was agreed for one connection (RFC 7692 §7.1). */
@@ -4180,7 +4317,7 @@ class DeflateCodec implements MessageInflater {
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 9. Validation helpers: masking, UTF-8, close codes, options
+// 10. Validation helpers: masking, UTF-8, close codes, options
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 const LITTLE_ENDIAN = endianness() === 'LE';
@@ -4603,7 +4740,7 @@ function checkCallback<T>(fn: T, setter: string): T {
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 10. Small utilities: logging, formatting
+// 11. Small utilities: logging, formatting
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 const EMPTY: Buffer = Buffer.alloc(0);

@@ -11,13 +11,14 @@
  *    1. Public types and options
  *    2. Protocol vocabulary (RFC 6455 §5.2, §7.4, §11.7)
  *    3. Errors
- *    4. The server: options, listening, the opening handshake, the client list, broadcast, lifecycle
- *    5. The per-connection handler: sending, the closing handshake, state
- *    6. The incremental frame parser (RFC 6455 §5): pure — no socket, no timers
- *    7. The frame writer (RFC 6455 §5.2): server frames are never masked
- *    8. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
- *    9. Validation helpers: masking, UTF-8, close codes, options
- *   10. Small utilities: logging, formatting
+ *    4. The server: lifecycle, listening, the client list, callbacks, broadcast, heartbeat, stats
+ *    5. The opening handshake (RFC 6455 §4.2): tracking, the request head, the checks, the 101 response
+ *    6. The per-connection handler: sending, the closing handshake, state
+ *    7. The incremental frame parser (RFC 6455 §5): pure — no socket, no timers
+ *    8. The frame writer (RFC 6455 §5.2): server frames are never masked
+ *    9. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
+ *   10. Validation helpers: masking, UTF-8, close codes, options
+ *   11. Small utilities: logging, formatting
  *
  * @example
  * ```ts
