@@ -780,14 +780,8 @@ export class WebsocketServer {
   /** The one heartbeat timer of the server (RFC 6455 §5.5.2), running while a client is connected. */
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   readonly #serverId: string;
-  readonly #adapter: BroadcastAdapter | undefined;
-  /**
-   * Settles when the adapter has started. Set from its start until its close (or failed start): broadcasts are
-   * published and received meanwhile.
-   */
-  #adapterStarted: Promise<void> | undefined;
-  #broadcastsPublished = 0;
-  #broadcastsReceived = 0;
+  /** The link to the other servers, with the `adapter` option. */
+  readonly #adapter: AdapterBridge | undefined;
 
   #onNewClient: NewClientCallback | undefined;
   #onClientLeft: ClientLeftCallback | undefined;
@@ -832,7 +826,9 @@ export class WebsocketServer {
       this.handleUpgrade(request, socket, head),
     );
     this.#serverId = this.#options.serverId ?? randomUUID();
-    this.#adapter = this.#options.adapter;
+    this.#adapter =
+      this.#options.adapter &&
+      new AdapterBridge(this.#options.adapter, this.#serverId, this.#log, (message) => this.#sendToClients(message, undefined));
   }
 
   /**
@@ -859,8 +855,8 @@ export class WebsocketServer {
       ...this.#traffic,
       handshakeFailures: this.#handshake.failureCounts(),
       closeCodes: { ...this.#closeCodes },
-      broadcastsPublished: this.#broadcastsPublished,
-      broadcastsReceived: this.#broadcastsReceived,
+      broadcastsPublished: this.#adapter?.published ?? 0,
+      broadcastsReceived: this.#adapter?.received ?? 0,
     };
   }
 
@@ -896,7 +892,7 @@ export class WebsocketServer {
     const overtaken = (): boolean => this.#runs !== run;
     try {
       if (this.#adapter !== undefined) {
-        await this.#startAdapter();
+        await this.#adapter.start();
         if (overtaken()) throw new Error('Cannot start the server: it was shut down while starting.');
       }
       await this.#listener.start(overtaken);
@@ -904,7 +900,7 @@ export class WebsocketServer {
     } catch (error) {
       this.#lifecycle = 'stopped';
       // Whatever failed after the adapter started must not leave its connections behind.
-      await this.#closeAdapter();
+      await this.#adapter?.close();
       throw error;
     }
   }
@@ -961,17 +957,8 @@ export class WebsocketServer {
   sendMessageToAll(sendable: Sendable, exclude?: Client | number | Iterable<Client | number>): number {
     const message = typeof sendable === 'string' ? sendable : messageBytes(sendable);
     const excluded = exclude === undefined ? undefined : excludedIds(exclude);
-    const adapter = this.#adapter;
-    // Only while the adapter runs: before its start and after its close there is nobody to hand it to.
     // Published first: the other servers' clients need not wait for the whole local fan-out.
-    if (adapter !== undefined && this.#adapterStarted !== undefined) {
-      try {
-        adapter.publish({ origin: this.#serverId, message, exclude: excluded === undefined ? [] : [...excluded] });
-        this.#broadcastsPublished++;
-      } catch (error) {
-        this.#log.error(`the adapter could not publish a broadcast: ${describeError(error)}`);
-      }
-    }
+    this.#adapter?.publish(message, excluded);
     return this.#sendToClients(message, excluded);
   }
 
@@ -1028,7 +1015,7 @@ export class WebsocketServer {
     await this.disconnectClientsGracefully(code, reason);
     await listenerClosed;
     // Last: the clients' departures may still have broadcast (a chat announcing who left).
-    await this.#closeAdapter();
+    await this.#adapter?.close();
   }
 
   /** Drops every connection at once, without a close handshake, and stops listening. */
@@ -1039,7 +1026,7 @@ export class WebsocketServer {
     await listenerClosed;
     // The listener can close before the sockets report theirs: a client-left callback may still broadcast.
     await Promise.all(clients.map((client) => client.handler.closed));
-    await this.#closeAdapter();
+    await this.#adapter?.close();
   }
 
   /** Closes every client with a close handshake (default 1000); resolves when all of them have gone. */
@@ -1083,9 +1070,9 @@ export class WebsocketServer {
     if (!(socket instanceof Socket)) {
       throw new TypeError(`handleUpgrade needs the net.Socket of an 'upgrade' event, not ${describeType(socket)}.`);
     }
-    if (this.#adapter !== undefined && this.#adapterStarted === undefined) {
+    if (this.#adapter !== undefined && !this.#adapter.running) {
       // Without runForever() nothing else starts it; a failure leaves this server's own broadcasts working.
-      this.#startAdapter().catch((error: unknown) => this.#log.error(`the adapter could not start: ${describeError(error)}`));
+      this.#adapter.start().catch((error: unknown) => this.#log.error(`the adapter could not start: ${describeError(error)}`));
     }
     this.#handshake.takeOver(socket, request, head);
   }
@@ -1099,65 +1086,6 @@ export class WebsocketServer {
     this.#stopHeartbeat();
     return listenerClosed;
   }
-
-  // ── broadcasting across servers: the adapter ─────────────────────────────────────────────────────────────
-
-  /** Starts the adapter once; later calls share the first start. */
-  #startAdapter(): Promise<void> {
-    const adapter = this.#adapter;
-    if (adapter === undefined) return Promise.resolve();
-    if (this.#adapterStarted !== undefined) return this.#adapterStarted;
-    const context: AdapterContext = {
-      serverId: this.#serverId,
-      // Only while this run lasts: a context outlives it if the adapter forgets to unsubscribe.
-      deliver: (broadcast) => {
-        if (this.#adapterStarted === started) this.#receiveBroadcast(broadcast);
-      },
-      log: (level, message) => this.#log.log(level, message),
-    };
-    // Started a microtask later, so that `started` is this run's token before the adapter can deliver.
-    const started = Promise.resolve()
-      .then(() => adapter.start(context))
-      .then(() => this.#log.info(`broadcasts are shared with other servers through the adapter (this server is ${this.#serverId})`));
-    this.#adapterStarted = started;
-    started.catch(() => {
-      // A failed start may be tried again by the next runForever().
-      if (this.#adapterStarted === started) this.#adapterStarted = undefined;
-    });
-    return started;
-  }
-
-  /** Closes the adapter if it was started (after its start settles); what it throws is logged. */
-  async #closeAdapter(): Promise<void> {
-    const adapter = this.#adapter;
-    const started = this.#adapterStarted;
-    if (adapter === undefined || started === undefined) return;
-    this.#adapterStarted = undefined;
-    try {
-      await started;
-    } catch {
-      return; // it never started: nothing to close
-    }
-    try {
-      await adapter.close();
-    } catch (error) {
-      this.#log.error(`the adapter could not close: ${describeError(error)}`);
-    }
-  }
-
-  /** A broadcast from another server: sent to this server's clients, and never published again. */
-  #receiveBroadcast(broadcast: Broadcast): void {
-    const message: unknown = broadcast?.message;
-    if (typeof broadcast?.origin !== 'string' || (typeof message !== 'string' && !(message instanceof Uint8Array))) {
-      this.#log.error(`the adapter delivered something that is not a broadcast: ${describeType(broadcast)}`);
-      return;
-    }
-    // An adapter may hand a server its own broadcasts back (Redis delivers to every subscriber): already sent.
-    if (broadcast.origin === this.#serverId) return;
-    this.#broadcastsReceived++;
-    this.#sendToClients(message, undefined);
-  }
-
 
   // ── the clients: joining, callbacks into the application, leaving ─────────────────────────────────────────
 
@@ -1266,6 +1194,102 @@ export class WebsocketServer {
     // A client dropped here leaves `clients` later, on its socket's 'close' event: the loop is not disturbed.
     const internals = connectionInternals;
     for (const client of server.#clients) internals.heartbeat(client.handler, now, pingInterval, pingTimeout);
+  }
+}
+
+/**
+ * The server's side of the adapter seam: starts and closes the {@link BroadcastAdapter}, publishes this server's
+ * broadcasts while it runs, and hands the other servers' broadcasts to this server's clients.
+ */
+class AdapterBridge {
+  readonly #adapter: BroadcastAdapter;
+  readonly #serverId: string;
+  readonly #log: LevelLogger;
+  /** Sends a broadcast from another server to this server's clients. */
+  readonly #deliverLocally: (message: Sendable) => void;
+  /**
+   * Settles when the adapter has started. Set from its start until its close (or failed start): broadcasts are
+   * published and received meanwhile.
+   */
+  #started: Promise<void> | undefined;
+  published = 0;
+  received = 0;
+
+  constructor(adapter: BroadcastAdapter, serverId: string, log: LevelLogger, deliverLocally: (message: Sendable) => void) {
+    this.#adapter = adapter;
+    this.#serverId = serverId;
+    this.#log = log;
+    this.#deliverLocally = deliverLocally;
+  }
+
+  /** Whether the adapter is started or starting. */
+  get running(): boolean {
+    return this.#started !== undefined;
+  }
+
+  /** Starts the adapter once; later calls share the first start. */
+  start(): Promise<void> {
+    if (this.#started !== undefined) return this.#started;
+    const adapter = this.#adapter;
+    const context: AdapterContext = {
+      serverId: this.#serverId,
+      // Only while this run lasts: a context outlives it if the adapter forgets to unsubscribe.
+      deliver: (broadcast) => {
+        if (this.#started === started) this.#receive(broadcast);
+      },
+      log: (level, message) => this.#log.log(level, message),
+    };
+    // Started a microtask later, so that `started` is this run's token before the adapter can deliver.
+    const started = Promise.resolve()
+      .then(() => adapter.start(context))
+      .then(() => this.#log.info(`broadcasts are shared with other servers through the adapter (this server is ${this.#serverId})`));
+    this.#started = started;
+    started.catch(() => {
+      // A failed start may be tried again by the next runForever().
+      if (this.#started === started) this.#started = undefined;
+    });
+    return started;
+  }
+
+  /** Closes the adapter if it was started (after its start settles); what it throws is logged. */
+  async close(): Promise<void> {
+    const started = this.#started;
+    if (started === undefined) return;
+    this.#started = undefined;
+    try {
+      await started;
+    } catch {
+      return; // it never started: nothing to close
+    }
+    try {
+      await this.#adapter.close();
+    } catch (error) {
+      this.#log.error(`the adapter could not close: ${describeError(error)}`);
+    }
+  }
+
+  /** Hands a broadcast to the other servers: only while the adapter runs, since before and after nobody takes it. */
+  publish(message: string | Buffer, excluded: ReadonlySet<number> | undefined): void {
+    if (this.#started === undefined) return;
+    try {
+      this.#adapter.publish({ origin: this.#serverId, message, exclude: excluded === undefined ? [] : [...excluded] });
+      this.published++;
+    } catch (error) {
+      this.#log.error(`the adapter could not publish a broadcast: ${describeError(error)}`);
+    }
+  }
+
+  /** A broadcast from another server: sent to this server's clients, and never published again. */
+  #receive(broadcast: Broadcast): void {
+    const message: unknown = broadcast?.message;
+    if (typeof broadcast?.origin !== 'string' || (typeof message !== 'string' && !(message instanceof Uint8Array))) {
+      this.#log.error(`the adapter delivered something that is not a broadcast: ${describeType(broadcast)}`);
+      return;
+    }
+    // An adapter may hand a server its own broadcasts back (Redis delivers to every subscriber): already sent.
+    if (broadcast.origin === this.#serverId) return;
+    this.received++;
+    this.#deliverLocally(message);
   }
 }
 

@@ -309,14 +309,8 @@ export class WebsocketServer {
     /** The one heartbeat timer of the server (RFC 6455 §5.5.2), running while a client is connected. */
     #heartbeatTimer;
     #serverId;
+    /** The link to the other servers, with the `adapter` option. */
     #adapter;
-    /**
-     * Settles when the adapter has started. Set from its start until its close (or failed start): broadcasts are
-     * published and received meanwhile.
-     */
-    #adapterStarted;
-    #broadcastsPublished = 0;
-    #broadcastsReceived = 0;
     #onNewClient;
     #onClientLeft;
     #onMessageReceived;
@@ -357,7 +351,9 @@ export class WebsocketServer {
         });
         this.#listener = new Listener(this.#options, this.#log, this.#handshake, (request, socket, head) => this.handleUpgrade(request, socket, head));
         this.#serverId = this.#options.serverId ?? randomUUID();
-        this.#adapter = this.#options.adapter;
+        this.#adapter =
+            this.#options.adapter &&
+                new AdapterBridge(this.#options.adapter, this.#serverId, this.#log, (message) => this.#sendToClients(message, undefined));
     }
     /**
      * The connected clients, in the order they connected (by `id`): a frozen array, the same one until a client
@@ -381,8 +377,8 @@ export class WebsocketServer {
             ...this.#traffic,
             handshakeFailures: this.#handshake.failureCounts(),
             closeCodes: { ...this.#closeCodes },
-            broadcastsPublished: this.#broadcastsPublished,
-            broadcastsReceived: this.#broadcastsReceived,
+            broadcastsPublished: this.#adapter?.published ?? 0,
+            broadcastsReceived: this.#adapter?.received ?? 0,
         };
     }
     /**
@@ -415,7 +411,7 @@ export class WebsocketServer {
         const overtaken = () => this.#runs !== run;
         try {
             if (this.#adapter !== undefined) {
-                await this.#startAdapter();
+                await this.#adapter.start();
                 if (overtaken())
                     throw new Error('Cannot start the server: it was shut down while starting.');
             }
@@ -425,7 +421,7 @@ export class WebsocketServer {
         catch (error) {
             this.#lifecycle = 'stopped';
             // Whatever failed after the adapter started must not leave its connections behind.
-            await this.#closeAdapter();
+            await this.#adapter?.close();
             throw error;
         }
     }
@@ -475,18 +471,8 @@ export class WebsocketServer {
     sendMessageToAll(sendable, exclude) {
         const message = typeof sendable === 'string' ? sendable : messageBytes(sendable);
         const excluded = exclude === undefined ? undefined : excludedIds(exclude);
-        const adapter = this.#adapter;
-        // Only while the adapter runs: before its start and after its close there is nobody to hand it to.
         // Published first: the other servers' clients need not wait for the whole local fan-out.
-        if (adapter !== undefined && this.#adapterStarted !== undefined) {
-            try {
-                adapter.publish({ origin: this.#serverId, message, exclude: excluded === undefined ? [] : [...excluded] });
-                this.#broadcastsPublished++;
-            }
-            catch (error) {
-                this.#log.error(`the adapter could not publish a broadcast: ${describeError(error)}`);
-            }
-        }
+        this.#adapter?.publish(message, excluded);
         return this.#sendToClients(message, excluded);
     }
     /** Sends a message to every open client of this server whose id is not in `excluded`. */
@@ -542,7 +528,7 @@ export class WebsocketServer {
         await this.disconnectClientsGracefully(code, reason);
         await listenerClosed;
         // Last: the clients' departures may still have broadcast (a chat announcing who left).
-        await this.#closeAdapter();
+        await this.#adapter?.close();
     }
     /** Drops every connection at once, without a close handshake, and stops listening. */
     async shutdownAbruptly() {
@@ -552,7 +538,7 @@ export class WebsocketServer {
         await listenerClosed;
         // The listener can close before the sockets report theirs: a client-left callback may still broadcast.
         await Promise.all(clients.map((client) => client.handler.closed));
-        await this.#closeAdapter();
+        await this.#adapter?.close();
     }
     /** Closes every client with a close handshake (default 1000); resolves when all of them have gone. */
     async disconnectClientsGracefully(code = CloseCode.NORMAL, reason = '') {
@@ -592,9 +578,9 @@ export class WebsocketServer {
         if (!(socket instanceof Socket)) {
             throw new TypeError(`handleUpgrade needs the net.Socket of an 'upgrade' event, not ${describeType(socket)}.`);
         }
-        if (this.#adapter !== undefined && this.#adapterStarted === undefined) {
+        if (this.#adapter !== undefined && !this.#adapter.running) {
             // Without runForever() nothing else starts it; a failure leaves this server's own broadcasts working.
-            this.#startAdapter().catch((error) => this.#log.error(`the adapter could not start: ${describeError(error)}`));
+            this.#adapter.start().catch((error) => this.#log.error(`the adapter could not start: ${describeError(error)}`));
         }
         this.#handshake.takeOver(socket, request, head);
     }
@@ -607,68 +593,6 @@ export class WebsocketServer {
         this.#handshake.dropAll();
         this.#stopHeartbeat();
         return listenerClosed;
-    }
-    // ── broadcasting across servers: the adapter ─────────────────────────────────────────────────────────────
-    /** Starts the adapter once; later calls share the first start. */
-    #startAdapter() {
-        const adapter = this.#adapter;
-        if (adapter === undefined)
-            return Promise.resolve();
-        if (this.#adapterStarted !== undefined)
-            return this.#adapterStarted;
-        const context = {
-            serverId: this.#serverId,
-            // Only while this run lasts: a context outlives it if the adapter forgets to unsubscribe.
-            deliver: (broadcast) => {
-                if (this.#adapterStarted === started)
-                    this.#receiveBroadcast(broadcast);
-            },
-            log: (level, message) => this.#log.log(level, message),
-        };
-        // Started a microtask later, so that `started` is this run's token before the adapter can deliver.
-        const started = Promise.resolve()
-            .then(() => adapter.start(context))
-            .then(() => this.#log.info(`broadcasts are shared with other servers through the adapter (this server is ${this.#serverId})`));
-        this.#adapterStarted = started;
-        started.catch(() => {
-            // A failed start may be tried again by the next runForever().
-            if (this.#adapterStarted === started)
-                this.#adapterStarted = undefined;
-        });
-        return started;
-    }
-    /** Closes the adapter if it was started (after its start settles); what it throws is logged. */
-    async #closeAdapter() {
-        const adapter = this.#adapter;
-        const started = this.#adapterStarted;
-        if (adapter === undefined || started === undefined)
-            return;
-        this.#adapterStarted = undefined;
-        try {
-            await started;
-        }
-        catch {
-            return; // it never started: nothing to close
-        }
-        try {
-            await adapter.close();
-        }
-        catch (error) {
-            this.#log.error(`the adapter could not close: ${describeError(error)}`);
-        }
-    }
-    /** A broadcast from another server: sent to this server's clients, and never published again. */
-    #receiveBroadcast(broadcast) {
-        const message = broadcast?.message;
-        if (typeof broadcast?.origin !== 'string' || (typeof message !== 'string' && !(message instanceof Uint8Array))) {
-            this.#log.error(`the adapter delivered something that is not a broadcast: ${describeType(broadcast)}`);
-            return;
-        }
-        // An adapter may hand a server its own broadcasts back (Redis delivers to every subscriber): already sent.
-        if (broadcast.origin === this.#serverId)
-            return;
-        this.#broadcastsReceived++;
-        this.#sendToClients(message, undefined);
     }
     // ── the clients: joining, callbacks into the application, leaving ─────────────────────────────────────────
     /** A completed opening handshake becomes a client: its handler, its place in `clients`, the new-client callback. */
@@ -780,6 +704,104 @@ export class WebsocketServer {
     }
 }
 _a = WebsocketServer;
+/**
+ * The server's side of the adapter seam: starts and closes the {@link BroadcastAdapter}, publishes this server's
+ * broadcasts while it runs, and hands the other servers' broadcasts to this server's clients.
+ */
+class AdapterBridge {
+    #adapter;
+    #serverId;
+    #log;
+    /** Sends a broadcast from another server to this server's clients. */
+    #deliverLocally;
+    /**
+     * Settles when the adapter has started. Set from its start until its close (or failed start): broadcasts are
+     * published and received meanwhile.
+     */
+    #started;
+    published = 0;
+    received = 0;
+    constructor(adapter, serverId, log, deliverLocally) {
+        this.#adapter = adapter;
+        this.#serverId = serverId;
+        this.#log = log;
+        this.#deliverLocally = deliverLocally;
+    }
+    /** Whether the adapter is started or starting. */
+    get running() {
+        return this.#started !== undefined;
+    }
+    /** Starts the adapter once; later calls share the first start. */
+    start() {
+        if (this.#started !== undefined)
+            return this.#started;
+        const adapter = this.#adapter;
+        const context = {
+            serverId: this.#serverId,
+            // Only while this run lasts: a context outlives it if the adapter forgets to unsubscribe.
+            deliver: (broadcast) => {
+                if (this.#started === started)
+                    this.#receive(broadcast);
+            },
+            log: (level, message) => this.#log.log(level, message),
+        };
+        // Started a microtask later, so that `started` is this run's token before the adapter can deliver.
+        const started = Promise.resolve()
+            .then(() => adapter.start(context))
+            .then(() => this.#log.info(`broadcasts are shared with other servers through the adapter (this server is ${this.#serverId})`));
+        this.#started = started;
+        started.catch(() => {
+            // A failed start may be tried again by the next runForever().
+            if (this.#started === started)
+                this.#started = undefined;
+        });
+        return started;
+    }
+    /** Closes the adapter if it was started (after its start settles); what it throws is logged. */
+    async close() {
+        const started = this.#started;
+        if (started === undefined)
+            return;
+        this.#started = undefined;
+        try {
+            await started;
+        }
+        catch {
+            return; // it never started: nothing to close
+        }
+        try {
+            await this.#adapter.close();
+        }
+        catch (error) {
+            this.#log.error(`the adapter could not close: ${describeError(error)}`);
+        }
+    }
+    /** Hands a broadcast to the other servers: only while the adapter runs, since before and after nobody takes it. */
+    publish(message, excluded) {
+        if (this.#started === undefined)
+            return;
+        try {
+            this.#adapter.publish({ origin: this.#serverId, message, exclude: excluded === undefined ? [] : [...excluded] });
+            this.published++;
+        }
+        catch (error) {
+            this.#log.error(`the adapter could not publish a broadcast: ${describeError(error)}`);
+        }
+    }
+    /** A broadcast from another server: sent to this server's clients, and never published again. */
+    #receive(broadcast) {
+        const message = broadcast?.message;
+        if (typeof broadcast?.origin !== 'string' || (typeof message !== 'string' && !(message instanceof Uint8Array))) {
+            this.#log.error(`the adapter delivered something that is not a broadcast: ${describeType(broadcast)}`);
+            return;
+        }
+        // An adapter may hand a server its own broadcasts back (Redis delivers to every subscriber): already sent.
+        if (broadcast.origin === this.#serverId)
+            return;
+        this.received++;
+        this.#deliverLocally(message);
+    }
+}
 /**
  * Where a server's connections come from: its own port (plain TCP, or TLS with the configured key and
  * certificate), or the `'upgrade'` events of the application's server it is attached to. Every connection
