@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The runtime matrix (issue 12), run after `npm test` has compiled the tests into build/:
-#   - the whole suite as compiled (build/test/*.test.js and build/test/system/*.test.js) on Node 22, 24 and 26,
+#   - the whole suite as compiled (build/test/*.test.js, build/test/long/ and build/test/system/) on Node 22, 24 and 26,
 #     but for the TypeScript compile matrix (below);
 #   - the protocol and API suites as TypeScript, run as they are (they import ../websocket-server.ts: type
 #     stripping), on Node 22, 24 and 26, on Bun (`bun test`) and on Deno (`deno test -A`, which type-checks first).
@@ -96,7 +96,7 @@ node_run() {
 }
 
 whole_suite=()
-for file in build/test/*.test.js build/test/system/*.test.js; do
+for file in build/test/*.test.js build/test/long/*.test.js build/test/system/*.test.js; do
   if [[ " ${once_only[*]} " == *" $file "* ]]; then
     echo "  (not run again per Node version: $file, which npm test ran)"
   else

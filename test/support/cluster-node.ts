@@ -1,5 +1,5 @@
 // A node:cluster of workers sharing one port, each with a WebsocketServer joined by a ClusterAdapter: the
-// process that test/cluster.test.ts spawns (compiled to build/test/support/cluster-node.js).
+// process that test/long/cluster.test.ts spawns (compiled to build/test/support/cluster-node.js).
 //
 //   node build/test/support/cluster-node.js [--workers 2]
 //

@@ -10,12 +10,12 @@ import { createInterface } from 'node:readline';
 import { describe, test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type WebSocket from 'ws';
-import { ClusterAdapter } from '../adapters/cluster.ts';
-import type { AdapterContext } from '../websocket-server.ts';
-import { openWs, pseudoRandomBytes, startServer } from './support/harness.ts';
-import { LIMIT, until, within } from './support/wait.ts';
+import { ClusterAdapter } from '../../adapters/cluster.ts';
+import type { AdapterContext } from '../../websocket-server.ts';
+import { openWs, pseudoRandomBytes, startServer } from '../support/harness.ts';
+import { LIMIT, until, within } from '../support/wait.ts';
 
-const FIXTURE = fileURLToPath(new URL('./support/cluster-node.js', import.meta.url));
+const FIXTURE = fileURLToPath(new URL('../support/cluster-node.js', import.meta.url));
 
 interface WorkerInfo {
   id: number;

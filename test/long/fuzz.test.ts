@@ -2,7 +2,7 @@
 // A failing case is replayed with `npm run fuzz -- --seed=<seed> --case=<index>`.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { runFuzz } from '../fuzz/fuzz.ts';
+import { runFuzz } from '../../fuzz/fuzz.ts';
 
 const SEED = 6455;
 

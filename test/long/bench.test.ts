@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-const RUN = fileURLToPath(new URL('../bench/run.js', import.meta.url));
+const RUN = fileURLToPath(new URL('../../bench/run.js', import.meta.url));
 
 interface SmokeResults {
   mode: string;

@@ -2,7 +2,7 @@
 // the bounds of soak/soak.ts once every client has gone.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { runSoak, SOAK_BOUNDS } from '../soak/soak.ts';
+import { runSoak, SOAK_BOUNDS } from '../../soak/soak.ts';
 
 test('an 8-second soak with 300 churning connections stays within its memory and descriptor bounds', { timeout: 40_000 }, async (t) => {
   const lines: string[] = [];
