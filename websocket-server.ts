@@ -8,16 +8,17 @@
  * Compiles with TypeScript >= 5.0 and any `target` from es2020 on, as ESM or CommonJS, strict or not.
  *
  * Contents: the numbered banners below, in order.
- *    1. Public types and options
- *    2. Protocol vocabulary (RFC 6455 §5.2, §7.4, §11.7)
- *    3. Errors
- *    4. The server: options, listening, the opening handshake, the client list, broadcast, lifecycle
- *    5. The per-connection handler: sending, the closing handshake, state
- *    6. The incremental frame parser (RFC 6455 §5): pure — no socket, no timers
- *    7. The frame writer (RFC 6455 §5.2): server frames are never masked
- *    8. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
- *    9. Validation helpers: masking, UTF-8, close codes, options
- *   10. Small utilities: logging, formatting
+ *    1. Public types
+ *    2. Options: types, defaults and validation
+ *    3. Protocol vocabulary and limits (RFC 6455 §5.2, §7.4, §11.7)
+ *    4. Errors
+ *    5. The server: options, listening, the opening handshake, the client list, broadcast, lifecycle
+ *    6. The per-connection handler: sending, the closing handshake, state
+ *    7. The incremental frame parser (RFC 6455 §5): pure — no socket, no timers
+ *    8. The frame writer (RFC 6455 §5.2): server frames are never masked
+ *    9. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
+ *   10. Validation helpers: masking, UTF-8, close codes
+ *   11. Small utilities: logging, formatting
  *
  * @example
  * ```ts
@@ -55,7 +56,7 @@ import { performance } from 'node:perf_hooks';
 import { createServer as createTlsServer, Server as TlsServer, type TlsOptions } from 'node:tls';
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 1. Public types and options
+// 1. Public types
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 /** Log levels, as in Python's `logging`. The server prints nothing below its level. */
@@ -70,142 +71,6 @@ export interface Logger {
   info(message: string): void;
   warn(message: string): void;
   error(message: string): void;
-}
-
-/** Options of {@link WebsocketServer}. Every one is optional. */
-export interface WebsocketServerOptions {
-  /** TCP port to listen on. Default `0`: an ephemeral port, read back from {@link WebsocketServer.port}. */
-  port?: number;
-  /** Interface to listen on. Default `'127.0.0.1'`; `'0.0.0.0'` (or `'::'`) listens on all interfaces. */
-  host?: string;
-  /** Lowest level that is logged. Default `'warning'`. */
-  loglevel?: LogLevel;
-  /** Where log lines go. Default: the process's standard error, through `console`. */
-  logger?: Logger;
-  /**
-   * Largest message accepted, in bytes, after reassembling its fragments. A bigger one closes the connection
-   * with 1009 (Message Too Big), decided from the frame header before its payload is buffered.
-   * Default 16 MiB (16,777,216).
-   */
-  maxMessageSize?: number;
-  /**
-   * Most frames one message may be split into (RFC 6455 §5.4); more closes the connection with 1008 (Policy
-   * Violation). Default `0`: no limit. Fragments need no count limit: however many there are, what a message
-   * holds is bounded by `maxMessageSize` plus a constant (small fragments are copied together as they arrive,
-   * empty ones cost nothing), and the work is linear in the bytes received.
-   */
-  maxFragments?: number;
-  /**
-   * Most received chunks (TCP reads) held while a frame is incomplete. More closes the connection with 1008: a
-   * frame trickled in one-byte segments would otherwise cost an object per byte. Default 16,384 (a 16 MiB frame
-   * in 1 KiB reads fits).
-   */
-  maxBufferedChunks?: number;
-  /**
-   * Most connections at once, counting those still in their handshake (TLS included). A connection over it is
-   * answered `503 Service Unavailable` at once (on the TLS port, closed before TLS). Default: 50,000, or less
-   * where the process's descriptor limit (`ulimit -n`) is lower: that limit less a reserve of 32 + 5 % for the
-   * application's own files, so that the server refuses with 503 before it runs out of descriptors.
-   */
-  maxConnections?: number;
-  /**
-   * Largest HTTP request head accepted during the opening handshake (request line and headers), in bytes.
-   * A bigger one is answered `431 Request Header Fields Too Large`. Default 16 KiB (16,384).
-   */
-  maxHeaderSize?: number;
-  /**
-   * Milliseconds a client has to complete its opening handshake (and `setFnAuthenticate` to answer).
-   * A slower one is answered `408 Request Timeout`. Default 10,000.
-   */
-  handshakeTimeout?: number;
-  /**
-   * Milliseconds to wait for the peer's part of the closing handshake (its Close frame, then the end of
-   * the TCP connection) before the connection is dropped. Default 5,000.
-   */
-  closeTimeout?: number;
-  /**
-   * The TLS private key, to serve `wss://`: a PEM string, a `Buffer`, or the path of a PEM file (a string that
-   * does not begin with `-----BEGIN`). Needs {@link cert}. Default: none, the server speaks plain `ws://`.
-   */
-  key?: string | Buffer;
-  /** The TLS certificate (chain), as {@link key}: a PEM string, a `Buffer`, or a file path. Needs {@link key}. */
-  cert?: string | Buffer;
-  /**
-   * Further options of `tls.createServer` for `wss://`, e.g. `ca`, `passphrase`, `minVersion`; needs
-   * {@link key} and {@link cert}. The TLS handshake is bounded by this server's `handshakeTimeout`, counted from
-   * the TCP connection (node:tls's own `handshakeTimeout`, an idle timer, defaults to twice that).
-   */
-  tls?: TlsOptions;
-  /**
-   * Milliseconds between the Pings the server sends each client to check that it is still there
-   * (RFC 6455 §5.5.2); `0` sends none. Default 20,000.
-   */
-  pingInterval?: number;
-  /**
-   * Milliseconds a client has to answer the server's Ping with a Pong; one that does not is dropped (its
-   * `closeCode` is 1006), so that half-open TCP connections do not linger. `0` never drops. Default 20,000.
-   */
-  pingTimeout?: number;
-  /**
-   * The subprotocols the server speaks, most preferred first: it picks the first of its list that the client
-   * offers in `Sec-WebSocket-Protocol` (RFC 6455 §4.2.2). Or a function that picks one of the offered ones
-   * (or none: `undefined`/`null`); it is called only when the client offers at least one. Default: none.
-   */
-  subprotocols?: readonly string[] | SubprotocolChooser;
-  /**
-   * When `true`, a client that offers no subprotocol the server picks is refused with 400. Needs
-   * {@link subprotocols}. Default `false`: such a client connects without a subprotocol.
-   */
-  requireSubprotocol?: boolean;
-  /**
-   * An HTTP(S) server of the application to attach to, instead of listening on a port of our own:
-   * `runForever()` takes its `'upgrade'` requests (see {@link path}); the application listens on it itself.
-   * Excludes `port`, `host`, `key`, `cert` and `tls`. Default: none, the server listens itself.
-   */
-  server?: HttpServer | HttpsServer;
-  /**
-   * The only path served, compared exactly with the request's path (without its query), e.g. `'/ws'`.
-   * Upgrades to other paths are answered 404, or, on an attached {@link server} that has another `'upgrade'`
-   * listener, left to that listener. Default: every path.
-   */
-  path?: string;
-  /**
-   * The allowed values of the `Origin` header (compared case-insensitively), e.g. `['https://example.com']`.
-   * A request with another Origin is refused with 403 before `setFnAuthenticate` (RFC 6455 §10.2). A request
-   * without Origin passes: browsers always send one, other clients can send any (RFC 6455 §10.1).
-   * Default: every origin.
-   */
-  origins?: readonly string[];
-  /**
-   * Compress messages with permessage-deflate (RFC 7692) when a client offers it: `true` for the defaults, or
-   * the settings. Default `false` (as in `ws`): compression costs CPU and memory per connection.
-   */
-  perMessageDeflate?: boolean | PerMessageDeflateOptions;
-  /**
-   * Most bytes that may wait to be sent to one client (its `bufferedAmount`) before `slowClientPolicy` applies
-   * to a new message. Default 16 MiB.
-   */
-  maxBufferedAmount?: number;
-  /**
-   * What happens to a message for a client whose `bufferedAmount` would pass `maxBufferedAmount`:
-   * `'close'` closes that client with 1008 (Policy Violation) and drops the message; `'drop'` drops the message
-   * (`'dropped'` is returned) and keeps the client; `'queue'` queues it anyway, without a limit.
-   * Default `'close'`: a client that cannot keep up never costs the server unbounded memory.
-   */
-  slowClientPolicy?: SlowClientPolicy;
-  /**
-   * Carries broadcasts to and from other servers (other processes, other hosts), so that
-   * {@link WebsocketServer.sendMessageToAll} reaches every client of every server: `ClusterAdapter` (in
-   * `adapters/cluster.ts`) across the workers of `node:cluster`, `RedisAdapter` (in `adapters/redis.ts`) across
-   * hosts, or your own {@link BroadcastAdapter}. Default: none, broadcasts stay in this server (and cost nothing
-   * more).
-   */
-  adapter?: BroadcastAdapter;
-  /**
-   * This server's name among the servers joined by an {@link adapter}: it marks the broadcasts it publishes, so
-   * that it never delivers its own again. Must differ from every other server's. Default: a random UUID.
-   */
-  serverId?: string;
 }
 
 /**
@@ -273,37 +138,6 @@ export interface AdapterContext {
   deliver(broadcast: Broadcast): void;
   /** Writes a line through the server's logger, if `level` is at or above the server's `loglevel`. */
   log(level: LogLevel, message: string): void;
-}
-
-/** See {@link WebsocketServerOptions.slowClientPolicy}. */
-export type SlowClientPolicy = 'close' | 'drop' | 'queue';
-
-/**
- * permessage-deflate settings (RFC 7692). Memory per connection, when compression is in use (measured with the
- * defaults by `bench/memory.ts`): about 113 KB of RSS for a compressor (kept with context takeover; only while a
- * compressed message is being sent with `serverNoContextTakeover`), about 32 KB for a decompressor once the
- * client has sent a compressed message.
- */
-export interface PerMessageDeflateOptions {
-  /**
-   * Reset the server's compression context after every message. It costs compression ratio, but no compressor
-   * is kept per connection, and a broadcast is compressed once for all such clients. Default `false`.
-   */
-  serverNoContextTakeover?: boolean;
-  /** Ask clients to reset their compression context after every message. Default `false`. */
-  clientNoContextTakeover?: boolean;
-  /** Largest window the server compresses with: 9–15 (zlib cannot produce 8-bit windows). Default 12. */
-  serverMaxWindowBits?: number;
-  /** Largest window clients may compress with, when they offer to limit it: 8–15. Default 15. */
-  clientMaxWindowBits?: number;
-  /** Messages shorter than this many bytes are sent uncompressed. Default 1024. */
-  threshold?: number;
-  /** zlib compression level, 0–9. Default 6. */
-  level?: number;
-  /** zlib memory level, 1–9: compressor state memory. Default 5. */
-  memLevel?: number;
-  /** Most compression and decompression jobs running at once in the whole server. Default 10. */
-  concurrencyLimit?: number;
 }
 
 /**
@@ -453,41 +287,175 @@ export interface ServerStats {
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 2. Protocol vocabulary (RFC 6455 §5.2, §7.4, §11.7)
+// 2. Options: types, defaults and validation
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
-/** Frame opcodes (RFC 6455 §5.2, §11.8). */
-export const Opcode = {
-  CONTINUATION: 0x0,
-  TEXT: 0x1,
-  BINARY: 0x2,
-  CLOSE: 0x8,
-  PING: 0x9,
-  PONG: 0xa,
-} as const;
+/** Options of {@link WebsocketServer}. Every one is optional. */
+export interface WebsocketServerOptions {
+  /** TCP port to listen on. Default `0`: an ephemeral port, read back from {@link WebsocketServer.port}. */
+  port?: number;
+  /** Interface to listen on. Default `'127.0.0.1'`; `'0.0.0.0'` (or `'::'`) listens on all interfaces. */
+  host?: string;
+  /** Lowest level that is logged. Default `'warning'`. */
+  loglevel?: LogLevel;
+  /** Where log lines go. Default: the process's standard error, through `console`. */
+  logger?: Logger;
+  /**
+   * Largest message accepted, in bytes, after reassembling its fragments. A bigger one closes the connection
+   * with 1009 (Message Too Big), decided from the frame header before its payload is buffered.
+   * Default 16 MiB (16,777,216).
+   */
+  maxMessageSize?: number;
+  /**
+   * Most frames one message may be split into (RFC 6455 §5.4); more closes the connection with 1008 (Policy
+   * Violation). Default `0`: no limit. Fragments need no count limit: however many there are, what a message
+   * holds is bounded by `maxMessageSize` plus a constant (small fragments are copied together as they arrive,
+   * empty ones cost nothing), and the work is linear in the bytes received.
+   */
+  maxFragments?: number;
+  /**
+   * Most received chunks (TCP reads) held while a frame is incomplete. More closes the connection with 1008: a
+   * frame trickled in one-byte segments would otherwise cost an object per byte. Default 16,384 (a 16 MiB frame
+   * in 1 KiB reads fits).
+   */
+  maxBufferedChunks?: number;
+  /**
+   * Most connections at once, counting those still in their handshake (TLS included). A connection over it is
+   * answered `503 Service Unavailable` at once (on the TLS port, closed before TLS). Default: 50,000, or less
+   * where the process's descriptor limit (`ulimit -n`) is lower: that limit less a reserve of 32 + 5 % for the
+   * application's own files, so that the server refuses with 503 before it runs out of descriptors.
+   */
+  maxConnections?: number;
+  /**
+   * Largest HTTP request head accepted during the opening handshake (request line and headers), in bytes.
+   * A bigger one is answered `431 Request Header Fields Too Large`. Default 16 KiB (16,384).
+   */
+  maxHeaderSize?: number;
+  /**
+   * Milliseconds a client has to complete its opening handshake (and `setFnAuthenticate` to answer).
+   * A slower one is answered `408 Request Timeout`. Default 10,000.
+   */
+  handshakeTimeout?: number;
+  /**
+   * Milliseconds to wait for the peer's part of the closing handshake (its Close frame, then the end of
+   * the TCP connection) before the connection is dropped. Default 5,000.
+   */
+  closeTimeout?: number;
+  /**
+   * The TLS private key, to serve `wss://`: a PEM string, a `Buffer`, or the path of a PEM file (a string that
+   * does not begin with `-----BEGIN`). Needs {@link cert}. Default: none, the server speaks plain `ws://`.
+   */
+  key?: string | Buffer;
+  /** The TLS certificate (chain), as {@link key}: a PEM string, a `Buffer`, or a file path. Needs {@link key}. */
+  cert?: string | Buffer;
+  /**
+   * Further options of `tls.createServer` for `wss://`, e.g. `ca`, `passphrase`, `minVersion`; needs
+   * {@link key} and {@link cert}. The TLS handshake is bounded by this server's `handshakeTimeout`, counted from
+   * the TCP connection (node:tls's own `handshakeTimeout`, an idle timer, defaults to twice that).
+   */
+  tls?: TlsOptions;
+  /**
+   * Milliseconds between the Pings the server sends each client to check that it is still there
+   * (RFC 6455 §5.5.2); `0` sends none. Default 20,000.
+   */
+  pingInterval?: number;
+  /**
+   * Milliseconds a client has to answer the server's Ping with a Pong; one that does not is dropped (its
+   * `closeCode` is 1006), so that half-open TCP connections do not linger. `0` never drops. Default 20,000.
+   */
+  pingTimeout?: number;
+  /**
+   * The subprotocols the server speaks, most preferred first: it picks the first of its list that the client
+   * offers in `Sec-WebSocket-Protocol` (RFC 6455 §4.2.2). Or a function that picks one of the offered ones
+   * (or none: `undefined`/`null`); it is called only when the client offers at least one. Default: none.
+   */
+  subprotocols?: readonly string[] | SubprotocolChooser;
+  /**
+   * When `true`, a client that offers no subprotocol the server picks is refused with 400. Needs
+   * {@link subprotocols}. Default `false`: such a client connects without a subprotocol.
+   */
+  requireSubprotocol?: boolean;
+  /**
+   * An HTTP(S) server of the application to attach to, instead of listening on a port of our own:
+   * `runForever()` takes its `'upgrade'` requests (see {@link path}); the application listens on it itself.
+   * Excludes `port`, `host`, `key`, `cert` and `tls`. Default: none, the server listens itself.
+   */
+  server?: HttpServer | HttpsServer;
+  /**
+   * The only path served, compared exactly with the request's path (without its query), e.g. `'/ws'`.
+   * Upgrades to other paths are answered 404, or, on an attached {@link server} that has another `'upgrade'`
+   * listener, left to that listener. Default: every path.
+   */
+  path?: string;
+  /**
+   * The allowed values of the `Origin` header (compared case-insensitively), e.g. `['https://example.com']`.
+   * A request with another Origin is refused with 403 before `setFnAuthenticate` (RFC 6455 §10.2). A request
+   * without Origin passes: browsers always send one, other clients can send any (RFC 6455 §10.1).
+   * Default: every origin.
+   */
+  origins?: readonly string[];
+  /**
+   * Compress messages with permessage-deflate (RFC 7692) when a client offers it: `true` for the defaults, or
+   * the settings. Default `false` (as in `ws`): compression costs CPU and memory per connection.
+   */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
+  /**
+   * Most bytes that may wait to be sent to one client (its `bufferedAmount`) before `slowClientPolicy` applies
+   * to a new message. Default 16 MiB.
+   */
+  maxBufferedAmount?: number;
+  /**
+   * What happens to a message for a client whose `bufferedAmount` would pass `maxBufferedAmount`:
+   * `'close'` closes that client with 1008 (Policy Violation) and drops the message; `'drop'` drops the message
+   * (`'dropped'` is returned) and keeps the client; `'queue'` queues it anyway, without a limit.
+   * Default `'close'`: a client that cannot keep up never costs the server unbounded memory.
+   */
+  slowClientPolicy?: SlowClientPolicy;
+  /**
+   * Carries broadcasts to and from other servers (other processes, other hosts), so that
+   * {@link WebsocketServer.sendMessageToAll} reaches every client of every server: `ClusterAdapter` (in
+   * `adapters/cluster.ts`) across the workers of `node:cluster`, `RedisAdapter` (in `adapters/redis.ts`) across
+   * hosts, or your own {@link BroadcastAdapter}. Default: none, broadcasts stay in this server (and cost nothing
+   * more).
+   */
+  adapter?: BroadcastAdapter;
+  /**
+   * This server's name among the servers joined by an {@link adapter}: it marks the broadcasts it publishes, so
+   * that it never delivers its own again. Must differ from every other server's. Default: a random UUID.
+   */
+  serverId?: string;
+}
 
-/** Close codes (RFC 6455 §7.4.1 and the IANA registry, §11.7). */
-export const CloseCode = {
-  NORMAL: 1000,
-  GOING_AWAY: 1001,
-  PROTOCOL_ERROR: 1002,
-  UNSUPPORTED_DATA: 1003,
-  /** Never sent: reports that a Close frame carried no code (§7.1.5). */
-  NO_STATUS: 1005,
-  /** Never sent: reports that the connection ended without a Close frame (§7.1.5). */
-  ABNORMAL: 1006,
-  INVALID_PAYLOAD: 1007,
-  POLICY_VIOLATION: 1008,
-  MESSAGE_TOO_BIG: 1009,
-  MANDATORY_EXTENSION: 1010,
-  INTERNAL_ERROR: 1011,
-  SERVICE_RESTART: 1012,
-  TRY_AGAIN_LATER: 1013,
-  BAD_GATEWAY: 1014,
-} as const;
+/** See {@link WebsocketServerOptions.slowClientPolicy}. */
+export type SlowClientPolicy = 'close' | 'drop' | 'queue';
 
-/** The GUID that the opening handshake appends to the client's key (RFC 6455 §1.3, §4.2.2). */
-const HANDSHAKE_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+/**
+ * permessage-deflate settings (RFC 7692). Memory per connection, when compression is in use (measured with the
+ * defaults by `bench/memory.ts`): about 113 KB of RSS for a compressor (kept with context takeover; only while a
+ * compressed message is being sent with `serverNoContextTakeover`), about 32 KB for a decompressor once the
+ * client has sent a compressed message.
+ */
+export interface PerMessageDeflateOptions {
+  /**
+   * Reset the server's compression context after every message. It costs compression ratio, but no compressor
+   * is kept per connection, and a broadcast is compressed once for all such clients. Default `false`.
+   */
+  serverNoContextTakeover?: boolean;
+  /** Ask clients to reset their compression context after every message. Default `false`. */
+  clientNoContextTakeover?: boolean;
+  /** Largest window the server compresses with: 9–15 (zlib cannot produce 8-bit windows). Default 12. */
+  serverMaxWindowBits?: number;
+  /** Largest window clients may compress with, when they offer to limit it: 8–15. Default 15. */
+  clientMaxWindowBits?: number;
+  /** Messages shorter than this many bytes are sent uncompressed. Default 1024. */
+  threshold?: number;
+  /** zlib compression level, 0–9. Default 6. */
+  level?: number;
+  /** zlib memory level, 1–9: compressor state memory. Default 5. */
+  memLevel?: number;
+  /** Most compression and decompression jobs running at once in the whole server. Default 10. */
+  concurrencyLimit?: number;
+}
 
 /** The options that have no default value: absent unless given. */
 const OPTIONS_WITHOUT_DEFAULT = [
@@ -504,6 +472,7 @@ const OPTIONS_WITHOUT_DEFAULT = [
 ] as const;
 type OptionWithoutDefault = (typeof OPTIONS_WITHOUT_DEFAULT)[number];
 
+/** The default of every other option (each documented on {@link WebsocketServerOptions}). */
 const DEFAULTS = {
   port: 0,
   host: '127.0.0.1',
@@ -541,6 +510,277 @@ const DEFLATE_DEFAULTS: ResolvedDeflateOptions = {
   concurrencyLimit: 10,
 };
 
+/** The name of every option: {@link resolveOptions} refuses any other, so that a misspelt one does not pass unseen. */
+const OPTION_NAMES = new Set<string>([...Object.keys(DEFAULTS), ...OPTIONS_WITHOUT_DEFAULT]);
+
+const BUFFER_MAX_LENGTH = 2 ** 32;
+/** setTimeout's largest delay (about 24.8 days). */
+const TIMER_MAX = 2 ** 31 - 1;
+
+/**
+ * The default of `maxConnections`: 50,000, or the process's soft descriptor limit less a reserve for the
+ * application's own files (32 + 5 %) where that is lower. Read from `/proc/self/limits` where there is one
+ * (Linux); elsewhere, or without the permission to read it, 50,000.
+ */
+function defaultMaxConnections(): number {
+  let limits: string;
+  try {
+    limits = readFileSync('/proc/self/limits', 'latin1');
+  } catch {
+    return DEFAULTS.maxConnections;
+  }
+  const match = /^Max open files\s+(\d+)/m.exec(limits);
+  if (match === null) return DEFAULTS.maxConnections;
+  const descriptors = Number(match[1]);
+  return Math.max(1, Math.min(DEFAULTS.maxConnections, descriptors - 32 - Math.ceil(descriptors / 20)));
+}
+
+/** Merges the options with the defaults and checks every value, then how they go together. */
+function resolveOptions(options: WebsocketServerOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(`Cannot create the server: options must be an object, not ${describeType(options)}.`);
+  }
+  for (const name of Object.keys(options)) {
+    if (!OPTION_NAMES.has(name)) {
+      throw new TypeError(`Cannot create the server: '${name}' is not an option (known: ${[...OPTION_NAMES].join(', ')}).`);
+    }
+  }
+  const resolved = { ...DEFAULTS, ...withoutUndefined(options) };
+  if (options.maxConnections === undefined) resolved.maxConnections = defaultMaxConnections();
+  checkInteger('port', resolved.port, 0, 65535);
+  if (typeof resolved.host !== 'string' || resolved.host === '') {
+    throw new TypeError(`Cannot create the server: 'host' must be a non-empty string, not ${describeType(resolved.host)}.`);
+  }
+  if (typeof resolved.loglevel !== 'string') {
+    throw new TypeError(`Cannot create the server: 'loglevel' must be a string, not ${describeType(resolved.loglevel)}.`);
+  }
+  if (!Object.keys(LEVEL_RANK).includes(resolved.loglevel)) {
+    throw new RangeError(
+      `Cannot create the server: loglevel '${resolved.loglevel}' is not one of ${Object.keys(LEVEL_RANK).join(', ')}.`,
+    );
+  }
+  checkInteger('maxMessageSize', resolved.maxMessageSize, 1, BUFFER_MAX_LENGTH);
+  checkInteger('maxFragments', resolved.maxFragments, 0, Number.MAX_SAFE_INTEGER);
+  checkInteger('maxBufferedChunks', resolved.maxBufferedChunks, 16, Number.MAX_SAFE_INTEGER);
+  checkInteger('maxConnections', resolved.maxConnections, 1, Number.MAX_SAFE_INTEGER);
+  checkInteger('maxHeaderSize', resolved.maxHeaderSize, 1024, 1024 * 1024);
+  checkInteger('handshakeTimeout', resolved.handshakeTimeout, 1, TIMER_MAX);
+  checkInteger('closeTimeout', resolved.closeTimeout, 1, TIMER_MAX);
+  checkInteger('maxBufferedAmount', resolved.maxBufferedAmount, 1, Number.MAX_SAFE_INTEGER);
+  if (!(['close', 'drop', 'queue'] as const).includes(resolved.slowClientPolicy)) {
+    throw new RangeError(
+      `Cannot create the server: slowClientPolicy '${String(resolved.slowClientPolicy)}' is not one of close, drop, queue.`,
+    );
+  }
+  checkInteger('pingInterval', resolved.pingInterval, 0, TIMER_MAX);
+  checkInteger('pingTimeout', resolved.pingTimeout, 0, TIMER_MAX);
+  const logger = options.logger;
+  if (logger !== undefined) {
+    const methods = ['debug', 'info', 'warn', 'error'] as const;
+    if (typeof logger !== 'object' || logger === null || methods.some((m) => typeof logger[m] !== 'function')) {
+      throw new TypeError(`Cannot create the server: 'logger' must have the methods ${methods.join(', ')}.`);
+    }
+  }
+  checkTlsOptions(resolved);
+  checkSubprotocolOptions(resolved);
+  checkAttachOptions(options, resolved);
+  checkStringList('origins', resolved.origins);
+  checkAdapterOptions(resolved);
+  return resolved;
+}
+
+/** The permessage-deflate settings with their defaults, or `undefined` when compression is off. */
+function resolveDeflateOptions(option: boolean | PerMessageDeflateOptions): ResolvedDeflateOptions | undefined {
+  if (option === false) return undefined;
+  if (option === true) return DEFLATE_DEFAULTS;
+  if (typeof option !== 'object' || option === null) {
+    throw new TypeError(`Cannot create the server: 'perMessageDeflate' must be a boolean or an object, not ${describeType(option)}.`);
+  }
+  for (const name of Object.keys(option)) {
+    if (!Object.keys(DEFLATE_DEFAULTS).includes(name)) {
+      throw new TypeError(
+        `Cannot create the server: '${name}' is not a perMessageDeflate option (known: ${Object.keys(DEFLATE_DEFAULTS).join(', ')}).`,
+      );
+    }
+  }
+  const resolved = { ...DEFLATE_DEFAULTS, ...withoutUndefined(option) };
+  for (const name of ['serverNoContextTakeover', 'clientNoContextTakeover'] as const) {
+    if (typeof resolved[name] !== 'boolean') {
+      throw new TypeError(`Cannot create the server: 'perMessageDeflate.${name}' must be a boolean, not ${describeType(resolved[name])}.`);
+    }
+  }
+  if (resolved.serverMaxWindowBits === 8) {
+    throw new RangeError(
+      "Cannot create the server: 'perMessageDeflate.serverMaxWindowBits' cannot be 8, as zlib compresses with 9 at least.",
+    );
+  }
+  checkInteger('perMessageDeflate.serverMaxWindowBits', resolved.serverMaxWindowBits, 9, 15);
+  checkInteger('perMessageDeflate.clientMaxWindowBits', resolved.clientMaxWindowBits, 8, 15);
+  checkInteger('perMessageDeflate.threshold', resolved.threshold, 0, Number.MAX_SAFE_INTEGER);
+  checkInteger('perMessageDeflate.level', resolved.level, 0, 9);
+  checkInteger('perMessageDeflate.memLevel', resolved.memLevel, 1, 9);
+  checkInteger('perMessageDeflate.concurrencyLimit', resolved.concurrencyLimit, 1, 1024);
+  return resolved;
+}
+
+/** `key` and `cert` go together, each a PEM string, a Buffer or a file path; `tls` adds to them. */
+function checkTlsOptions(options: ResolvedOptions): void {
+  for (const name of ['key', 'cert'] as const) {
+    const value: unknown = options[name];
+    if (value !== undefined && !(typeof value === 'string' ? value !== '' : Buffer.isBuffer(value))) {
+      throw new TypeError(
+        `Cannot create the server: '${name}' must be a PEM string, a Buffer or a file path, not ${describeType(value)}.`,
+      );
+    }
+  }
+  if ((options.key === undefined) !== (options.cert === undefined)) {
+    const [given, missing] = options.key === undefined ? ['cert', 'key'] : ['key', 'cert'];
+    throw new TypeError(`Cannot create the server: '${given}' needs '${missing}' as well, to serve wss://.`);
+  }
+  const tls: unknown = options.tls;
+  if (tls === undefined) return;
+  if (typeof tls !== 'object' || tls === null || Array.isArray(tls)) {
+    throw new TypeError(`Cannot create the server: 'tls' must be an object of tls.createServer options, not ${describeType(tls)}.`);
+  }
+  if (options.key === undefined) {
+    throw new TypeError("Cannot create the server: 'tls' needs 'key' and 'cert', which turn TLS on.");
+  }
+  for (const name of ['key', 'cert'] as const) {
+    if (name in tls) {
+      throw new TypeError(`Cannot create the server: give the TLS ${name} as the option '${name}', not inside 'tls'.`);
+    }
+  }
+}
+
+/** `subprotocols` is a list of tokens (RFC 6455 §4.1) or a function; `requireSubprotocol` needs it. */
+function checkSubprotocolOptions(options: ResolvedOptions): void {
+  const subprotocols: unknown = options.subprotocols;
+  if (subprotocols !== undefined && typeof subprotocols !== 'function') {
+    if (!Array.isArray(subprotocols)) {
+      throw new TypeError(
+        `Cannot create the server: 'subprotocols' must be an array of names or a function, not ${describeType(subprotocols)}.`,
+      );
+    }
+    for (const name of subprotocols as unknown[]) {
+      if (typeof name !== 'string') {
+        throw new TypeError(`Cannot create the server: 'subprotocols' must hold strings, not ${describeType(name)}.`);
+      }
+      if (!TOKEN.test(name)) {
+        throw new RangeError(
+          `Cannot create the server: '${name}' is not a valid subprotocol name, which must be a token (RFC 6455 §4.1).`,
+        );
+      }
+    }
+  }
+  if (typeof options.requireSubprotocol !== 'boolean') {
+    throw new TypeError(
+      `Cannot create the server: 'requireSubprotocol' must be a boolean, not ${describeType(options.requireSubprotocol)}.`,
+    );
+  }
+  if (options.requireSubprotocol && subprotocols === undefined) {
+    throw new TypeError("Cannot create the server: 'requireSubprotocol' needs 'subprotocols', the names to require.");
+  }
+}
+
+/** `server` is an HTTP(S) server and excludes the options of an own listener; `path` is an absolute path. */
+function checkAttachOptions(given: WebsocketServerOptions, options: ResolvedOptions): void {
+  const server: unknown = options.server;
+  if (server !== undefined) {
+    if (!(server instanceof HttpServer || server instanceof HttpsServer)) {
+      throw new TypeError(
+        `Cannot create the server: 'server' must be a node:http or node:https Server, not ${describeType(server)}.`,
+      );
+    }
+    for (const name of ['port', 'host', 'key', 'cert', 'tls'] as const) {
+      if (given[name] !== undefined) {
+        throw new TypeError(
+          `Cannot create the server: '${name}' cannot be given with 'server', whose own settings decide where and how it listens.`,
+        );
+      }
+    }
+  }
+  const path: unknown = options.path;
+  if (path === undefined) return;
+  if (typeof path !== 'string') {
+    throw new TypeError(`Cannot create the server: 'path' must be a string, not ${describeType(path)}.`);
+  }
+  if (!path.startsWith('/') || !/^[\x21-\x7e]+$/.test(path) || /[?#]/.test(path)) {
+    throw new RangeError(
+      `Cannot create the server: 'path' must begin with '/' and hold no query, fragment or space, not '${path}'.`,
+    );
+  }
+}
+
+function checkAdapterOptions(options: ResolvedOptions): void {
+  const adapter: unknown = options.adapter;
+  if (adapter !== undefined) {
+    const methods = ['start', 'publish', 'close'] as const;
+    if (typeof adapter !== 'object' || adapter === null || methods.some((m) => typeof (adapter as Record<string, unknown>)[m] !== 'function')) {
+      throw new TypeError(`Cannot create the server: 'adapter' must have the methods ${methods.join(', ')}.`);
+    }
+  }
+  if (options.serverId !== undefined && (typeof options.serverId !== 'string' || options.serverId === '')) {
+    throw new TypeError(`Cannot create the server: 'serverId' must be a non-empty string, not ${describeType(options.serverId)}.`);
+  }
+}
+
+function checkStringList(name: string, value: unknown): void {
+  if (value === undefined) return;
+  if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || item === '')) {
+    throw new TypeError(`Cannot create the server: '${name}' must be an array of non-empty strings, not ${describeType(value)}.`);
+  }
+}
+
+function checkInteger(name: string, value: unknown, min: number, max: number): void {
+  if (typeof value !== 'number') {
+    throw new TypeError(`Cannot create the server: '${name}' must be a number, not ${describeType(value)}.`);
+  }
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`Cannot create the server: '${name}' must be an integer from ${min} to ${max}, not ${value}.`);
+  }
+}
+
+function withoutUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+// 3. Protocol vocabulary and limits (RFC 6455 §5.2, §7.4, §11.7)
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+
+/** Frame opcodes (RFC 6455 §5.2, §11.8). */
+export const Opcode = {
+  CONTINUATION: 0x0,
+  TEXT: 0x1,
+  BINARY: 0x2,
+  CLOSE: 0x8,
+  PING: 0x9,
+  PONG: 0xa,
+} as const;
+
+/** Close codes (RFC 6455 §7.4.1 and the IANA registry, §11.7). */
+export const CloseCode = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  PROTOCOL_ERROR: 1002,
+  UNSUPPORTED_DATA: 1003,
+  /** Never sent: reports that a Close frame carried no code (§7.1.5). */
+  NO_STATUS: 1005,
+  /** Never sent: reports that the connection ended without a Close frame (§7.1.5). */
+  ABNORMAL: 1006,
+  INVALID_PAYLOAD: 1007,
+  POLICY_VIOLATION: 1008,
+  MESSAGE_TOO_BIG: 1009,
+  MANDATORY_EXTENSION: 1010,
+  INTERNAL_ERROR: 1011,
+  SERVICE_RESTART: 1012,
+  TRY_AGAIN_LATER: 1013,
+  BAD_GATEWAY: 1014,
+} as const;
+
+/** The GUID that the opening handshake appends to the client's key (RFC 6455 §1.3, §4.2.2). */
+const HANDSHAKE_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
 /** Control frames carry at most 125 bytes (§5.5); a close reason therefore at most 123. */
 const MAX_CONTROL_PAYLOAD = 125;
 const MAX_CLOSE_REASON_BYTES = MAX_CONTROL_PAYLOAD - 2;
@@ -550,7 +790,7 @@ const MAX_HEADER_COUNT = 100;
 const MAX_REQUEST_LINE = 8 * 1024;
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 3. Errors
+// 4. Errors
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 /** Base of every error this library reports. `code` is a stable string, e.g. `'WS_ERR_UNMASKED_FRAME'`. */
@@ -708,7 +948,7 @@ function errorWithCause(message: string, cause: unknown): Error {
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 4. The server: options, listening, the opening handshake, the client list, broadcast, lifecycle
+// 5. The server: options, listening, the opening handshake, the client list, broadcast, lifecycle
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 /** What a {@link ClientHandler} needs from its server. One per server, shared by all its connections. */
@@ -2148,7 +2388,7 @@ function httpErrorResponse(error: HandshakeError): string {
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 5. The per-connection handler: sending, the closing handshake, state
+// 6. The per-connection handler: sending, the closing handshake, state
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 const kHandler = Symbol('websocket-server.handler');
@@ -3052,7 +3292,7 @@ function messageBytes(message: Sendable): Buffer {
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 6. The incremental frame parser (RFC 6455 §5): pure — no socket, no timers
+// 7. The incremental frame parser (RFC 6455 §5): pure — no socket, no timers
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 /** What the parser reports. After `onClose` or `onProtocolError` it reports nothing more. */
@@ -3653,7 +3893,7 @@ function checkFrameStart(byte0: number, byte1: number, inMessage: boolean, compr
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 7. The frame writer (RFC 6455 §5.2): server frames are never masked
+// 8. The frame writer (RFC 6455 §5.2): server frames are never masked
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 /**
@@ -3765,7 +4005,7 @@ function closeReasonFor(error: WebSocketError): string {
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 8. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
+// 9. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 /** What was agreed for one connection (RFC 7692 §7.1). */
@@ -4180,7 +4420,7 @@ class DeflateCodec implements MessageInflater {
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 9. Validation helpers: masking, UTF-8, close codes, options
+// 10. Validation helpers: masking, UTF-8, close codes
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 const LITTLE_ENDIAN = endianness() === 'LE';
@@ -4370,231 +4610,6 @@ function hasToken(value: string | undefined, token: string): boolean {
   return false;
 }
 
-const OPTION_NAMES = new Set<string>([...Object.keys(DEFAULTS), ...OPTIONS_WITHOUT_DEFAULT]);
-
-/**
- * The default of `maxConnections`: 50,000, or the process's soft descriptor limit less a reserve for the
- * application's own files (32 + 5 %) where that is lower. Read from `/proc/self/limits` where there is one
- * (Linux); elsewhere, or without the permission to read it, 50,000.
- */
-function defaultMaxConnections(): number {
-  let limits: string;
-  try {
-    limits = readFileSync('/proc/self/limits', 'latin1');
-  } catch {
-    return DEFAULTS.maxConnections;
-  }
-  const match = /^Max open files\s+(\d+)/m.exec(limits);
-  if (match === null) return DEFAULTS.maxConnections;
-  const descriptors = Number(match[1]);
-  return Math.max(1, Math.min(DEFAULTS.maxConnections, descriptors - 32 - Math.ceil(descriptors / 20)));
-}
-
-/** Merges the options with the defaults and checks every value, then how they go together. */
-function resolveOptions(options: WebsocketServerOptions): ResolvedOptions {
-  if (typeof options !== 'object' || options === null) {
-    throw new TypeError(`Cannot create the server: options must be an object, not ${describeType(options)}.`);
-  }
-  for (const name of Object.keys(options)) {
-    if (!OPTION_NAMES.has(name)) {
-      throw new TypeError(`Cannot create the server: '${name}' is not an option (known: ${[...OPTION_NAMES].join(', ')}).`);
-    }
-  }
-  const resolved = { ...DEFAULTS, ...withoutUndefined(options) };
-  if (options.maxConnections === undefined) resolved.maxConnections = defaultMaxConnections();
-  checkInteger('port', resolved.port, 0, 65535);
-  if (typeof resolved.host !== 'string' || resolved.host === '') {
-    throw new TypeError(`Cannot create the server: 'host' must be a non-empty string, not ${describeType(resolved.host)}.`);
-  }
-  if (typeof resolved.loglevel !== 'string') {
-    throw new TypeError(`Cannot create the server: 'loglevel' must be a string, not ${describeType(resolved.loglevel)}.`);
-  }
-  if (!Object.keys(LEVEL_RANK).includes(resolved.loglevel)) {
-    throw new RangeError(
-      `Cannot create the server: loglevel '${resolved.loglevel}' is not one of ${Object.keys(LEVEL_RANK).join(', ')}.`,
-    );
-  }
-  checkInteger('maxMessageSize', resolved.maxMessageSize, 1, BUFFER_MAX_LENGTH);
-  checkInteger('maxFragments', resolved.maxFragments, 0, Number.MAX_SAFE_INTEGER);
-  checkInteger('maxBufferedChunks', resolved.maxBufferedChunks, 16, Number.MAX_SAFE_INTEGER);
-  checkInteger('maxConnections', resolved.maxConnections, 1, Number.MAX_SAFE_INTEGER);
-  checkInteger('maxHeaderSize', resolved.maxHeaderSize, 1024, 1024 * 1024);
-  checkInteger('handshakeTimeout', resolved.handshakeTimeout, 1, TIMER_MAX);
-  checkInteger('closeTimeout', resolved.closeTimeout, 1, TIMER_MAX);
-  checkInteger('maxBufferedAmount', resolved.maxBufferedAmount, 1, Number.MAX_SAFE_INTEGER);
-  if (!(['close', 'drop', 'queue'] as const).includes(resolved.slowClientPolicy)) {
-    throw new RangeError(
-      `Cannot create the server: slowClientPolicy '${String(resolved.slowClientPolicy)}' is not one of close, drop, queue.`,
-    );
-  }
-  checkInteger('pingInterval', resolved.pingInterval, 0, TIMER_MAX);
-  checkInteger('pingTimeout', resolved.pingTimeout, 0, TIMER_MAX);
-  const logger = options.logger;
-  if (logger !== undefined) {
-    const methods = ['debug', 'info', 'warn', 'error'] as const;
-    if (typeof logger !== 'object' || logger === null || methods.some((m) => typeof logger[m] !== 'function')) {
-      throw new TypeError(`Cannot create the server: 'logger' must have the methods ${methods.join(', ')}.`);
-    }
-  }
-  checkTlsOptions(resolved);
-  checkSubprotocolOptions(resolved);
-  checkAttachOptions(options, resolved);
-  checkStringList('origins', resolved.origins);
-  checkAdapterOptions(resolved);
-  return resolved;
-}
-
-/** The permessage-deflate settings with their defaults, or `undefined` when compression is off. */
-function resolveDeflateOptions(option: boolean | PerMessageDeflateOptions): ResolvedDeflateOptions | undefined {
-  if (option === false) return undefined;
-  if (option === true) return DEFLATE_DEFAULTS;
-  if (typeof option !== 'object' || option === null) {
-    throw new TypeError(`Cannot create the server: 'perMessageDeflate' must be a boolean or an object, not ${describeType(option)}.`);
-  }
-  for (const name of Object.keys(option)) {
-    if (!Object.keys(DEFLATE_DEFAULTS).includes(name)) {
-      throw new TypeError(
-        `Cannot create the server: '${name}' is not a perMessageDeflate option (known: ${Object.keys(DEFLATE_DEFAULTS).join(', ')}).`,
-      );
-    }
-  }
-  const resolved = { ...DEFLATE_DEFAULTS, ...withoutUndefined(option) };
-  for (const name of ['serverNoContextTakeover', 'clientNoContextTakeover'] as const) {
-    if (typeof resolved[name] !== 'boolean') {
-      throw new TypeError(`Cannot create the server: 'perMessageDeflate.${name}' must be a boolean, not ${describeType(resolved[name])}.`);
-    }
-  }
-  if (resolved.serverMaxWindowBits === 8) {
-    throw new RangeError(
-      "Cannot create the server: 'perMessageDeflate.serverMaxWindowBits' cannot be 8, as zlib compresses with 9 at least.",
-    );
-  }
-  checkInteger('perMessageDeflate.serverMaxWindowBits', resolved.serverMaxWindowBits, 9, 15);
-  checkInteger('perMessageDeflate.clientMaxWindowBits', resolved.clientMaxWindowBits, 8, 15);
-  checkInteger('perMessageDeflate.threshold', resolved.threshold, 0, Number.MAX_SAFE_INTEGER);
-  checkInteger('perMessageDeflate.level', resolved.level, 0, 9);
-  checkInteger('perMessageDeflate.memLevel', resolved.memLevel, 1, 9);
-  checkInteger('perMessageDeflate.concurrencyLimit', resolved.concurrencyLimit, 1, 1024);
-  return resolved;
-}
-
-/** `key` and `cert` go together, each a PEM string, a Buffer or a file path; `tls` adds to them. */
-function checkTlsOptions(options: ResolvedOptions): void {
-  for (const name of ['key', 'cert'] as const) {
-    const value: unknown = options[name];
-    if (value !== undefined && !(typeof value === 'string' ? value !== '' : Buffer.isBuffer(value))) {
-      throw new TypeError(
-        `Cannot create the server: '${name}' must be a PEM string, a Buffer or a file path, not ${describeType(value)}.`,
-      );
-    }
-  }
-  if ((options.key === undefined) !== (options.cert === undefined)) {
-    const [given, missing] = options.key === undefined ? ['cert', 'key'] : ['key', 'cert'];
-    throw new TypeError(`Cannot create the server: '${given}' needs '${missing}' as well, to serve wss://.`);
-  }
-  const tls: unknown = options.tls;
-  if (tls === undefined) return;
-  if (typeof tls !== 'object' || tls === null || Array.isArray(tls)) {
-    throw new TypeError(`Cannot create the server: 'tls' must be an object of tls.createServer options, not ${describeType(tls)}.`);
-  }
-  if (options.key === undefined) {
-    throw new TypeError("Cannot create the server: 'tls' needs 'key' and 'cert', which turn TLS on.");
-  }
-  for (const name of ['key', 'cert'] as const) {
-    if (name in tls) {
-      throw new TypeError(`Cannot create the server: give the TLS ${name} as the option '${name}', not inside 'tls'.`);
-    }
-  }
-}
-
-/** `subprotocols` is a list of tokens (RFC 6455 §4.1) or a function; `requireSubprotocol` needs it. */
-function checkSubprotocolOptions(options: ResolvedOptions): void {
-  const subprotocols: unknown = options.subprotocols;
-  if (subprotocols !== undefined && typeof subprotocols !== 'function') {
-    if (!Array.isArray(subprotocols)) {
-      throw new TypeError(
-        `Cannot create the server: 'subprotocols' must be an array of names or a function, not ${describeType(subprotocols)}.`,
-      );
-    }
-    for (const name of subprotocols as unknown[]) {
-      if (typeof name !== 'string') {
-        throw new TypeError(`Cannot create the server: 'subprotocols' must hold strings, not ${describeType(name)}.`);
-      }
-      if (!TOKEN.test(name)) {
-        throw new RangeError(
-          `Cannot create the server: '${name}' is not a valid subprotocol name, which must be a token (RFC 6455 §4.1).`,
-        );
-      }
-    }
-  }
-  if (typeof options.requireSubprotocol !== 'boolean') {
-    throw new TypeError(
-      `Cannot create the server: 'requireSubprotocol' must be a boolean, not ${describeType(options.requireSubprotocol)}.`,
-    );
-  }
-  if (options.requireSubprotocol && subprotocols === undefined) {
-    throw new TypeError("Cannot create the server: 'requireSubprotocol' needs 'subprotocols', the names to require.");
-  }
-}
-
-/** `server` is an HTTP(S) server and excludes the options of an own listener; `path` is an absolute path. */
-function checkAttachOptions(given: WebsocketServerOptions, options: ResolvedOptions): void {
-  const server: unknown = options.server;
-  if (server !== undefined) {
-    if (!(server instanceof HttpServer || server instanceof HttpsServer)) {
-      throw new TypeError(
-        `Cannot create the server: 'server' must be a node:http or node:https Server, not ${describeType(server)}.`,
-      );
-    }
-    for (const name of ['port', 'host', 'key', 'cert', 'tls'] as const) {
-      if (given[name] !== undefined) {
-        throw new TypeError(
-          `Cannot create the server: '${name}' cannot be given with 'server', whose own settings decide where and how it listens.`,
-        );
-      }
-    }
-  }
-  const path: unknown = options.path;
-  if (path === undefined) return;
-  if (typeof path !== 'string') {
-    throw new TypeError(`Cannot create the server: 'path' must be a string, not ${describeType(path)}.`);
-  }
-  if (!path.startsWith('/') || !/^[\x21-\x7e]+$/.test(path) || /[?#]/.test(path)) {
-    throw new RangeError(
-      `Cannot create the server: 'path' must begin with '/' and hold no query, fragment or space, not '${path}'.`,
-    );
-  }
-}
-
-function checkAdapterOptions(options: ResolvedOptions): void {
-  const adapter: unknown = options.adapter;
-  if (adapter !== undefined) {
-    const methods = ['start', 'publish', 'close'] as const;
-    if (typeof adapter !== 'object' || adapter === null || methods.some((m) => typeof (adapter as Record<string, unknown>)[m] !== 'function')) {
-      throw new TypeError(`Cannot create the server: 'adapter' must have the methods ${methods.join(', ')}.`);
-    }
-  }
-  if (options.serverId !== undefined && (typeof options.serverId !== 'string' || options.serverId === '')) {
-    throw new TypeError(`Cannot create the server: 'serverId' must be a non-empty string, not ${describeType(options.serverId)}.`);
-  }
-}
-
-function checkStringList(name: string, value: unknown): void {
-  if (value === undefined) return;
-  if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || item === '')) {
-    throw new TypeError(`Cannot create the server: '${name}' must be an array of non-empty strings, not ${describeType(value)}.`);
-  }
-}
-
-function checkInteger(name: string, value: unknown, min: number, max: number): void {
-  if (typeof value !== 'number') {
-    throw new TypeError(`Cannot create the server: '${name}' must be a number, not ${describeType(value)}.`);
-  }
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`Cannot create the server: '${name}' must be an integer from ${min} to ${max}, not ${value}.`);
-  }
-}
-
 function checkCallback<T>(fn: T, setter: string): T {
   if (typeof fn !== 'function') {
     throw new TypeError(`${setter} needs a function, not ${describeType(fn)}.`);
@@ -4603,13 +4618,10 @@ function checkCallback<T>(fn: T, setter: string): T {
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 10. Small utilities: logging, formatting
+// 11. Small utilities: logging, formatting
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 const EMPTY: Buffer = Buffer.alloc(0);
-const BUFFER_MAX_LENGTH = 2 ** 32;
-/** setTimeout's largest delay (about 24.8 days). */
-const TIMER_MAX = 2 ** 31 - 1;
 /** The heartbeat timer ticks at most this often (ms), however short `pingInterval` and `pingTimeout` are. */
 const HEARTBEAT_MIN_TICK = 5;
 
@@ -4729,8 +4741,4 @@ function truncateUtf8(text: string, maxBytes: number): string {
 /** Appends a chunk to optional bytes, copying only when there is something to append to. */
 function concatBytes(bytes: Buffer | undefined, chunk: Buffer): Buffer {
   return bytes === undefined || bytes.length === 0 ? chunk : Buffer.concat([bytes, chunk]);
-}
-
-function withoutUndefined<T extends object>(value: T): Partial<T> {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

@@ -8,16 +8,17 @@
  * Compiles with TypeScript >= 5.0 and any `target` from es2020 on, as ESM or CommonJS, strict or not.
  *
  * Contents: the numbered banners below, in order.
- *    1. Public types and options
- *    2. Protocol vocabulary (RFC 6455 §5.2, §7.4, §11.7)
- *    3. Errors
- *    4. The server: options, listening, the opening handshake, the client list, broadcast, lifecycle
- *    5. The per-connection handler: sending, the closing handshake, state
- *    6. The incremental frame parser (RFC 6455 §5): pure — no socket, no timers
- *    7. The frame writer (RFC 6455 §5.2): server frames are never masked
- *    8. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
- *    9. Validation helpers: masking, UTF-8, close codes, options
- *   10. Small utilities: logging, formatting
+ *    1. Public types
+ *    2. Options: types, defaults and validation
+ *    3. Protocol vocabulary and limits (RFC 6455 §5.2, §7.4, §11.7)
+ *    4. Errors
+ *    5. The server: options, listening, the opening handshake, the client list, broadcast, lifecycle
+ *    6. The per-connection handler: sending, the closing handshake, state
+ *    7. The incremental frame parser (RFC 6455 §5): pure — no socket, no timers
+ *    8. The frame writer (RFC 6455 §5.2): server frames are never masked
+ *    9. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
+ *   10. Validation helpers: masking, UTF-8, close codes
+ *   11. Small utilities: logging, formatting
  *
  * @example
  * ```ts
@@ -45,8 +46,258 @@ import { constants as zlibConstants, createDeflateRaw, createInflateRaw, deflate
 import { endianness } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { createServer as createTlsServer, Server as TlsServer } from 'node:tls';
+/** The options that have no default value: absent unless given. */
+const OPTIONS_WITHOUT_DEFAULT = [
+    'logger',
+    'key',
+    'cert',
+    'tls',
+    'subprotocols',
+    'server',
+    'path',
+    'origins',
+    'adapter',
+    'serverId',
+];
+/** The default of every other option (each documented on {@link WebsocketServerOptions}). */
+const DEFAULTS = {
+    port: 0,
+    host: '127.0.0.1',
+    loglevel: 'warning',
+    maxMessageSize: 16 * 1024 * 1024,
+    maxFragments: 0,
+    maxBufferedChunks: 16384,
+    maxConnections: 50_000,
+    maxHeaderSize: 16 * 1024,
+    handshakeTimeout: 10_000,
+    closeTimeout: 5_000,
+    perMessageDeflate: false,
+    maxBufferedAmount: 16 * 1024 * 1024,
+    slowClientPolicy: 'close',
+    pingInterval: 20_000,
+    pingTimeout: 20_000,
+    requireSubprotocol: false,
+};
+const DEFLATE_DEFAULTS = {
+    serverNoContextTakeover: false,
+    clientNoContextTakeover: false,
+    serverMaxWindowBits: 12,
+    clientMaxWindowBits: 15,
+    threshold: 1024,
+    level: 6,
+    memLevel: 5,
+    concurrencyLimit: 10,
+};
+/** The name of every option: {@link resolveOptions} refuses any other, so that a misspelt one does not pass unseen. */
+const OPTION_NAMES = new Set([...Object.keys(DEFAULTS), ...OPTIONS_WITHOUT_DEFAULT]);
+const BUFFER_MAX_LENGTH = 2 ** 32;
+/** setTimeout's largest delay (about 24.8 days). */
+const TIMER_MAX = 2 ** 31 - 1;
+/**
+ * The default of `maxConnections`: 50,000, or the process's soft descriptor limit less a reserve for the
+ * application's own files (32 + 5 %) where that is lower. Read from `/proc/self/limits` where there is one
+ * (Linux); elsewhere, or without the permission to read it, 50,000.
+ */
+function defaultMaxConnections() {
+    let limits;
+    try {
+        limits = readFileSync('/proc/self/limits', 'latin1');
+    }
+    catch {
+        return DEFAULTS.maxConnections;
+    }
+    const match = /^Max open files\s+(\d+)/m.exec(limits);
+    if (match === null)
+        return DEFAULTS.maxConnections;
+    const descriptors = Number(match[1]);
+    return Math.max(1, Math.min(DEFAULTS.maxConnections, descriptors - 32 - Math.ceil(descriptors / 20)));
+}
+/** Merges the options with the defaults and checks every value, then how they go together. */
+function resolveOptions(options) {
+    if (typeof options !== 'object' || options === null) {
+        throw new TypeError(`Cannot create the server: options must be an object, not ${describeType(options)}.`);
+    }
+    for (const name of Object.keys(options)) {
+        if (!OPTION_NAMES.has(name)) {
+            throw new TypeError(`Cannot create the server: '${name}' is not an option (known: ${[...OPTION_NAMES].join(', ')}).`);
+        }
+    }
+    const resolved = { ...DEFAULTS, ...withoutUndefined(options) };
+    if (options.maxConnections === undefined)
+        resolved.maxConnections = defaultMaxConnections();
+    checkInteger('port', resolved.port, 0, 65535);
+    if (typeof resolved.host !== 'string' || resolved.host === '') {
+        throw new TypeError(`Cannot create the server: 'host' must be a non-empty string, not ${describeType(resolved.host)}.`);
+    }
+    if (typeof resolved.loglevel !== 'string') {
+        throw new TypeError(`Cannot create the server: 'loglevel' must be a string, not ${describeType(resolved.loglevel)}.`);
+    }
+    if (!Object.keys(LEVEL_RANK).includes(resolved.loglevel)) {
+        throw new RangeError(`Cannot create the server: loglevel '${resolved.loglevel}' is not one of ${Object.keys(LEVEL_RANK).join(', ')}.`);
+    }
+    checkInteger('maxMessageSize', resolved.maxMessageSize, 1, BUFFER_MAX_LENGTH);
+    checkInteger('maxFragments', resolved.maxFragments, 0, Number.MAX_SAFE_INTEGER);
+    checkInteger('maxBufferedChunks', resolved.maxBufferedChunks, 16, Number.MAX_SAFE_INTEGER);
+    checkInteger('maxConnections', resolved.maxConnections, 1, Number.MAX_SAFE_INTEGER);
+    checkInteger('maxHeaderSize', resolved.maxHeaderSize, 1024, 1024 * 1024);
+    checkInteger('handshakeTimeout', resolved.handshakeTimeout, 1, TIMER_MAX);
+    checkInteger('closeTimeout', resolved.closeTimeout, 1, TIMER_MAX);
+    checkInteger('maxBufferedAmount', resolved.maxBufferedAmount, 1, Number.MAX_SAFE_INTEGER);
+    if (!['close', 'drop', 'queue'].includes(resolved.slowClientPolicy)) {
+        throw new RangeError(`Cannot create the server: slowClientPolicy '${String(resolved.slowClientPolicy)}' is not one of close, drop, queue.`);
+    }
+    checkInteger('pingInterval', resolved.pingInterval, 0, TIMER_MAX);
+    checkInteger('pingTimeout', resolved.pingTimeout, 0, TIMER_MAX);
+    const logger = options.logger;
+    if (logger !== undefined) {
+        const methods = ['debug', 'info', 'warn', 'error'];
+        if (typeof logger !== 'object' || logger === null || methods.some((m) => typeof logger[m] !== 'function')) {
+            throw new TypeError(`Cannot create the server: 'logger' must have the methods ${methods.join(', ')}.`);
+        }
+    }
+    checkTlsOptions(resolved);
+    checkSubprotocolOptions(resolved);
+    checkAttachOptions(options, resolved);
+    checkStringList('origins', resolved.origins);
+    checkAdapterOptions(resolved);
+    return resolved;
+}
+/** The permessage-deflate settings with their defaults, or `undefined` when compression is off. */
+function resolveDeflateOptions(option) {
+    if (option === false)
+        return undefined;
+    if (option === true)
+        return DEFLATE_DEFAULTS;
+    if (typeof option !== 'object' || option === null) {
+        throw new TypeError(`Cannot create the server: 'perMessageDeflate' must be a boolean or an object, not ${describeType(option)}.`);
+    }
+    for (const name of Object.keys(option)) {
+        if (!Object.keys(DEFLATE_DEFAULTS).includes(name)) {
+            throw new TypeError(`Cannot create the server: '${name}' is not a perMessageDeflate option (known: ${Object.keys(DEFLATE_DEFAULTS).join(', ')}).`);
+        }
+    }
+    const resolved = { ...DEFLATE_DEFAULTS, ...withoutUndefined(option) };
+    for (const name of ['serverNoContextTakeover', 'clientNoContextTakeover']) {
+        if (typeof resolved[name] !== 'boolean') {
+            throw new TypeError(`Cannot create the server: 'perMessageDeflate.${name}' must be a boolean, not ${describeType(resolved[name])}.`);
+        }
+    }
+    if (resolved.serverMaxWindowBits === 8) {
+        throw new RangeError("Cannot create the server: 'perMessageDeflate.serverMaxWindowBits' cannot be 8, as zlib compresses with 9 at least.");
+    }
+    checkInteger('perMessageDeflate.serverMaxWindowBits', resolved.serverMaxWindowBits, 9, 15);
+    checkInteger('perMessageDeflate.clientMaxWindowBits', resolved.clientMaxWindowBits, 8, 15);
+    checkInteger('perMessageDeflate.threshold', resolved.threshold, 0, Number.MAX_SAFE_INTEGER);
+    checkInteger('perMessageDeflate.level', resolved.level, 0, 9);
+    checkInteger('perMessageDeflate.memLevel', resolved.memLevel, 1, 9);
+    checkInteger('perMessageDeflate.concurrencyLimit', resolved.concurrencyLimit, 1, 1024);
+    return resolved;
+}
+/** `key` and `cert` go together, each a PEM string, a Buffer or a file path; `tls` adds to them. */
+function checkTlsOptions(options) {
+    for (const name of ['key', 'cert']) {
+        const value = options[name];
+        if (value !== undefined && !(typeof value === 'string' ? value !== '' : Buffer.isBuffer(value))) {
+            throw new TypeError(`Cannot create the server: '${name}' must be a PEM string, a Buffer or a file path, not ${describeType(value)}.`);
+        }
+    }
+    if ((options.key === undefined) !== (options.cert === undefined)) {
+        const [given, missing] = options.key === undefined ? ['cert', 'key'] : ['key', 'cert'];
+        throw new TypeError(`Cannot create the server: '${given}' needs '${missing}' as well, to serve wss://.`);
+    }
+    const tls = options.tls;
+    if (tls === undefined)
+        return;
+    if (typeof tls !== 'object' || tls === null || Array.isArray(tls)) {
+        throw new TypeError(`Cannot create the server: 'tls' must be an object of tls.createServer options, not ${describeType(tls)}.`);
+    }
+    if (options.key === undefined) {
+        throw new TypeError("Cannot create the server: 'tls' needs 'key' and 'cert', which turn TLS on.");
+    }
+    for (const name of ['key', 'cert']) {
+        if (name in tls) {
+            throw new TypeError(`Cannot create the server: give the TLS ${name} as the option '${name}', not inside 'tls'.`);
+        }
+    }
+}
+/** `subprotocols` is a list of tokens (RFC 6455 §4.1) or a function; `requireSubprotocol` needs it. */
+function checkSubprotocolOptions(options) {
+    const subprotocols = options.subprotocols;
+    if (subprotocols !== undefined && typeof subprotocols !== 'function') {
+        if (!Array.isArray(subprotocols)) {
+            throw new TypeError(`Cannot create the server: 'subprotocols' must be an array of names or a function, not ${describeType(subprotocols)}.`);
+        }
+        for (const name of subprotocols) {
+            if (typeof name !== 'string') {
+                throw new TypeError(`Cannot create the server: 'subprotocols' must hold strings, not ${describeType(name)}.`);
+            }
+            if (!TOKEN.test(name)) {
+                throw new RangeError(`Cannot create the server: '${name}' is not a valid subprotocol name, which must be a token (RFC 6455 §4.1).`);
+            }
+        }
+    }
+    if (typeof options.requireSubprotocol !== 'boolean') {
+        throw new TypeError(`Cannot create the server: 'requireSubprotocol' must be a boolean, not ${describeType(options.requireSubprotocol)}.`);
+    }
+    if (options.requireSubprotocol && subprotocols === undefined) {
+        throw new TypeError("Cannot create the server: 'requireSubprotocol' needs 'subprotocols', the names to require.");
+    }
+}
+/** `server` is an HTTP(S) server and excludes the options of an own listener; `path` is an absolute path. */
+function checkAttachOptions(given, options) {
+    const server = options.server;
+    if (server !== undefined) {
+        if (!(server instanceof HttpServer || server instanceof HttpsServer)) {
+            throw new TypeError(`Cannot create the server: 'server' must be a node:http or node:https Server, not ${describeType(server)}.`);
+        }
+        for (const name of ['port', 'host', 'key', 'cert', 'tls']) {
+            if (given[name] !== undefined) {
+                throw new TypeError(`Cannot create the server: '${name}' cannot be given with 'server', whose own settings decide where and how it listens.`);
+            }
+        }
+    }
+    const path = options.path;
+    if (path === undefined)
+        return;
+    if (typeof path !== 'string') {
+        throw new TypeError(`Cannot create the server: 'path' must be a string, not ${describeType(path)}.`);
+    }
+    if (!path.startsWith('/') || !/^[\x21-\x7e]+$/.test(path) || /[?#]/.test(path)) {
+        throw new RangeError(`Cannot create the server: 'path' must begin with '/' and hold no query, fragment or space, not '${path}'.`);
+    }
+}
+function checkAdapterOptions(options) {
+    const adapter = options.adapter;
+    if (adapter !== undefined) {
+        const methods = ['start', 'publish', 'close'];
+        if (typeof adapter !== 'object' || adapter === null || methods.some((m) => typeof adapter[m] !== 'function')) {
+            throw new TypeError(`Cannot create the server: 'adapter' must have the methods ${methods.join(', ')}.`);
+        }
+    }
+    if (options.serverId !== undefined && (typeof options.serverId !== 'string' || options.serverId === '')) {
+        throw new TypeError(`Cannot create the server: 'serverId' must be a non-empty string, not ${describeType(options.serverId)}.`);
+    }
+}
+function checkStringList(name, value) {
+    if (value === undefined)
+        return;
+    if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || item === '')) {
+        throw new TypeError(`Cannot create the server: '${name}' must be an array of non-empty strings, not ${describeType(value)}.`);
+    }
+}
+function checkInteger(name, value, min, max) {
+    if (typeof value !== 'number') {
+        throw new TypeError(`Cannot create the server: '${name}' must be a number, not ${describeType(value)}.`);
+    }
+    if (!Number.isInteger(value) || value < min || value > max) {
+        throw new RangeError(`Cannot create the server: '${name}' must be an integer from ${min} to ${max}, not ${value}.`);
+    }
+}
+function withoutUndefined(value) {
+    return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined));
+}
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 2. Protocol vocabulary (RFC 6455 §5.2, §7.4, §11.7)
+// 3. Protocol vocabulary and limits (RFC 6455 §5.2, §7.4, §11.7)
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 /** Frame opcodes (RFC 6455 §5.2, §11.8). */
 export const Opcode = {
@@ -78,47 +329,6 @@ export const CloseCode = {
 };
 /** The GUID that the opening handshake appends to the client's key (RFC 6455 §1.3, §4.2.2). */
 const HANDSHAKE_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-/** The options that have no default value: absent unless given. */
-const OPTIONS_WITHOUT_DEFAULT = [
-    'logger',
-    'key',
-    'cert',
-    'tls',
-    'subprotocols',
-    'server',
-    'path',
-    'origins',
-    'adapter',
-    'serverId',
-];
-const DEFAULTS = {
-    port: 0,
-    host: '127.0.0.1',
-    loglevel: 'warning',
-    maxMessageSize: 16 * 1024 * 1024,
-    maxFragments: 0,
-    maxBufferedChunks: 16384,
-    maxConnections: 50_000,
-    maxHeaderSize: 16 * 1024,
-    handshakeTimeout: 10_000,
-    closeTimeout: 5_000,
-    perMessageDeflate: false,
-    maxBufferedAmount: 16 * 1024 * 1024,
-    slowClientPolicy: 'close',
-    pingInterval: 20_000,
-    pingTimeout: 20_000,
-    requireSubprotocol: false,
-};
-const DEFLATE_DEFAULTS = {
-    serverNoContextTakeover: false,
-    clientNoContextTakeover: false,
-    serverMaxWindowBits: 12,
-    clientMaxWindowBits: 15,
-    threshold: 1024,
-    level: 6,
-    memLevel: 5,
-    concurrencyLimit: 10,
-};
 /** Control frames carry at most 125 bytes (§5.5); a close reason therefore at most 123. */
 const MAX_CONTROL_PAYLOAD = 125;
 const MAX_CLOSE_REASON_BYTES = MAX_CONTROL_PAYLOAD - 2;
@@ -127,7 +337,7 @@ const MAX_HEADER_COUNT = 100;
 /** A request line longer than this is answered 414. */
 const MAX_REQUEST_LINE = 8 * 1024;
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 3. Errors
+// 4. Errors
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 /** Base of every error this library reports. `code` is a stable string, e.g. `'WS_ERR_UNMASKED_FRAME'`. */
 export class WebSocketError extends Error {
@@ -1606,7 +1816,7 @@ function httpErrorResponse(error) {
     return `${response}\r\n${body}`;
 }
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 5. The per-connection handler: sending, the closing handshake, state
+// 6. The per-connection handler: sending, the closing handshake, state
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 const kHandler = Symbol('websocket-server.handler');
 /** Set by {@link ClientHandler}'s static block, when the class is defined (so before any server runs). */
@@ -3492,7 +3702,7 @@ class DeflateCodec {
     }
 }
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 9. Validation helpers: masking, UTF-8, close codes, options
+// 10. Validation helpers: masking, UTF-8, close codes
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 const LITTLE_ENDIAN = endianness() === 'LE';
 /**
@@ -3658,207 +3868,6 @@ function hasToken(value, token) {
     }
     return false;
 }
-const OPTION_NAMES = new Set([...Object.keys(DEFAULTS), ...OPTIONS_WITHOUT_DEFAULT]);
-/**
- * The default of `maxConnections`: 50,000, or the process's soft descriptor limit less a reserve for the
- * application's own files (32 + 5 %) where that is lower. Read from `/proc/self/limits` where there is one
- * (Linux); elsewhere, or without the permission to read it, 50,000.
- */
-function defaultMaxConnections() {
-    let limits;
-    try {
-        limits = readFileSync('/proc/self/limits', 'latin1');
-    }
-    catch {
-        return DEFAULTS.maxConnections;
-    }
-    const match = /^Max open files\s+(\d+)/m.exec(limits);
-    if (match === null)
-        return DEFAULTS.maxConnections;
-    const descriptors = Number(match[1]);
-    return Math.max(1, Math.min(DEFAULTS.maxConnections, descriptors - 32 - Math.ceil(descriptors / 20)));
-}
-/** Merges the options with the defaults and checks every value, then how they go together. */
-function resolveOptions(options) {
-    if (typeof options !== 'object' || options === null) {
-        throw new TypeError(`Cannot create the server: options must be an object, not ${describeType(options)}.`);
-    }
-    for (const name of Object.keys(options)) {
-        if (!OPTION_NAMES.has(name)) {
-            throw new TypeError(`Cannot create the server: '${name}' is not an option (known: ${[...OPTION_NAMES].join(', ')}).`);
-        }
-    }
-    const resolved = { ...DEFAULTS, ...withoutUndefined(options) };
-    if (options.maxConnections === undefined)
-        resolved.maxConnections = defaultMaxConnections();
-    checkInteger('port', resolved.port, 0, 65535);
-    if (typeof resolved.host !== 'string' || resolved.host === '') {
-        throw new TypeError(`Cannot create the server: 'host' must be a non-empty string, not ${describeType(resolved.host)}.`);
-    }
-    if (typeof resolved.loglevel !== 'string') {
-        throw new TypeError(`Cannot create the server: 'loglevel' must be a string, not ${describeType(resolved.loglevel)}.`);
-    }
-    if (!Object.keys(LEVEL_RANK).includes(resolved.loglevel)) {
-        throw new RangeError(`Cannot create the server: loglevel '${resolved.loglevel}' is not one of ${Object.keys(LEVEL_RANK).join(', ')}.`);
-    }
-    checkInteger('maxMessageSize', resolved.maxMessageSize, 1, BUFFER_MAX_LENGTH);
-    checkInteger('maxFragments', resolved.maxFragments, 0, Number.MAX_SAFE_INTEGER);
-    checkInteger('maxBufferedChunks', resolved.maxBufferedChunks, 16, Number.MAX_SAFE_INTEGER);
-    checkInteger('maxConnections', resolved.maxConnections, 1, Number.MAX_SAFE_INTEGER);
-    checkInteger('maxHeaderSize', resolved.maxHeaderSize, 1024, 1024 * 1024);
-    checkInteger('handshakeTimeout', resolved.handshakeTimeout, 1, TIMER_MAX);
-    checkInteger('closeTimeout', resolved.closeTimeout, 1, TIMER_MAX);
-    checkInteger('maxBufferedAmount', resolved.maxBufferedAmount, 1, Number.MAX_SAFE_INTEGER);
-    if (!['close', 'drop', 'queue'].includes(resolved.slowClientPolicy)) {
-        throw new RangeError(`Cannot create the server: slowClientPolicy '${String(resolved.slowClientPolicy)}' is not one of close, drop, queue.`);
-    }
-    checkInteger('pingInterval', resolved.pingInterval, 0, TIMER_MAX);
-    checkInteger('pingTimeout', resolved.pingTimeout, 0, TIMER_MAX);
-    const logger = options.logger;
-    if (logger !== undefined) {
-        const methods = ['debug', 'info', 'warn', 'error'];
-        if (typeof logger !== 'object' || logger === null || methods.some((m) => typeof logger[m] !== 'function')) {
-            throw new TypeError(`Cannot create the server: 'logger' must have the methods ${methods.join(', ')}.`);
-        }
-    }
-    checkTlsOptions(resolved);
-    checkSubprotocolOptions(resolved);
-    checkAttachOptions(options, resolved);
-    checkStringList('origins', resolved.origins);
-    checkAdapterOptions(resolved);
-    return resolved;
-}
-/** The permessage-deflate settings with their defaults, or `undefined` when compression is off. */
-function resolveDeflateOptions(option) {
-    if (option === false)
-        return undefined;
-    if (option === true)
-        return DEFLATE_DEFAULTS;
-    if (typeof option !== 'object' || option === null) {
-        throw new TypeError(`Cannot create the server: 'perMessageDeflate' must be a boolean or an object, not ${describeType(option)}.`);
-    }
-    for (const name of Object.keys(option)) {
-        if (!Object.keys(DEFLATE_DEFAULTS).includes(name)) {
-            throw new TypeError(`Cannot create the server: '${name}' is not a perMessageDeflate option (known: ${Object.keys(DEFLATE_DEFAULTS).join(', ')}).`);
-        }
-    }
-    const resolved = { ...DEFLATE_DEFAULTS, ...withoutUndefined(option) };
-    for (const name of ['serverNoContextTakeover', 'clientNoContextTakeover']) {
-        if (typeof resolved[name] !== 'boolean') {
-            throw new TypeError(`Cannot create the server: 'perMessageDeflate.${name}' must be a boolean, not ${describeType(resolved[name])}.`);
-        }
-    }
-    if (resolved.serverMaxWindowBits === 8) {
-        throw new RangeError("Cannot create the server: 'perMessageDeflate.serverMaxWindowBits' cannot be 8, as zlib compresses with 9 at least.");
-    }
-    checkInteger('perMessageDeflate.serverMaxWindowBits', resolved.serverMaxWindowBits, 9, 15);
-    checkInteger('perMessageDeflate.clientMaxWindowBits', resolved.clientMaxWindowBits, 8, 15);
-    checkInteger('perMessageDeflate.threshold', resolved.threshold, 0, Number.MAX_SAFE_INTEGER);
-    checkInteger('perMessageDeflate.level', resolved.level, 0, 9);
-    checkInteger('perMessageDeflate.memLevel', resolved.memLevel, 1, 9);
-    checkInteger('perMessageDeflate.concurrencyLimit', resolved.concurrencyLimit, 1, 1024);
-    return resolved;
-}
-/** `key` and `cert` go together, each a PEM string, a Buffer or a file path; `tls` adds to them. */
-function checkTlsOptions(options) {
-    for (const name of ['key', 'cert']) {
-        const value = options[name];
-        if (value !== undefined && !(typeof value === 'string' ? value !== '' : Buffer.isBuffer(value))) {
-            throw new TypeError(`Cannot create the server: '${name}' must be a PEM string, a Buffer or a file path, not ${describeType(value)}.`);
-        }
-    }
-    if ((options.key === undefined) !== (options.cert === undefined)) {
-        const [given, missing] = options.key === undefined ? ['cert', 'key'] : ['key', 'cert'];
-        throw new TypeError(`Cannot create the server: '${given}' needs '${missing}' as well, to serve wss://.`);
-    }
-    const tls = options.tls;
-    if (tls === undefined)
-        return;
-    if (typeof tls !== 'object' || tls === null || Array.isArray(tls)) {
-        throw new TypeError(`Cannot create the server: 'tls' must be an object of tls.createServer options, not ${describeType(tls)}.`);
-    }
-    if (options.key === undefined) {
-        throw new TypeError("Cannot create the server: 'tls' needs 'key' and 'cert', which turn TLS on.");
-    }
-    for (const name of ['key', 'cert']) {
-        if (name in tls) {
-            throw new TypeError(`Cannot create the server: give the TLS ${name} as the option '${name}', not inside 'tls'.`);
-        }
-    }
-}
-/** `subprotocols` is a list of tokens (RFC 6455 §4.1) or a function; `requireSubprotocol` needs it. */
-function checkSubprotocolOptions(options) {
-    const subprotocols = options.subprotocols;
-    if (subprotocols !== undefined && typeof subprotocols !== 'function') {
-        if (!Array.isArray(subprotocols)) {
-            throw new TypeError(`Cannot create the server: 'subprotocols' must be an array of names or a function, not ${describeType(subprotocols)}.`);
-        }
-        for (const name of subprotocols) {
-            if (typeof name !== 'string') {
-                throw new TypeError(`Cannot create the server: 'subprotocols' must hold strings, not ${describeType(name)}.`);
-            }
-            if (!TOKEN.test(name)) {
-                throw new RangeError(`Cannot create the server: '${name}' is not a valid subprotocol name, which must be a token (RFC 6455 §4.1).`);
-            }
-        }
-    }
-    if (typeof options.requireSubprotocol !== 'boolean') {
-        throw new TypeError(`Cannot create the server: 'requireSubprotocol' must be a boolean, not ${describeType(options.requireSubprotocol)}.`);
-    }
-    if (options.requireSubprotocol && subprotocols === undefined) {
-        throw new TypeError("Cannot create the server: 'requireSubprotocol' needs 'subprotocols', the names to require.");
-    }
-}
-/** `server` is an HTTP(S) server and excludes the options of an own listener; `path` is an absolute path. */
-function checkAttachOptions(given, options) {
-    const server = options.server;
-    if (server !== undefined) {
-        if (!(server instanceof HttpServer || server instanceof HttpsServer)) {
-            throw new TypeError(`Cannot create the server: 'server' must be a node:http or node:https Server, not ${describeType(server)}.`);
-        }
-        for (const name of ['port', 'host', 'key', 'cert', 'tls']) {
-            if (given[name] !== undefined) {
-                throw new TypeError(`Cannot create the server: '${name}' cannot be given with 'server', whose own settings decide where and how it listens.`);
-            }
-        }
-    }
-    const path = options.path;
-    if (path === undefined)
-        return;
-    if (typeof path !== 'string') {
-        throw new TypeError(`Cannot create the server: 'path' must be a string, not ${describeType(path)}.`);
-    }
-    if (!path.startsWith('/') || !/^[\x21-\x7e]+$/.test(path) || /[?#]/.test(path)) {
-        throw new RangeError(`Cannot create the server: 'path' must begin with '/' and hold no query, fragment or space, not '${path}'.`);
-    }
-}
-function checkAdapterOptions(options) {
-    const adapter = options.adapter;
-    if (adapter !== undefined) {
-        const methods = ['start', 'publish', 'close'];
-        if (typeof adapter !== 'object' || adapter === null || methods.some((m) => typeof adapter[m] !== 'function')) {
-            throw new TypeError(`Cannot create the server: 'adapter' must have the methods ${methods.join(', ')}.`);
-        }
-    }
-    if (options.serverId !== undefined && (typeof options.serverId !== 'string' || options.serverId === '')) {
-        throw new TypeError(`Cannot create the server: 'serverId' must be a non-empty string, not ${describeType(options.serverId)}.`);
-    }
-}
-function checkStringList(name, value) {
-    if (value === undefined)
-        return;
-    if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || item === '')) {
-        throw new TypeError(`Cannot create the server: '${name}' must be an array of non-empty strings, not ${describeType(value)}.`);
-    }
-}
-function checkInteger(name, value, min, max) {
-    if (typeof value !== 'number') {
-        throw new TypeError(`Cannot create the server: '${name}' must be a number, not ${describeType(value)}.`);
-    }
-    if (!Number.isInteger(value) || value < min || value > max) {
-        throw new RangeError(`Cannot create the server: '${name}' must be an integer from ${min} to ${max}, not ${value}.`);
-    }
-}
 function checkCallback(fn, setter) {
     if (typeof fn !== 'function') {
         throw new TypeError(`${setter} needs a function, not ${describeType(fn)}.`);
@@ -3866,12 +3875,9 @@ function checkCallback(fn, setter) {
     return fn;
 }
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 10. Small utilities: logging, formatting
+// 11. Small utilities: logging, formatting
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 const EMPTY = Buffer.alloc(0);
-const BUFFER_MAX_LENGTH = 2 ** 32;
-/** setTimeout's largest delay (about 24.8 days). */
-const TIMER_MAX = 2 ** 31 - 1;
 /** The heartbeat timer ticks at most this often (ms), however short `pingInterval` and `pingTimeout` are. */
 const HEARTBEAT_MIN_TICK = 5;
 const LEVEL_RANK = { debug: 10, info: 20, warning: 30, error: 40, critical: 50 };
@@ -3986,7 +3992,4 @@ function truncateUtf8(text, maxBytes) {
 /** Appends a chunk to optional bytes, copying only when there is something to append to. */
 function concatBytes(bytes, chunk) {
     return bytes === undefined || bytes.length === 0 ? chunk : Buffer.concat([bytes, chunk]);
-}
-function withoutUndefined(value) {
-    return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined));
 }
