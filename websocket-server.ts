@@ -14,11 +14,10 @@
  *    4. Errors
  *    5. The server: options, listening, the opening handshake, the client list, broadcast, lifecycle
  *    6. The per-connection handler: sending, the closing handshake, state
- *    7. The incremental frame parser (RFC 6455 §5): pure — no socket, no timers
+ *    7. The frame parser (RFC 6455 §5), with masking and UTF-8
  *    8. The frame writer (RFC 6455 §5.2): server frames are never masked
  *    9. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
- *   10. Validation helpers: masking, UTF-8, close codes
- *   11. Small utilities: logging, formatting
+ *   10. Small utilities and the logger
  *
  * @example
  * ```ts
@@ -3292,7 +3291,7 @@ function messageBytes(message: Sendable): Buffer {
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 7. The incremental frame parser (RFC 6455 §5): pure — no socket, no timers
+// 7. The frame parser (RFC 6455 §5), with masking and UTF-8
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 /** What the parser reports. After `onClose` or `onProtocolError` it reports nothing more. */
@@ -3351,6 +3350,7 @@ export interface FrameParserOptions {
  * control frames to its handler, synchronously. It keeps a queue of received chunks and takes exactly the
  * bytes each step needs; a payload is a view of the chunk it arrived in when it fits in one, and a copy only
  * when it spans several. Every rule decidable from a frame header is checked before its payload is awaited.
+ * It is pure, with no socket and no timers: bytes go in, events come out, so that a test drives it alone.
  *
  * @example
  * ```ts
@@ -3892,6 +3892,166 @@ function checkFrameStart(byte0: number, byte1: number, inMessage: boolean, compr
   return inMessage ? 'UNFINISHED_MESSAGE' : undefined;
 }
 
+/** Codes a peer may send in a Close frame (RFC 6455 §7.4.1, §7.4.2, and the IANA registry's 1012–1014). */
+function isValidReceivedCloseCode(code: number): boolean {
+  return (
+    (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999)
+  );
+}
+
+// ── masking (RFC 6455 §5.3) ─────────────────────────────────────────────────────────────────────────────────
+
+const LITTLE_ENDIAN = endianness() === 'LE';
+
+/**
+ * XORs `data` in place with a masking key given as the big-endian number of its 4 bytes (RFC 6455 §5.3:
+ * byte i is XORed with key byte i mod 4). Long payloads go through WebAssembly SIMD, 16 bytes per instruction,
+ * in blocks of 64 KiB; short ones, and every payload where WebAssembly is missing, through a JavaScript loop
+ * over 32-bit words. Measured on a 64 KiB payload: 15 µs for the plain loop, 10.6 µs unrolled, 5 µs through
+ * WebAssembly including the two copies (`ws` with its native `bufferutil`: 2.4 µs).
+ */
+function unmask(data: Buffer, mask: number): void {
+  const length = data.length;
+  if (length >= WASM_UNMASK_MIN_LENGTH && wasmUnmasker !== undefined) {
+    const { memory, xorWords } = wasmUnmasker;
+    // Blocks start at multiples of 4, so every block starts with key byte 0; WebAssembly loads little-endian.
+    const key = byteSwap32(mask);
+    for (let offset = 0; offset < length; offset += WASM_BLOCK_SIZE) {
+      const wordBytes = Math.min(WASM_BLOCK_SIZE, length - offset) & ~3;
+      data.copy(memory, 0, offset, offset + wordBytes);
+      xorWords(wordBytes, key);
+      memory.copy(data, offset, 0, wordBytes);
+    }
+    for (let i = length & ~3; i < length; i++) data[i] = data[i]! ^ maskByte(mask, i);
+    return;
+  }
+  let i = 0;
+  if (length >= 32) {
+    const misaligned = (4 - (data.byteOffset & 3)) & 3;
+    for (; i < misaligned; i++) data[i] = data[i]! ^ maskByte(mask, i);
+    // The word key starts at key byte `i`: rotate the key so that byte comes first.
+    const rotated = i === 0 ? mask : ((mask << (8 * i)) | (mask >>> (32 - 8 * i))) >>> 0;
+    const key = LITTLE_ENDIAN ? byteSwap32(rotated) : rotated | 0;
+    const words = (length - i) >>> 2;
+    const view = new Int32Array(data.buffer, data.byteOffset + i, words);
+    let w = 0;
+    for (; w + 4 <= words; w += 4) {
+      view[w] = view[w]! ^ key;
+      view[w + 1] = view[w + 1]! ^ key;
+      view[w + 2] = view[w + 2]! ^ key;
+      view[w + 3] = view[w + 3]! ^ key;
+    }
+    for (; w < words; w++) view[w] = view[w]! ^ key;
+    i += words * 4;
+  }
+  for (; i < length; i++) data[i] = data[i]! ^ maskByte(mask, i);
+}
+
+/** Payloads from this length on are unmasked through WebAssembly: below it the copies cost more than they save. */
+const WASM_UNMASK_MIN_LENGTH = 1024;
+/** One page of WebAssembly memory: the block unmasked at a time. */
+const WASM_BLOCK_SIZE = 65536;
+
+/**
+ * A WebAssembly module of 131 bytes, assembled by hand, exporting its one page of memory `m` and
+ * `u(length, key)`, which XORs `m[0 .. length)` (a multiple of 4) with the little-endian 32-bit `key`:
+ *
+ *   (func $u (param $length i32) (param $key i32) (local $i i32) (local $key4 v128)
+ *     (local.set $key4 (i32x4.splat (local.get $key)))
+ *     (block (loop                                     ;; 16 bytes at a time
+ *       (br_if 1 (i32.gt_u (i32.add (local.get $i) (i32.const 16)) (local.get $length)))
+ *       (v128.store (local.get $i) (v128.xor (v128.load (local.get $i)) (local.get $key4)))
+ *       (local.set $i (i32.add (local.get $i) (i32.const 16)))
+ *       (br 0)))
+ *     (block (loop                                     ;; then 4 bytes at a time
+ *       (br_if 1 (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $length)))
+ *       (i32.store (local.get $i) (i32.xor (i32.load (local.get $i)) (local.get $key)))
+ *       (local.set $i (i32.add (local.get $i) (i32.const 4)))
+ *       (br 0))))
+ */
+const UNMASK_WASM = Uint8Array.of(
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x06, 0x01, 0x60, 0x02, 0x7f, 0x7f, 0x00,
+  0x03, 0x02, 0x01, 0x00, 0x05, 0x03, 0x01, 0x00, 0x01, 0x07, 0x09, 0x02, 0x01, 0x6d, 0x02, 0x00,
+  0x01, 0x75, 0x00, 0x00, 0x0a, 0x5d, 0x01, 0x5b, 0x02, 0x01, 0x7f, 0x01, 0x7b, 0x20, 0x01, 0xfd,
+  0x11, 0x21, 0x03, 0x02, 0x40, 0x03, 0x40, 0x20, 0x02, 0x41, 0x10, 0x6a, 0x20, 0x00, 0x4b, 0x0d,
+  0x01, 0x20, 0x02, 0x20, 0x02, 0xfd, 0x00, 0x00, 0x00, 0x20, 0x03, 0xfd, 0x51, 0xfd, 0x0b, 0x00,
+  0x00, 0x20, 0x02, 0x41, 0x10, 0x6a, 0x21, 0x02, 0x0c, 0x00, 0x0b, 0x0b, 0x02, 0x40, 0x03, 0x40,
+  0x20, 0x02, 0x41, 0x04, 0x6a, 0x20, 0x00, 0x4b, 0x0d, 0x01, 0x20, 0x02, 0x20, 0x02, 0x28, 0x00,
+  0x00, 0x20, 0x01, 0x73, 0x36, 0x00, 0x00, 0x20, 0x02, 0x41, 0x04, 0x6a, 0x21, 0x02, 0x0c, 0x00,
+  0x0b, 0x0b, 0x0b,
+);
+
+/**
+ * The part of the WebAssembly API used here. Declared, not taken from the `WebAssembly` global's types: those come
+ * with the DOM library, which a Node-only tsconfig (`lib: ["es2023"]`) does not include.
+ */
+interface WebAssemblyApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object) => { readonly exports: Readonly<Record<string, unknown>> };
+}
+
+/** The compiled module, or `undefined` where WebAssembly (or its SIMD) is not available. */
+const wasmUnmasker = ((): { memory: Buffer; xorWords: (length: number, key: number) => void } | undefined => {
+  try {
+    const api = (globalThis as { WebAssembly?: WebAssemblyApi }).WebAssembly;
+    if (api === undefined) return undefined;
+    const { exports } = new api.Instance(new api.Module(UNMASK_WASM));
+    const memory = exports['m'] as { readonly buffer: ArrayBuffer };
+    const xorWords = exports['u'] as (length: number, key: number) => void;
+    return { memory: Buffer.from(memory.buffer, 0, WASM_BLOCK_SIZE), xorWords };
+  } catch {
+    return undefined;
+  }
+})();
+
+/** Key byte `i mod 4` of a big-endian 32-bit masking key. */
+function maskByte(mask: number, i: number): number {
+  return (mask >>> (24 - 8 * (i & 3))) & 0xff;
+}
+
+function byteSwap32(value: number): number {
+  return ((value & 0xff) << 24) | ((value & 0xff00) << 8) | ((value >>> 8) & 0xff00) | (value >>> 24);
+}
+
+// ── UTF-8 (RFC 3629), validated as text arrives (RFC 6455 §8.1) ─────────────────────────────────────────────
+
+/** Total length of the UTF-8 sequence a lead byte starts (2–4); 0 for a byte that cannot lead one. */
+function utf8SequenceLength(lead: number): number {
+  if (lead >= 0xc2 && lead <= 0xdf) return 2;
+  if (lead >= 0xe0 && lead <= 0xef) return 3;
+  if (lead >= 0xf0 && lead <= 0xf4) return 4;
+  return 0;
+}
+
+/**
+ * How many bytes at the end of `bytes` begin a multi-byte sequence that is not complete yet (0–3).
+ * Whether they are a *valid* beginning is left to {@link isValidUtf8Prefix}.
+ */
+function incompleteUtf8TailLength(bytes: Buffer): number {
+  const end = bytes.length;
+  for (let back = 1; back <= 3 && back <= end; back++) {
+    const byte = bytes[end - back]!;
+    if ((byte & 0xc0) === 0x80) continue; // a continuation byte: look further back for its lead
+    if (byte < 0x80) return 0;
+    return utf8SequenceLength(byte) > back ? back : 0;
+  }
+  return 0;
+}
+
+/** Whether 1–3 bytes can begin a valid UTF-8 sequence (RFC 3629 §4, including the second-byte ranges). */
+function isValidUtf8Prefix(bytes: Buffer): boolean {
+  const lead = bytes[0]!;
+  const length = utf8SequenceLength(lead);
+  if (length === 0 || bytes.length >= length) return false;
+  if (bytes.length >= 2) {
+    const second = bytes[1]!;
+    const low = lead === 0xe0 ? 0xa0 : lead === 0xf0 ? 0x90 : 0x80;
+    const high = lead === 0xed ? 0x9f : lead === 0xf4 ? 0x8f : 0xbf;
+    if (second < low || second > high) return false;
+  }
+  return bytes.length < 3 || (bytes[2]! & 0xc0) === 0x80;
+}
+
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 // 8. The frame writer (RFC 6455 §5.2): server frames are never masked
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
@@ -3997,6 +4157,28 @@ function encodeClosePayload(code: number | undefined, reason: CloseReason): Buff
   payload.writeUInt16BE(code, 0);
   bytes.copy(payload, 2);
   return payload;
+}
+
+/** Validates the arguments of a close the application asked for; the same codes a peer may send. */
+function checkCloseArguments(code: number, reason: CloseReason): void {
+  if (typeof code !== 'number' || !Number.isInteger(code) || !isValidReceivedCloseCode(code)) {
+    throw new RangeError(
+      `Cannot close with code ${String(code)}: use 1000-1003, 1007-1014 or 3000-4999 (RFC 6455 §7.4).`,
+    );
+  }
+  if (typeof reason !== 'string' && !ArrayBuffer.isView(reason)) {
+    throw new TypeError(
+      `Cannot close with a reason of type ${describeType(reason)}: the reason must be a string or UTF-8 bytes (an ArrayBufferView).`,
+    );
+  }
+  // §5.5.1: the reason is UTF-8; given as bytes, it must be valid UTF-8.
+  if (typeof reason !== 'string' && !isUtf8(messageBytes(reason))) {
+    throw new RangeError('Cannot close with a reason that is not valid UTF-8 (RFC 6455 §5.5.1).');
+  }
+  const length = typeof reason === 'string' ? Buffer.byteLength(reason, 'utf8') : reason.byteLength;
+  if (length > MAX_CLOSE_REASON_BYTES) {
+    throw new RangeError(`Cannot close with a reason of ${length} bytes: at most 123 UTF-8 bytes fit in a Close frame.`);
+  }
 }
 
 /** The reason sent with a failure's Close frame: the error's message, cut to fit a control frame. */
@@ -4420,205 +4602,7 @@ class DeflateCodec implements MessageInflater {
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 10. Validation helpers: masking, UTF-8, close codes
-// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-
-const LITTLE_ENDIAN = endianness() === 'LE';
-
-/**
- * XORs `data` in place with a masking key given as the big-endian number of its 4 bytes (RFC 6455 §5.3:
- * byte i is XORed with key byte i mod 4). Long payloads go through WebAssembly SIMD, 16 bytes per instruction,
- * in blocks of 64 KiB; short ones, and every payload where WebAssembly is missing, through a JavaScript loop
- * over 32-bit words. Measured on a 64 KiB payload: 15 µs for the plain loop, 10.6 µs unrolled, 5 µs through
- * WebAssembly including the two copies (`ws` with its native `bufferutil`: 2.4 µs).
- */
-function unmask(data: Buffer, mask: number): void {
-  const length = data.length;
-  if (length >= WASM_UNMASK_MIN_LENGTH && wasmUnmasker !== undefined) {
-    const { memory, xorWords } = wasmUnmasker;
-    // Blocks start at multiples of 4, so every block starts with key byte 0; WebAssembly loads little-endian.
-    const key = byteSwap32(mask);
-    for (let offset = 0; offset < length; offset += WASM_BLOCK_SIZE) {
-      const wordBytes = Math.min(WASM_BLOCK_SIZE, length - offset) & ~3;
-      data.copy(memory, 0, offset, offset + wordBytes);
-      xorWords(wordBytes, key);
-      memory.copy(data, offset, 0, wordBytes);
-    }
-    for (let i = length & ~3; i < length; i++) data[i] = data[i]! ^ maskByte(mask, i);
-    return;
-  }
-  let i = 0;
-  if (length >= 32) {
-    const misaligned = (4 - (data.byteOffset & 3)) & 3;
-    for (; i < misaligned; i++) data[i] = data[i]! ^ maskByte(mask, i);
-    // The word key starts at key byte `i`: rotate the key so that byte comes first.
-    const rotated = i === 0 ? mask : ((mask << (8 * i)) | (mask >>> (32 - 8 * i))) >>> 0;
-    const key = LITTLE_ENDIAN ? byteSwap32(rotated) : rotated | 0;
-    const words = (length - i) >>> 2;
-    const view = new Int32Array(data.buffer, data.byteOffset + i, words);
-    let w = 0;
-    for (; w + 4 <= words; w += 4) {
-      view[w] = view[w]! ^ key;
-      view[w + 1] = view[w + 1]! ^ key;
-      view[w + 2] = view[w + 2]! ^ key;
-      view[w + 3] = view[w + 3]! ^ key;
-    }
-    for (; w < words; w++) view[w] = view[w]! ^ key;
-    i += words * 4;
-  }
-  for (; i < length; i++) data[i] = data[i]! ^ maskByte(mask, i);
-}
-
-/** Payloads from this length on are unmasked through WebAssembly: below it the copies cost more than they save. */
-const WASM_UNMASK_MIN_LENGTH = 1024;
-/** One page of WebAssembly memory: the block unmasked at a time. */
-const WASM_BLOCK_SIZE = 65536;
-
-/**
- * A WebAssembly module of 131 bytes, assembled by hand, exporting its one page of memory `m` and
- * `u(length, key)`, which XORs `m[0 .. length)` (a multiple of 4) with the little-endian 32-bit `key`:
- *
- *   (func $u (param $length i32) (param $key i32) (local $i i32) (local $key4 v128)
- *     (local.set $key4 (i32x4.splat (local.get $key)))
- *     (block (loop                                     ;; 16 bytes at a time
- *       (br_if 1 (i32.gt_u (i32.add (local.get $i) (i32.const 16)) (local.get $length)))
- *       (v128.store (local.get $i) (v128.xor (v128.load (local.get $i)) (local.get $key4)))
- *       (local.set $i (i32.add (local.get $i) (i32.const 16)))
- *       (br 0)))
- *     (block (loop                                     ;; then 4 bytes at a time
- *       (br_if 1 (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $length)))
- *       (i32.store (local.get $i) (i32.xor (i32.load (local.get $i)) (local.get $key)))
- *       (local.set $i (i32.add (local.get $i) (i32.const 4)))
- *       (br 0))))
- */
-const UNMASK_WASM = Uint8Array.of(
-  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x06, 0x01, 0x60, 0x02, 0x7f, 0x7f, 0x00,
-  0x03, 0x02, 0x01, 0x00, 0x05, 0x03, 0x01, 0x00, 0x01, 0x07, 0x09, 0x02, 0x01, 0x6d, 0x02, 0x00,
-  0x01, 0x75, 0x00, 0x00, 0x0a, 0x5d, 0x01, 0x5b, 0x02, 0x01, 0x7f, 0x01, 0x7b, 0x20, 0x01, 0xfd,
-  0x11, 0x21, 0x03, 0x02, 0x40, 0x03, 0x40, 0x20, 0x02, 0x41, 0x10, 0x6a, 0x20, 0x00, 0x4b, 0x0d,
-  0x01, 0x20, 0x02, 0x20, 0x02, 0xfd, 0x00, 0x00, 0x00, 0x20, 0x03, 0xfd, 0x51, 0xfd, 0x0b, 0x00,
-  0x00, 0x20, 0x02, 0x41, 0x10, 0x6a, 0x21, 0x02, 0x0c, 0x00, 0x0b, 0x0b, 0x02, 0x40, 0x03, 0x40,
-  0x20, 0x02, 0x41, 0x04, 0x6a, 0x20, 0x00, 0x4b, 0x0d, 0x01, 0x20, 0x02, 0x20, 0x02, 0x28, 0x00,
-  0x00, 0x20, 0x01, 0x73, 0x36, 0x00, 0x00, 0x20, 0x02, 0x41, 0x04, 0x6a, 0x21, 0x02, 0x0c, 0x00,
-  0x0b, 0x0b, 0x0b,
-);
-
-/**
- * The part of the WebAssembly API used here. Declared, not taken from the `WebAssembly` global's types: those come
- * with the DOM library, which a Node-only tsconfig (`lib: ["es2023"]`) does not include.
- */
-interface WebAssemblyApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object) => { readonly exports: Readonly<Record<string, unknown>> };
-}
-
-/** The compiled module, or `undefined` where WebAssembly (or its SIMD) is not available. */
-const wasmUnmasker = ((): { memory: Buffer; xorWords: (length: number, key: number) => void } | undefined => {
-  try {
-    const api = (globalThis as { WebAssembly?: WebAssemblyApi }).WebAssembly;
-    if (api === undefined) return undefined;
-    const { exports } = new api.Instance(new api.Module(UNMASK_WASM));
-    const memory = exports['m'] as { readonly buffer: ArrayBuffer };
-    const xorWords = exports['u'] as (length: number, key: number) => void;
-    return { memory: Buffer.from(memory.buffer, 0, WASM_BLOCK_SIZE), xorWords };
-  } catch {
-    return undefined;
-  }
-})();
-
-/** Key byte `i mod 4` of a big-endian 32-bit masking key. */
-function maskByte(mask: number, i: number): number {
-  return (mask >>> (24 - 8 * (i & 3))) & 0xff;
-}
-
-function byteSwap32(value: number): number {
-  return ((value & 0xff) << 24) | ((value & 0xff00) << 8) | ((value >>> 8) & 0xff00) | (value >>> 24);
-}
-
-/** Total length of the UTF-8 sequence a lead byte starts (2–4); 0 for a byte that cannot lead one. */
-function utf8SequenceLength(lead: number): number {
-  if (lead >= 0xc2 && lead <= 0xdf) return 2;
-  if (lead >= 0xe0 && lead <= 0xef) return 3;
-  if (lead >= 0xf0 && lead <= 0xf4) return 4;
-  return 0;
-}
-
-/**
- * How many bytes at the end of `bytes` begin a multi-byte sequence that is not complete yet (0–3).
- * Whether they are a *valid* beginning is left to {@link isValidUtf8Prefix}.
- */
-function incompleteUtf8TailLength(bytes: Buffer): number {
-  const end = bytes.length;
-  for (let back = 1; back <= 3 && back <= end; back++) {
-    const byte = bytes[end - back]!;
-    if ((byte & 0xc0) === 0x80) continue; // a continuation byte: look further back for its lead
-    if (byte < 0x80) return 0;
-    return utf8SequenceLength(byte) > back ? back : 0;
-  }
-  return 0;
-}
-
-/** Whether 1–3 bytes can begin a valid UTF-8 sequence (RFC 3629 §4, including the second-byte ranges). */
-function isValidUtf8Prefix(bytes: Buffer): boolean {
-  const lead = bytes[0]!;
-  const length = utf8SequenceLength(lead);
-  if (length === 0 || bytes.length >= length) return false;
-  if (bytes.length >= 2) {
-    const second = bytes[1]!;
-    const low = lead === 0xe0 ? 0xa0 : lead === 0xf0 ? 0x90 : 0x80;
-    const high = lead === 0xed ? 0x9f : lead === 0xf4 ? 0x8f : 0xbf;
-    if (second < low || second > high) return false;
-  }
-  return bytes.length < 3 || (bytes[2]! & 0xc0) === 0x80;
-}
-
-/** Codes a peer may send in a Close frame (RFC 6455 §7.4.1, §7.4.2, and the IANA registry's 1012–1014). */
-function isValidReceivedCloseCode(code: number): boolean {
-  return (
-    (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999)
-  );
-}
-
-/** Validates the arguments of a close the application asked for; the same codes a peer may send. */
-function checkCloseArguments(code: number, reason: CloseReason): void {
-  if (typeof code !== 'number' || !Number.isInteger(code) || !isValidReceivedCloseCode(code)) {
-    throw new RangeError(
-      `Cannot close with code ${String(code)}: use 1000-1003, 1007-1014 or 3000-4999 (RFC 6455 §7.4).`,
-    );
-  }
-  if (typeof reason !== 'string' && !ArrayBuffer.isView(reason)) {
-    throw new TypeError(
-      `Cannot close with a reason of type ${describeType(reason)}: the reason must be a string or UTF-8 bytes (an ArrayBufferView).`,
-    );
-  }
-  // §5.5.1: the reason is UTF-8; given as bytes, it must be valid UTF-8.
-  if (typeof reason !== 'string' && !isUtf8(messageBytes(reason))) {
-    throw new RangeError('Cannot close with a reason that is not valid UTF-8 (RFC 6455 §5.5.1).');
-  }
-  const length = typeof reason === 'string' ? Buffer.byteLength(reason, 'utf8') : reason.byteLength;
-  if (length > MAX_CLOSE_REASON_BYTES) {
-    throw new RangeError(`Cannot close with a reason of ${length} bytes: at most 123 UTF-8 bytes fit in a Close frame.`);
-  }
-}
-
-/** Whether a comma-separated header value holds `token`, compared case-insensitively (RFC 9110 §5.6.1). */
-function hasToken(value: string | undefined, token: string): boolean {
-  if (value === undefined) return false;
-  for (const part of value.split(',')) {
-    if (part.trim().toLowerCase() === token) return true;
-  }
-  return false;
-}
-
-function checkCallback<T>(fn: T, setter: string): T {
-  if (typeof fn !== 'function') {
-    throw new TypeError(`${setter} needs a function, not ${describeType(fn)}.`);
-  }
-  return fn;
-}
-
-// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 11. Small utilities: logging, formatting
+// 10. Small utilities and the logger
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
 const EMPTY: Buffer = Buffer.alloc(0);
@@ -4741,4 +4725,21 @@ function truncateUtf8(text: string, maxBytes: number): string {
 /** Appends a chunk to optional bytes, copying only when there is something to append to. */
 function concatBytes(bytes: Buffer | undefined, chunk: Buffer): Buffer {
   return bytes === undefined || bytes.length === 0 ? chunk : Buffer.concat([bytes, chunk]);
+}
+
+/** Whether a comma-separated header value holds `token`, compared case-insensitively (RFC 9110 §5.6.1). */
+function hasToken(value: string | undefined, token: string): boolean {
+  if (value === undefined) return false;
+  for (const part of value.split(',')) {
+    if (part.trim().toLowerCase() === token) return true;
+  }
+  return false;
+}
+
+/** The function given to a `setFn…` setter, checked: anything else is a `TypeError`. */
+function checkCallback<T>(fn: T, setter: string): T {
+  if (typeof fn !== 'function') {
+    throw new TypeError(`${setter} needs a function, not ${describeType(fn)}.`);
+  }
+  return fn;
 }

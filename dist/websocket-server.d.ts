@@ -14,11 +14,10 @@
  *    4. Errors
  *    5. The server: options, listening, the opening handshake, the client list, broadcast, lifecycle
  *    6. The per-connection handler: sending, the closing handshake, state
- *    7. The incremental frame parser (RFC 6455 §5): pure — no socket, no timers
+ *    7. The frame parser (RFC 6455 §5), with masking and UTF-8
  *    8. The frame writer (RFC 6455 §5.2): server frames are never masked
  *    9. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
- *   10. Validation helpers: masking, UTF-8, close codes
- *   11. Small utilities: logging, formatting
+ *   10. Small utilities and the logger
  *
  * @example
  * ```ts
@@ -735,6 +734,7 @@ export interface FrameParserOptions {
  * control frames to its handler, synchronously. It keeps a queue of received chunks and takes exactly the
  * bytes each step needs; a payload is a view of the chunk it arrived in when it fits in one, and a copy only
  * when it spans several. Every rule decidable from a frame header is checked before its payload is awaited.
+ * It is pure, with no socket and no timers: bytes go in, events come out, so that a test drives it alone.
  *
  * @example
  * ```ts
