@@ -2695,26 +2695,10 @@ export class FrameParser {
     #held;
     /** `onReadPressure(true)` was reported and not yet taken back. */
     #pressed = false;
-    // The frame being read: its header has been consumed, its payload not yet.
-    #awaitingPayload = false;
-    #fin = false;
-    #rsv1 = false;
-    #opcode = 0;
-    #payloadLength = 0;
-    /** Bytes of the payload already consumed: a text frame is taken piece by piece as it arrives (§8.1). */
-    #payloadTaken = 0;
-    /** The frame's masking key, its 4 bytes read as a big-endian 32-bit number. */
-    #mask = 0;
-    // The fragmented message in progress (RFC 6455 §5.4); `#messageOpcode` 0 when none.
-    #messageOpcode = 0;
-    #messageLength = 0;
-    #fragmentCount = 0;
-    /** Whether the message in progress is compressed (RSV1 on its first frame, RFC 7692 §6.1). */
-    #compressed = false;
-    /** The bytes so far of a message in several pieces (see {@link MessageAssembler}); none for a message in one. */
-    #assembler;
-    /** For text: the bytes of an incomplete UTF-8 sequence at the end of the fragments so far. */
-    #utf8Tail = EMPTY;
+    /** The frame being read: its header has been consumed, its payload not yet. Reset after each frame. */
+    #frame = new FrameState();
+    /** The message in progress, fragmented (RFC 6455 §5.4) or compressed. Reset after each message. */
+    #message = new MessageState();
     constructor(handler, options) {
         this.#handler = handler;
         this.#maxMessageSize = options.maxMessageSize;
@@ -2756,10 +2740,11 @@ export class FrameParser {
         this.#process();
     }
     #process() {
+        const frame = this.#frame;
         while (!this.#stopped && !this.#paused && !this.#inflating) {
-            if (!this.#awaitingPayload && !this.#readHeader())
+            if (!frame.awaitingPayload && !this.#readHeader())
                 break;
-            const remaining = this.#payloadLength - this.#payloadTaken;
+            const remaining = frame.payloadLength - frame.payloadTaken;
             if (this.#buffered < remaining) {
                 // §8.1: text that is not compressed is validated as it arrives, so that invalid UTF-8 fails at the read
                 // that shows it, not once the whole frame is in.
@@ -2767,12 +2752,16 @@ export class FrameParser {
                     this.#takeTextPiece(this.#buffered);
                 break;
             }
-            if (this.#payloadTaken > 0) {
+            if (frame.payloadTaken > 0) {
                 this.#takeTextPiece(remaining);
                 continue;
             }
-            this.#awaitingPayload = false;
-            this.#handleFrame(this.#takeUnmasked(this.#payloadLength, this.#mask));
+            const payload = this.#takeUnmasked(frame.payloadLength, frame.mask);
+            const { opcode, fin, rsv1 } = frame;
+            // Reset before the frame is handled: the handler may resume or stop the parser, which must find no frame
+            // in progress.
+            frame.reset();
+            this.#handleFrame(opcode, fin, rsv1, payload);
         }
         if (this.#pressed && !this.#inflating) {
             this.#pressed = false;
@@ -2785,28 +2774,29 @@ export class FrameParser {
         this.#stopped = true;
         this.#chunks = [];
         this.#buffered = 0;
-        this.#assembler = undefined;
+        this.#frame.reset();
+        this.#message.reset();
     }
     /** Whether the frame being read is a data frame of an uncompressed text message. */
     #takesTextInPieces() {
-        const opcode = this.#opcode;
-        if (opcode === Opcode.TEXT)
-            return !this.#rsv1;
-        return opcode === Opcode.CONTINUATION && this.#messageOpcode === Opcode.TEXT && !this.#compressed;
+        const frame = this.#frame;
+        if (frame.opcode === Opcode.TEXT)
+            return !frame.rsv1;
+        return frame.opcode === Opcode.CONTINUATION && this.#message.opcode === Opcode.TEXT && !this.#message.compressed;
     }
     /** Consumes the next `count` bytes of a text frame's payload, unmasked with the key at that offset (§5.3). */
     #takeTextPiece(count) {
-        const offset = this.#payloadTaken;
+        const frame = this.#frame;
+        const offset = frame.payloadTaken;
         const shift = 8 * (offset & 3);
-        const mask = shift === 0 ? this.#mask : ((this.#mask << shift) | (this.#mask >>> (32 - shift))) >>> 0;
+        const mask = shift === 0 ? frame.mask : ((frame.mask << shift) | (frame.mask >>> (32 - shift))) >>> 0;
         const piece = this.#takeUnmasked(count, mask);
-        this.#payloadTaken = offset + count;
-        const complete = this.#payloadTaken === this.#payloadLength;
-        if (complete) {
-            this.#awaitingPayload = false;
-            this.#payloadTaken = 0;
-        }
-        this.#addToMessage(Opcode.TEXT, piece, complete && this.#fin);
+        frame.payloadTaken = offset + count;
+        const complete = frame.payloadTaken === frame.payloadLength;
+        const endsMessage = complete && frame.fin;
+        if (complete)
+            frame.reset();
+        this.#addToMessage(Opcode.TEXT, piece, endsMessage);
     }
     /**
      * Reads and checks a frame header (RFC 6455 §5.2) once all of its 2–14 bytes are buffered.
@@ -2817,8 +2807,9 @@ export class FrameParser {
             return false;
         const byte0 = this.#peek(0);
         const byte1 = this.#peek(1);
+        const message = this.#message;
         // Decide what the first two bytes can decide before waiting for the rest of the header.
-        const failure = checkFrameStart(byte0, byte1, this.#messageOpcode !== 0, this.#inflater !== undefined);
+        const failure = checkFrameStart(byte0, byte1, message.opcode !== 0, this.#inflater !== undefined);
         if (failure !== undefined)
             return this.#fail(frameFailure(failure));
         const lengthCode = byte1 & 0x7f;
@@ -2845,24 +2836,20 @@ export class FrameParser {
         const opcode = byte0 & 0x0f;
         // §10.4: the limits are decided here, before any of the payload is buffered.
         if (opcode < Opcode.CLOSE) {
-            if (this.#messageLength + payloadLength > this.#maxMessageSize)
+            if (message.length + payloadLength > this.#maxMessageSize)
                 return this.#fail(frameFailure('MESSAGE_TOO_BIG'));
-            if (opcode === Opcode.CONTINUATION && ++this.#fragmentCount >= this.#maxFragments) {
+            if (opcode === Opcode.CONTINUATION && ++message.fragmentCount >= this.#maxFragments) {
                 return this.#fail(frameFailure('TOO_MANY_FRAGMENTS'));
             }
         }
-        this.#mask = this.#peek32(2 + extendedLengthBytes);
+        const mask = this.#peek32(2 + extendedLengthBytes);
         this.#skip(headerLength);
-        this.#fin = (byte0 & 0x80) !== 0;
-        this.#rsv1 = (byte0 & 0x40) !== 0;
-        this.#opcode = opcode;
-        this.#payloadLength = payloadLength;
-        this.#payloadTaken = 0;
-        this.#awaitingPayload = true;
+        this.#frame.start(byte0, payloadLength, mask);
         return true;
     }
-    #handleFrame(payload) {
-        switch (this.#opcode) {
+    /** Handles a frame whose whole payload has been taken and unmasked. */
+    #handleFrame(opcode, fin, rsv1, payload) {
+        switch (opcode) {
             case Opcode.PING:
                 this.#handler.onPing(payload);
                 return;
@@ -2873,56 +2860,56 @@ export class FrameParser {
                 this.#handleClose(payload);
                 return;
             default:
-                this.#handleDataFrame(payload, this.#rsv1);
+                // §5.4: a continuation frame carries on the message its first frame began.
+                this.#handleDataFrame(opcode === Opcode.CONTINUATION ? this.#message.opcode : opcode, fin, rsv1, payload);
         }
     }
-    #handleDataFrame(payload, rsv1) {
-        if (rsv1 || this.#compressed) {
-            this.#inflateFrame(payload);
+    /** A frame of a data message; `opcode` is the message's (TEXT or BINARY). */
+    #handleDataFrame(opcode, fin, rsv1, payload) {
+        const message = this.#message;
+        if (rsv1 || message.compressed) {
+            this.#inflateFrame(opcode, fin, payload);
             return;
         }
-        const opcode = this.#opcode === Opcode.CONTINUATION ? this.#messageOpcode : this.#opcode;
-        if (this.#fin && this.#messageOpcode === 0) {
+        if (fin && message.opcode === 0) {
             // The common case: a whole message in one frame, delivered without copying.
             this.#deliver(opcode, payload, false);
             return;
         }
-        this.#addToMessage(opcode, payload, this.#fin);
+        this.#addToMessage(opcode, payload, fin);
     }
     /**
      * Adds a fragment (or, for text, a piece of one) to the message in progress, and delivers the message after
      * its last bytes. §8.1: invalid UTF-8 fails as soon as a piece shows it, not only when the message ends.
      */
     #addToMessage(opcode, bytes, last) {
-        if (this.#messageOpcode === 0)
-            this.#messageOpcode = opcode;
-        this.#messageLength += bytes.length;
+        const message = this.#message;
+        if (message.opcode === 0)
+            message.opcode = opcode;
+        message.length += bytes.length;
         if (opcode === Opcode.TEXT && !this.#checkTextFragment(bytes, last)) {
             this.#fail(frameFailure('INVALID_UTF8'));
             return;
         }
         if (!last) {
-            (this.#assembler ??= new MessageAssembler()).add(bytes);
+            (message.assembler ??= new MessageAssembler()).add(bytes);
             return;
         }
-        const message = this.#assembler === undefined ? bytes : this.#assembler.finish(bytes, this.#messageLength);
-        // Made again for the next message in pieces: an idle connection holds none.
-        this.#assembler = undefined;
-        this.#endMessage();
-        this.#deliver(opcode, message, true);
+        const whole = message.assembler === undefined ? bytes : message.assembler.finish(bytes, message.length);
+        message.reset();
+        this.#deliver(opcode, whole, true);
     }
     /** A frame of a compressed message (RFC 7692 §6.2): inflated in order, while the frames behind it wait. */
-    #inflateFrame(payload) {
-        const opcode = this.#opcode === Opcode.CONTINUATION ? this.#messageOpcode : this.#opcode;
-        if (this.#messageOpcode === 0) {
-            this.#messageOpcode = opcode;
-            this.#compressed = true;
+    #inflateFrame(opcode, fin, payload) {
+        const message = this.#message;
+        if (message.opcode === 0) {
+            message.opcode = opcode;
+            message.compressed = true;
         }
-        this.#messageLength += payload.length;
-        const fin = this.#fin;
+        message.length += payload.length;
         let synchronous = true;
         this.#inflating = true;
-        this.#inflater.inflate(payload, fin, (error, message) => {
+        this.#inflater.inflate(payload, fin, (error, inflated) => {
             this.#inflating = false;
             if (this.#stopped)
                 return;
@@ -2931,22 +2918,16 @@ export class FrameParser {
                 return;
             }
             if (fin) {
-                this.#endMessage();
+                this.#message.reset();
                 if (this.#paused)
-                    this.#held = { opcode, data: message ?? EMPTY };
+                    this.#held = { opcode, data: inflated ?? EMPTY };
                 else
-                    this.#deliver(opcode, message ?? EMPTY, false);
+                    this.#deliver(opcode, inflated ?? EMPTY, false);
             }
             if (!synchronous)
                 this.#process();
         });
         synchronous = false;
-    }
-    #endMessage() {
-        this.#messageOpcode = 0;
-        this.#messageLength = 0;
-        this.#fragmentCount = 0;
-        this.#compressed = false;
     }
     /** Hands a complete message over; text not yet checked as it arrived is checked here (§8.1). */
     #deliver(opcode, data, utf8Checked) {
@@ -2965,19 +2946,21 @@ export class FrameParser {
      * On the final fragment nothing may be left incomplete.
      */
     #checkTextFragment(fragment, last) {
+        const message = this.#message;
         let bytes = fragment;
-        if (this.#utf8Tail.length > 0) {
+        if (message.utf8Tail.length > 0) {
             // Complete the carried sequence with the first bytes of this fragment, then check it alone.
-            const missing = utf8SequenceLength(this.#utf8Tail[0]) - this.#utf8Tail.length;
-            const joined = Buffer.concat([this.#utf8Tail, fragment.subarray(0, missing)]);
-            if (joined.length < this.#utf8Tail.length + missing) {
-                this.#utf8Tail = joined;
+            const carried = message.utf8Tail;
+            const missing = utf8SequenceLength(carried[0]) - carried.length;
+            const joined = Buffer.concat([carried, fragment.subarray(0, missing)]);
+            if (joined.length < carried.length + missing) {
+                message.utf8Tail = joined;
                 return isValidUtf8Prefix(joined) && !last;
             }
             if (!isUtf8(joined))
                 return false;
             bytes = fragment.subarray(missing);
-            this.#utf8Tail = EMPTY;
+            message.utf8Tail = EMPTY;
         }
         const tailLength = incompleteUtf8TailLength(bytes);
         if (!isUtf8(tailLength === 0 ? bytes : bytes.subarray(0, bytes.length - tailLength)))
@@ -2987,7 +2970,7 @@ export class FrameParser {
         const tail = bytes.subarray(bytes.length - tailLength);
         if (last || !isValidUtf8Prefix(tail))
             return false;
-        this.#utf8Tail = Buffer.from(tail);
+        message.utf8Tail = Buffer.from(tail);
         return true;
     }
     /** §5.5.1: an optional 2-byte code, then a UTF-8 reason. */
@@ -3059,61 +3042,148 @@ export class FrameParser {
             return view;
         }
         const out = Buffer.allocUnsafe(count);
-        const wasm = count >= WASM_UNMASK_MIN_LENGTH ? wasmUnmasker : undefined;
-        const key = byteSwap32(mask);
-        let blockStart = 0; // where the bytes gathered in the block go in `out`
-        let blockFill = 0;
+        if (count >= WASM_UNMASK_MIN_LENGTH && wasmUnmasker !== undefined) {
+            this.#gatherUnmaskedInto(out, mask, wasmUnmasker);
+        }
+        else {
+            this.#gatherInto(out);
+            unmask(out, mask);
+        }
+        return out;
+    }
+    /** Copies the next `out.length` bytes, which span several chunks, into `out`, and consumes them. */
+    #gatherInto(out) {
+        const count = out.length;
         // One pass over the chunks, then one splice: a payload trickled in as many tiny chunks stays linear.
         let written = 0;
         let index = 0;
-        let offset = start;
+        let offset = this.#offset;
         while (written < count) {
             const chunk = this.#chunks[index];
-            let n = Math.min(chunk.length - offset, count - written);
-            if (wasm === undefined) {
-                chunk.copy(out, written, offset, offset + n);
-                offset += n;
-                written += n;
+            const n = Math.min(chunk.length - offset, count - written);
+            chunk.copy(out, written, offset, offset + n);
+            offset += n;
+            written += n;
+            if (offset === chunk.length) {
+                index++;
+                offset = 0;
             }
-            else {
-                while (n > 0) {
-                    const m = Math.min(n, WASM_BLOCK_SIZE - blockFill);
-                    chunk.copy(wasm.memory, blockFill, offset, offset + m);
-                    blockFill += m;
-                    offset += m;
-                    written += m;
-                    n -= m;
-                    if (blockFill === WASM_BLOCK_SIZE) {
-                        wasm.xorWords(WASM_BLOCK_SIZE, key);
-                        wasm.memory.copy(out, blockStart, 0, WASM_BLOCK_SIZE);
-                        blockStart += WASM_BLOCK_SIZE;
-                        blockFill = 0;
-                    }
-                }
+        }
+        this.#dropGathered(index, offset, count);
+    }
+    /** As {@link #gatherInto}, unmasking on the way: the bytes pass through the WebAssembly block (§5.3). */
+    #gatherUnmaskedInto(out, mask, wasm) {
+        const count = out.length;
+        const key = byteSwap32(mask);
+        let blockStart = 0; // where the bytes gathered in the block go in `out`
+        let blockFill = 0;
+        let written = 0;
+        let index = 0;
+        let offset = this.#offset;
+        while (written < count) {
+            const chunk = this.#chunks[index];
+            // Blocks start at multiples of 4 in the payload, so each starts with key byte 0.
+            const n = Math.min(chunk.length - offset, count - written, WASM_BLOCK_SIZE - blockFill);
+            chunk.copy(wasm.memory, blockFill, offset, offset + n);
+            blockFill += n;
+            offset += n;
+            written += n;
+            if (blockFill === WASM_BLOCK_SIZE) {
+                wasm.xorWords(WASM_BLOCK_SIZE, key);
+                wasm.memory.copy(out, blockStart, 0, WASM_BLOCK_SIZE);
+                blockStart += WASM_BLOCK_SIZE;
+                blockFill = 0;
             }
             if (offset === chunk.length) {
                 index++;
                 offset = 0;
             }
         }
-        this.#chunks.splice(0, index);
-        this.#offset = offset;
-        this.#buffered -= count;
-        if (wasm === undefined) {
-            unmask(out, mask);
-            return out;
-        }
+        this.#dropGathered(index, offset, count);
         // The last, partial block: whole words in WebAssembly, the last 0–3 bytes here.
         const wordBytes = blockFill & ~3;
         wasm.xorWords(wordBytes, key);
         wasm.memory.copy(out, blockStart, 0, blockFill);
         for (let i = blockStart + wordBytes; i < count; i++)
             out[i] = out[i] ^ maskByte(mask, i);
-        return out;
+    }
+    /** Consumes the `count` bytes just gathered: `index` whole chunks, then `offset` bytes of the next. */
+    #dropGathered(index, offset, count) {
+        this.#chunks.splice(0, index);
+        this.#offset = offset;
+        this.#buffered -= count;
     }
 }
 /** Default of {@link FrameParserOptions.maxReadAhead}. */
 const DEFAULT_MAX_READ_AHEAD = 256 * 1024;
+/**
+ * The frame a {@link FrameParser} is reading (RFC 6455 §5.2), from its header until its payload is consumed.
+ * One per parser, with a fixed shape, reset in place: reading a frame allocates nothing.
+ */
+class FrameState {
+    /** A header has been read; its payload is still to come, wholly or in part. */
+    awaitingPayload = false;
+    fin = false;
+    /** RSV1: on the first frame of a data message, marks the message compressed (RFC 7692 §6). */
+    rsv1 = false;
+    opcode = 0;
+    payloadLength = 0;
+    /** Bytes of the payload already consumed: a text frame is taken piece by piece as it arrives (§8.1). */
+    payloadTaken = 0;
+    /** The frame's masking key, its 4 bytes read as a big-endian 32-bit number. */
+    mask = 0;
+    /** Takes a header just read: its first byte (FIN, RSV1, opcode), its payload length and its masking key. */
+    start(firstByte, payloadLength, mask) {
+        this.awaitingPayload = true;
+        this.fin = (firstByte & 0x80) !== 0;
+        this.rsv1 = (firstByte & 0x40) !== 0;
+        this.opcode = firstByte & 0x0f;
+        this.payloadLength = payloadLength;
+        this.payloadTaken = 0;
+        this.mask = mask;
+    }
+    /** No frame is being read: its payload was consumed, or the parser stopped. */
+    reset() {
+        this.awaitingPayload = false;
+        this.fin = false;
+        this.rsv1 = false;
+        this.opcode = 0;
+        this.payloadLength = 0;
+        this.payloadTaken = 0;
+        this.mask = 0;
+    }
+}
+/**
+ * The data message a {@link FrameParser} has begun and not yet delivered: one in several frames (RFC 6455 §5.4),
+ * a compressed one (RFC 7692), or text taken in pieces as it arrives (§8.1). One per parser, with a fixed shape,
+ * reset in place.
+ */
+class MessageState {
+    /** The message's opcode (TEXT or BINARY), from its first frame; 0 when no message is in progress. */
+    opcode = 0;
+    /** Payload bytes of its frames so far (as received, so compressed for a compressed message). */
+    length = 0;
+    /** Its continuation frames so far, counted against `maxFragments`. */
+    fragmentCount = 0;
+    /** Whether the message is compressed (RSV1 on its first frame, RFC 7692 §6.1). */
+    compressed = false;
+    /** The bytes so far of a message in several pieces (see {@link MessageAssembler}); none for a message in one. */
+    assembler = undefined;
+    /** For text: the bytes of an incomplete UTF-8 sequence at the end of the pieces so far. */
+    utf8Tail = EMPTY;
+    /**
+     * No message is in progress: it was delivered, or the parser stopped. The assembler is dropped too, and made
+     * again for the next message in pieces: an idle connection holds none.
+     */
+    reset() {
+        this.opcode = 0;
+        this.length = 0;
+        this.fragmentCount = 0;
+        this.compressed = false;
+        this.assembler = undefined;
+        this.utf8Tail = EMPTY;
+    }
+}
 /** Pieces from this size on are kept as they are; smaller ones are copied together into a slab. */
 const LARGE_PIECE = 16 * 1024;
 /** The first slab's size; each next one doubles, up to {@link MAX_SLAB}. */
