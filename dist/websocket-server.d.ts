@@ -8,17 +8,17 @@
  * Compiles with TypeScript >= 5.0 and any `target` from es2020 on, as ESM or CommonJS, strict or not.
  *
  * Contents: the numbered banners below, in order.
- *    1. Public types and options
- *    2. Protocol vocabulary (RFC 6455 §5.2, §7.4, §11.7)
- *    3. Errors
- *    4. The server: lifecycle, listening, the client list, callbacks, broadcast, heartbeat, stats
- *    5. The opening handshake (RFC 6455 §4.2): tracking, the request head, the checks, the 101 response
- *    6. The per-connection handler: sending, the closing handshake, state
- *    7. The incremental frame parser (RFC 6455 §5): pure — no socket, no timers
- *    8. The frame writer (RFC 6455 §5.2): server frames are never masked
- *    9. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
- *   10. Validation helpers: masking, UTF-8, close codes, options
- *   11. Small utilities: logging, formatting
+ *    1. Public types
+ *    2. Options: types, defaults and validation
+ *    3. Protocol vocabulary and limits (RFC 6455 §5.2, §7.4, §11.7)
+ *    4. Errors
+ *    5. The server: lifecycle, listening, the client list, callbacks, broadcast, heartbeat, stats
+ *    6. The opening handshake (RFC 6455 §4.2): tracking, the request head, the checks, the 101 response
+ *    7. The per-connection handler: sending, the closing handshake, state
+ *    8. The frame parser (RFC 6455 §5), with masking and UTF-8
+ *    9. The frame writer (RFC 6455 §5.2): server frames are never masked
+ *   10. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
+ *   11. Small utilities and the logger
  *
  * @example
  * ```ts
@@ -50,141 +50,6 @@ export interface Logger {
     info(message: string): void;
     warn(message: string): void;
     error(message: string): void;
-}
-/** Options of {@link WebsocketServer}. Every one is optional. */
-export interface WebsocketServerOptions {
-    /** TCP port to listen on. Default `0`: an ephemeral port, read back from {@link WebsocketServer.port}. */
-    port?: number;
-    /** Interface to listen on. Default `'127.0.0.1'`; `'0.0.0.0'` (or `'::'`) listens on all interfaces. */
-    host?: string;
-    /** Lowest level that is logged. Default `'warning'`. */
-    loglevel?: LogLevel;
-    /** Where log lines go. Default: the process's standard error, through `console`. */
-    logger?: Logger;
-    /**
-     * Largest message accepted, in bytes, after reassembling its fragments. A bigger one closes the connection
-     * with 1009 (Message Too Big), decided from the frame header before its payload is buffered.
-     * Default 16 MiB (16,777,216).
-     */
-    maxMessageSize?: number;
-    /**
-     * Most frames one message may be split into (RFC 6455 §5.4); more closes the connection with 1008 (Policy
-     * Violation). Default `0`: no limit. Fragments need no count limit: however many there are, what a message
-     * holds is bounded by `maxMessageSize` plus a constant (small fragments are copied together as they arrive,
-     * empty ones cost nothing), and the work is linear in the bytes received.
-     */
-    maxFragments?: number;
-    /**
-     * Most received chunks (TCP reads) held while a frame is incomplete. More closes the connection with 1008: a
-     * frame trickled in one-byte segments would otherwise cost an object per byte. Default 16,384 (a 16 MiB frame
-     * in 1 KiB reads fits).
-     */
-    maxBufferedChunks?: number;
-    /**
-     * Most connections at once, counting those still in their handshake (TLS included). A connection over it is
-     * answered `503 Service Unavailable` at once (on the TLS port, closed before TLS). Default: 50,000, or less
-     * where the process's descriptor limit (`ulimit -n`) is lower: that limit less a reserve of 32 + 5 % for the
-     * application's own files, so that the server refuses with 503 before it runs out of descriptors.
-     */
-    maxConnections?: number;
-    /**
-     * Largest HTTP request head accepted during the opening handshake (request line and headers), in bytes.
-     * A bigger one is answered `431 Request Header Fields Too Large`. Default 16 KiB (16,384).
-     */
-    maxHeaderSize?: number;
-    /**
-     * Milliseconds a client has to complete its opening handshake (and `setFnAuthenticate` to answer).
-     * A slower one is answered `408 Request Timeout`. Default 10,000.
-     */
-    handshakeTimeout?: number;
-    /**
-     * Milliseconds to wait for the peer's part of the closing handshake (its Close frame, then the end of
-     * the TCP connection) before the connection is dropped. Default 5,000.
-     */
-    closeTimeout?: number;
-    /**
-     * The TLS private key, to serve `wss://`: a PEM string, a `Buffer`, or the path of a PEM file (a string that
-     * does not begin with `-----BEGIN`). Needs {@link cert}. Default: none, the server speaks plain `ws://`.
-     */
-    key?: string | Buffer;
-    /** The TLS certificate (chain), as {@link key}: a PEM string, a `Buffer`, or a file path. Needs {@link key}. */
-    cert?: string | Buffer;
-    /**
-     * Further options of `tls.createServer` for `wss://`, e.g. `ca`, `passphrase`, `minVersion`; needs
-     * {@link key} and {@link cert}. The TLS handshake is bounded by this server's `handshakeTimeout`, counted from
-     * the TCP connection (node:tls's own `handshakeTimeout`, an idle timer, defaults to twice that).
-     */
-    tls?: TlsOptions;
-    /**
-     * Milliseconds between the Pings the server sends each client to check that it is still there
-     * (RFC 6455 §5.5.2); `0` sends none. Default 20,000.
-     */
-    pingInterval?: number;
-    /**
-     * Milliseconds a client has to answer the server's Ping with a Pong; one that does not is dropped (its
-     * `closeCode` is 1006), so that half-open TCP connections do not linger. `0` never drops. Default 20,000.
-     */
-    pingTimeout?: number;
-    /**
-     * The subprotocols the server speaks, most preferred first: it picks the first of its list that the client
-     * offers in `Sec-WebSocket-Protocol` (RFC 6455 §4.2.2). Or a function that picks one of the offered ones
-     * (or none: `undefined`/`null`); it is called only when the client offers at least one. Default: none.
-     */
-    subprotocols?: readonly string[] | SubprotocolChooser;
-    /**
-     * When `true`, a client that offers no subprotocol the server picks is refused with 400. Needs
-     * {@link subprotocols}. Default `false`: such a client connects without a subprotocol.
-     */
-    requireSubprotocol?: boolean;
-    /**
-     * An HTTP(S) server of the application to attach to, instead of listening on a port of our own:
-     * `runForever()` takes its `'upgrade'` requests (see {@link path}); the application listens on it itself.
-     * Excludes `port`, `host`, `key`, `cert` and `tls`. Default: none, the server listens itself.
-     */
-    server?: HttpServer | HttpsServer;
-    /**
-     * The only path served, compared exactly with the request's path (without its query), e.g. `'/ws'`.
-     * Upgrades to other paths are answered 404, or, on an attached {@link server} that has another `'upgrade'`
-     * listener, left to that listener. Default: every path.
-     */
-    path?: string;
-    /**
-     * The allowed values of the `Origin` header (compared case-insensitively), e.g. `['https://example.com']`.
-     * A request with another Origin is refused with 403 before `setFnAuthenticate` (RFC 6455 §10.2). A request
-     * without Origin passes: browsers always send one, other clients can send any (RFC 6455 §10.1).
-     * Default: every origin.
-     */
-    origins?: readonly string[];
-    /**
-     * Compress messages with permessage-deflate (RFC 7692) when a client offers it: `true` for the defaults, or
-     * the settings. Default `false` (as in `ws`): compression costs CPU and memory per connection.
-     */
-    perMessageDeflate?: boolean | PerMessageDeflateOptions;
-    /**
-     * Most bytes that may wait to be sent to one client (its `bufferedAmount`) before `slowClientPolicy` applies
-     * to a new message. Default 16 MiB.
-     */
-    maxBufferedAmount?: number;
-    /**
-     * What happens to a message for a client whose `bufferedAmount` would pass `maxBufferedAmount`:
-     * `'close'` closes that client with 1008 (Policy Violation) and drops the message; `'drop'` drops the message
-     * (`'dropped'` is returned) and keeps the client; `'queue'` queues it anyway, without a limit.
-     * Default `'close'`: a client that cannot keep up never costs the server unbounded memory.
-     */
-    slowClientPolicy?: SlowClientPolicy;
-    /**
-     * Carries broadcasts to and from other servers (other processes, other hosts), so that
-     * {@link WebsocketServer.sendMessageToAll} reaches every client of every server: `ClusterAdapter` (in
-     * `adapters/cluster.ts`) across the workers of `node:cluster`, `RedisAdapter` (in `adapters/redis.ts`) across
-     * hosts, or your own {@link BroadcastAdapter}. Default: none, broadcasts stay in this server (and cost nothing
-     * more).
-     */
-    adapter?: BroadcastAdapter;
-    /**
-     * This server's name among the servers joined by an {@link adapter}: it marks the broadcasts it publishes, so
-     * that it never delivers its own again. Must differ from every other server's. Default: a random UUID.
-     */
-    serverId?: string;
 }
 /**
  * A broadcast as it travels between servers through a {@link BroadcastAdapter}.
@@ -249,35 +114,6 @@ export interface AdapterContext {
     deliver(broadcast: Broadcast): void;
     /** Writes a line through the server's logger, if `level` is at or above the server's `loglevel`. */
     log(level: LogLevel, message: string): void;
-}
-/** See {@link WebsocketServerOptions.slowClientPolicy}. */
-export type SlowClientPolicy = 'close' | 'drop' | 'queue';
-/**
- * permessage-deflate settings (RFC 7692). Memory per connection, when compression is in use (measured with the
- * defaults by `bench/memory.ts`): about 113 KB of RSS for a compressor (kept with context takeover; only while a
- * compressed message is being sent with `serverNoContextTakeover`), about 32 KB for a decompressor once the
- * client has sent a compressed message.
- */
-export interface PerMessageDeflateOptions {
-    /**
-     * Reset the server's compression context after every message. It costs compression ratio, but no compressor
-     * is kept per connection, and a broadcast is compressed once for all such clients. Default `false`.
-     */
-    serverNoContextTakeover?: boolean;
-    /** Ask clients to reset their compression context after every message. Default `false`. */
-    clientNoContextTakeover?: boolean;
-    /** Largest window the server compresses with: 9–15 (zlib cannot produce 8-bit windows). Default 12. */
-    serverMaxWindowBits?: number;
-    /** Largest window clients may compress with, when they offer to limit it: 8–15. Default 15. */
-    clientMaxWindowBits?: number;
-    /** Messages shorter than this many bytes are sent uncompressed. Default 1024. */
-    threshold?: number;
-    /** zlib compression level, 0–9. Default 6. */
-    level?: number;
-    /** zlib memory level, 1–9: compressor state memory. Default 5. */
-    memLevel?: number;
-    /** Most compression and decompression jobs running at once in the whole server. Default 10. */
-    concurrencyLimit?: number;
 }
 /**
  * Picks the subprotocol for a connection from those the client offered, in its order of preference:
@@ -416,6 +252,170 @@ export interface ServerStats {
     readonly broadcastsPublished: number;
     /** Broadcasts of other servers received from the `adapter` and sent to this server's clients. */
     readonly broadcastsReceived: number;
+}
+/** Options of {@link WebsocketServer}. Every one is optional. */
+export interface WebsocketServerOptions {
+    /** TCP port to listen on. Default `0`: an ephemeral port, read back from {@link WebsocketServer.port}. */
+    port?: number;
+    /** Interface to listen on. Default `'127.0.0.1'`; `'0.0.0.0'` (or `'::'`) listens on all interfaces. */
+    host?: string;
+    /** Lowest level that is logged. Default `'warning'`. */
+    loglevel?: LogLevel;
+    /** Where log lines go. Default: the process's standard error, through `console`. */
+    logger?: Logger;
+    /**
+     * Largest message accepted, in bytes, after reassembling its fragments. A bigger one closes the connection
+     * with 1009 (Message Too Big), decided from the frame header before its payload is buffered.
+     * Default 16 MiB (16,777,216).
+     */
+    maxMessageSize?: number;
+    /**
+     * Most frames one message may be split into (RFC 6455 §5.4); more closes the connection with 1008 (Policy
+     * Violation). Default `0`: no limit. Fragments need no count limit: however many there are, what a message
+     * holds is bounded by `maxMessageSize` plus a constant (small fragments are copied together as they arrive,
+     * empty ones cost nothing), and the work is linear in the bytes received.
+     */
+    maxFragments?: number;
+    /**
+     * Most received chunks (TCP reads) held while a frame is incomplete. More closes the connection with 1008: a
+     * frame trickled in one-byte segments would otherwise cost an object per byte. Default 16,384 (a 16 MiB frame
+     * in 1 KiB reads fits).
+     */
+    maxBufferedChunks?: number;
+    /**
+     * Most connections at once, counting those still in their handshake (TLS included). A connection over it is
+     * answered `503 Service Unavailable` at once (on the TLS port, closed before TLS). Default: 50,000, or less
+     * where the process's descriptor limit (`ulimit -n`) is lower: that limit less a reserve of 32 + 5 % for the
+     * application's own files, so that the server refuses with 503 before it runs out of descriptors.
+     */
+    maxConnections?: number;
+    /**
+     * Largest HTTP request head accepted during the opening handshake (request line and headers), in bytes.
+     * A bigger one is answered `431 Request Header Fields Too Large`. Default 16 KiB (16,384).
+     */
+    maxHeaderSize?: number;
+    /**
+     * Milliseconds a client has to complete its opening handshake (and `setFnAuthenticate` to answer).
+     * A slower one is answered `408 Request Timeout`. Default 10,000.
+     */
+    handshakeTimeout?: number;
+    /**
+     * Milliseconds to wait for the peer's part of the closing handshake (its Close frame, then the end of
+     * the TCP connection) before the connection is dropped. Default 5,000.
+     */
+    closeTimeout?: number;
+    /**
+     * The TLS private key, to serve `wss://`: a PEM string, a `Buffer`, or the path of a PEM file (a string that
+     * does not begin with `-----BEGIN`). Needs {@link cert}. Default: none, the server speaks plain `ws://`.
+     */
+    key?: string | Buffer;
+    /** The TLS certificate (chain), as {@link key}: a PEM string, a `Buffer`, or a file path. Needs {@link key}. */
+    cert?: string | Buffer;
+    /**
+     * Further options of `tls.createServer` for `wss://`, e.g. `ca`, `passphrase`, `minVersion`; needs
+     * {@link key} and {@link cert}. The TLS handshake is bounded by this server's `handshakeTimeout`, counted from
+     * the TCP connection (node:tls's own `handshakeTimeout`, an idle timer, defaults to twice that).
+     */
+    tls?: TlsOptions;
+    /**
+     * Milliseconds between the Pings the server sends each client to check that it is still there
+     * (RFC 6455 §5.5.2); `0` sends none. Default 20,000.
+     */
+    pingInterval?: number;
+    /**
+     * Milliseconds a client has to answer the server's Ping with a Pong; one that does not is dropped (its
+     * `closeCode` is 1006), so that half-open TCP connections do not linger. `0` never drops. Default 20,000.
+     */
+    pingTimeout?: number;
+    /**
+     * The subprotocols the server speaks, most preferred first: it picks the first of its list that the client
+     * offers in `Sec-WebSocket-Protocol` (RFC 6455 §4.2.2). Or a function that picks one of the offered ones
+     * (or none: `undefined`/`null`); it is called only when the client offers at least one. Default: none.
+     */
+    subprotocols?: readonly string[] | SubprotocolChooser;
+    /**
+     * When `true`, a client that offers no subprotocol the server picks is refused with 400. Needs
+     * {@link subprotocols}. Default `false`: such a client connects without a subprotocol.
+     */
+    requireSubprotocol?: boolean;
+    /**
+     * An HTTP(S) server of the application to attach to, instead of listening on a port of our own:
+     * `runForever()` takes its `'upgrade'` requests (see {@link path}); the application listens on it itself.
+     * Excludes `port`, `host`, `key`, `cert` and `tls`. Default: none, the server listens itself.
+     */
+    server?: HttpServer | HttpsServer;
+    /**
+     * The only path served, compared exactly with the request's path (without its query), e.g. `'/ws'`.
+     * Upgrades to other paths are answered 404, or, on an attached {@link server} that has another `'upgrade'`
+     * listener, left to that listener. Default: every path.
+     */
+    path?: string;
+    /**
+     * The allowed values of the `Origin` header (compared case-insensitively), e.g. `['https://example.com']`.
+     * A request with another Origin is refused with 403 before `setFnAuthenticate` (RFC 6455 §10.2). A request
+     * without Origin passes: browsers always send one, other clients can send any (RFC 6455 §10.1).
+     * Default: every origin.
+     */
+    origins?: readonly string[];
+    /**
+     * Compress messages with permessage-deflate (RFC 7692) when a client offers it: `true` for the defaults, or
+     * the settings. Default `false` (as in `ws`): compression costs CPU and memory per connection.
+     */
+    perMessageDeflate?: boolean | PerMessageDeflateOptions;
+    /**
+     * Most bytes that may wait to be sent to one client (its `bufferedAmount`) before `slowClientPolicy` applies
+     * to a new message. Default 16 MiB.
+     */
+    maxBufferedAmount?: number;
+    /**
+     * What happens to a message for a client whose `bufferedAmount` would pass `maxBufferedAmount`:
+     * `'close'` closes that client with 1008 (Policy Violation) and drops the message; `'drop'` drops the message
+     * (`'dropped'` is returned) and keeps the client; `'queue'` queues it anyway, without a limit.
+     * Default `'close'`: a client that cannot keep up never costs the server unbounded memory.
+     */
+    slowClientPolicy?: SlowClientPolicy;
+    /**
+     * Carries broadcasts to and from other servers (other processes, other hosts), so that
+     * {@link WebsocketServer.sendMessageToAll} reaches every client of every server: `ClusterAdapter` (in
+     * `adapters/cluster.ts`) across the workers of `node:cluster`, `RedisAdapter` (in `adapters/redis.ts`) across
+     * hosts, or your own {@link BroadcastAdapter}. Default: none, broadcasts stay in this server (and cost nothing
+     * more).
+     */
+    adapter?: BroadcastAdapter;
+    /**
+     * This server's name among the servers joined by an {@link adapter}: it marks the broadcasts it publishes, so
+     * that it never delivers its own again. Must differ from every other server's. Default: a random UUID.
+     */
+    serverId?: string;
+}
+/** See {@link WebsocketServerOptions.slowClientPolicy}. */
+export type SlowClientPolicy = 'close' | 'drop' | 'queue';
+/**
+ * permessage-deflate settings (RFC 7692). Memory per connection, when compression is in use (measured with the
+ * defaults by `bench/memory.ts`): about 113 KB of RSS for a compressor (kept with context takeover; only while a
+ * compressed message is being sent with `serverNoContextTakeover`), about 32 KB for a decompressor once the
+ * client has sent a compressed message.
+ */
+export interface PerMessageDeflateOptions {
+    /**
+     * Reset the server's compression context after every message. It costs compression ratio, but no compressor
+     * is kept per connection, and a broadcast is compressed once for all such clients. Default `false`.
+     */
+    serverNoContextTakeover?: boolean;
+    /** Ask clients to reset their compression context after every message. Default `false`. */
+    clientNoContextTakeover?: boolean;
+    /** Largest window the server compresses with: 9–15 (zlib cannot produce 8-bit windows). Default 12. */
+    serverMaxWindowBits?: number;
+    /** Largest window clients may compress with, when they offer to limit it: 8–15. Default 15. */
+    clientMaxWindowBits?: number;
+    /** Messages shorter than this many bytes are sent uncompressed. Default 1024. */
+    threshold?: number;
+    /** zlib compression level, 0–9. Default 6. */
+    level?: number;
+    /** zlib memory level, 1–9: compressor state memory. Default 5. */
+    memLevel?: number;
+    /** Most compression and decompression jobs running at once in the whole server. Default 10. */
+    concurrencyLimit?: number;
 }
 /** Frame opcodes (RFC 6455 §5.2, §11.8). */
 export declare const Opcode: {
@@ -735,6 +735,7 @@ export interface FrameParserOptions {
  * control frames to its handler, synchronously. It keeps a queue of received chunks and takes exactly the
  * bytes each step needs; a payload is a view of the chunk it arrived in when it fits in one, and a copy only
  * when it spans several. Every rule decidable from a frame header is checked before its payload is awaited.
+ * It is pure, with no socket and no timers: bytes go in, events come out, so that a test drives it alone.
  *
  * @example
  * ```ts

@@ -8,17 +8,17 @@
  * Compiles with TypeScript >= 5.0 and any `target` from es2020 on, as ESM or CommonJS, strict or not.
  *
  * Contents: the numbered banners below, in order.
- *    1. Public types and options
- *    2. Protocol vocabulary (RFC 6455 §5.2, §7.4, §11.7)
- *    3. Errors
- *    4. The server: lifecycle, listening, the client list, callbacks, broadcast, heartbeat, stats
- *    5. The opening handshake (RFC 6455 §4.2): tracking, the request head, the checks, the 101 response
- *    6. The per-connection handler: sending, the closing handshake, state
- *    7. The incremental frame parser (RFC 6455 §5): pure — no socket, no timers
- *    8. The frame writer (RFC 6455 §5.2): server frames are never masked
- *    9. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
- *   10. Validation helpers: masking, UTF-8, close codes, options
- *   11. Small utilities: logging, formatting
+ *    1. Public types
+ *    2. Options: types, defaults and validation
+ *    3. Protocol vocabulary and limits (RFC 6455 §5.2, §7.4, §11.7)
+ *    4. Errors
+ *    5. The server: lifecycle, listening, the client list, callbacks, broadcast, heartbeat, stats
+ *    6. The opening handshake (RFC 6455 §4.2): tracking, the request head, the checks, the 101 response
+ *    7. The per-connection handler: sending, the closing handshake, state
+ *    8. The frame parser (RFC 6455 §5), with masking and UTF-8
+ *    9. The frame writer (RFC 6455 §5.2): server frames are never masked
+ *   10. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
+ *   11. Small utilities and the logger
  *
  * @example
  * ```ts
@@ -46,8 +46,258 @@ import { constants as zlibConstants, createDeflateRaw, createInflateRaw, deflate
 import { endianness } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { createServer as createTlsServer, Server as TlsServer } from 'node:tls';
+/** The options that have no default value: absent unless given. */
+const OPTIONS_WITHOUT_DEFAULT = [
+    'logger',
+    'key',
+    'cert',
+    'tls',
+    'subprotocols',
+    'server',
+    'path',
+    'origins',
+    'adapter',
+    'serverId',
+];
+/** The default of every other option (each documented on {@link WebsocketServerOptions}). */
+const DEFAULTS = {
+    port: 0,
+    host: '127.0.0.1',
+    loglevel: 'warning',
+    maxMessageSize: 16 * 1024 * 1024,
+    maxFragments: 0,
+    maxBufferedChunks: 16384,
+    maxConnections: 50_000,
+    maxHeaderSize: 16 * 1024,
+    handshakeTimeout: 10_000,
+    closeTimeout: 5_000,
+    perMessageDeflate: false,
+    maxBufferedAmount: 16 * 1024 * 1024,
+    slowClientPolicy: 'close',
+    pingInterval: 20_000,
+    pingTimeout: 20_000,
+    requireSubprotocol: false,
+};
+const DEFLATE_DEFAULTS = {
+    serverNoContextTakeover: false,
+    clientNoContextTakeover: false,
+    serverMaxWindowBits: 12,
+    clientMaxWindowBits: 15,
+    threshold: 1024,
+    level: 6,
+    memLevel: 5,
+    concurrencyLimit: 10,
+};
+/** The name of every option: {@link resolveOptions} refuses any other, so that a misspelt one does not pass unseen. */
+const OPTION_NAMES = new Set([...Object.keys(DEFAULTS), ...OPTIONS_WITHOUT_DEFAULT]);
+const BUFFER_MAX_LENGTH = 2 ** 32;
+/** setTimeout's largest delay (about 24.8 days). */
+const TIMER_MAX = 2 ** 31 - 1;
+/**
+ * The default of `maxConnections`: 50,000, or the process's soft descriptor limit less a reserve for the
+ * application's own files (32 + 5 %) where that is lower. Read from `/proc/self/limits` where there is one
+ * (Linux); elsewhere, or without the permission to read it, 50,000.
+ */
+function defaultMaxConnections() {
+    let limits;
+    try {
+        limits = readFileSync('/proc/self/limits', 'latin1');
+    }
+    catch {
+        return DEFAULTS.maxConnections;
+    }
+    const match = /^Max open files\s+(\d+)/m.exec(limits);
+    if (match === null)
+        return DEFAULTS.maxConnections;
+    const descriptors = Number(match[1]);
+    return Math.max(1, Math.min(DEFAULTS.maxConnections, descriptors - 32 - Math.ceil(descriptors / 20)));
+}
+/** Merges the options with the defaults and checks every value, then how they go together. */
+function resolveOptions(options) {
+    if (typeof options !== 'object' || options === null) {
+        throw new TypeError(`Cannot create the server: options must be an object, not ${describeType(options)}.`);
+    }
+    for (const name of Object.keys(options)) {
+        if (!OPTION_NAMES.has(name)) {
+            throw new TypeError(`Cannot create the server: '${name}' is not an option (known: ${[...OPTION_NAMES].join(', ')}).`);
+        }
+    }
+    const resolved = { ...DEFAULTS, ...withoutUndefined(options) };
+    if (options.maxConnections === undefined)
+        resolved.maxConnections = defaultMaxConnections();
+    checkInteger('port', resolved.port, 0, 65535);
+    if (typeof resolved.host !== 'string' || resolved.host === '') {
+        throw new TypeError(`Cannot create the server: 'host' must be a non-empty string, not ${describeType(resolved.host)}.`);
+    }
+    if (typeof resolved.loglevel !== 'string') {
+        throw new TypeError(`Cannot create the server: 'loglevel' must be a string, not ${describeType(resolved.loglevel)}.`);
+    }
+    if (!Object.keys(LEVEL_RANK).includes(resolved.loglevel)) {
+        throw new RangeError(`Cannot create the server: loglevel '${resolved.loglevel}' is not one of ${Object.keys(LEVEL_RANK).join(', ')}.`);
+    }
+    checkInteger('maxMessageSize', resolved.maxMessageSize, 1, BUFFER_MAX_LENGTH);
+    checkInteger('maxFragments', resolved.maxFragments, 0, Number.MAX_SAFE_INTEGER);
+    checkInteger('maxBufferedChunks', resolved.maxBufferedChunks, 16, Number.MAX_SAFE_INTEGER);
+    checkInteger('maxConnections', resolved.maxConnections, 1, Number.MAX_SAFE_INTEGER);
+    checkInteger('maxHeaderSize', resolved.maxHeaderSize, 1024, 1024 * 1024);
+    checkInteger('handshakeTimeout', resolved.handshakeTimeout, 1, TIMER_MAX);
+    checkInteger('closeTimeout', resolved.closeTimeout, 1, TIMER_MAX);
+    checkInteger('maxBufferedAmount', resolved.maxBufferedAmount, 1, Number.MAX_SAFE_INTEGER);
+    if (!['close', 'drop', 'queue'].includes(resolved.slowClientPolicy)) {
+        throw new RangeError(`Cannot create the server: slowClientPolicy '${String(resolved.slowClientPolicy)}' is not one of close, drop, queue.`);
+    }
+    checkInteger('pingInterval', resolved.pingInterval, 0, TIMER_MAX);
+    checkInteger('pingTimeout', resolved.pingTimeout, 0, TIMER_MAX);
+    const logger = options.logger;
+    if (logger !== undefined) {
+        const methods = ['debug', 'info', 'warn', 'error'];
+        if (typeof logger !== 'object' || logger === null || methods.some((m) => typeof logger[m] !== 'function')) {
+            throw new TypeError(`Cannot create the server: 'logger' must have the methods ${methods.join(', ')}.`);
+        }
+    }
+    checkTlsOptions(resolved);
+    checkSubprotocolOptions(resolved);
+    checkAttachOptions(options, resolved);
+    checkStringList('origins', resolved.origins);
+    checkAdapterOptions(resolved);
+    return resolved;
+}
+/** The permessage-deflate settings with their defaults, or `undefined` when compression is off. */
+function resolveDeflateOptions(option) {
+    if (option === false)
+        return undefined;
+    if (option === true)
+        return DEFLATE_DEFAULTS;
+    if (typeof option !== 'object' || option === null) {
+        throw new TypeError(`Cannot create the server: 'perMessageDeflate' must be a boolean or an object, not ${describeType(option)}.`);
+    }
+    for (const name of Object.keys(option)) {
+        if (!Object.keys(DEFLATE_DEFAULTS).includes(name)) {
+            throw new TypeError(`Cannot create the server: '${name}' is not a perMessageDeflate option (known: ${Object.keys(DEFLATE_DEFAULTS).join(', ')}).`);
+        }
+    }
+    const resolved = { ...DEFLATE_DEFAULTS, ...withoutUndefined(option) };
+    for (const name of ['serverNoContextTakeover', 'clientNoContextTakeover']) {
+        if (typeof resolved[name] !== 'boolean') {
+            throw new TypeError(`Cannot create the server: 'perMessageDeflate.${name}' must be a boolean, not ${describeType(resolved[name])}.`);
+        }
+    }
+    if (resolved.serverMaxWindowBits === 8) {
+        throw new RangeError("Cannot create the server: 'perMessageDeflate.serverMaxWindowBits' cannot be 8, as zlib compresses with 9 at least.");
+    }
+    checkInteger('perMessageDeflate.serverMaxWindowBits', resolved.serverMaxWindowBits, 9, 15);
+    checkInteger('perMessageDeflate.clientMaxWindowBits', resolved.clientMaxWindowBits, 8, 15);
+    checkInteger('perMessageDeflate.threshold', resolved.threshold, 0, Number.MAX_SAFE_INTEGER);
+    checkInteger('perMessageDeflate.level', resolved.level, 0, 9);
+    checkInteger('perMessageDeflate.memLevel', resolved.memLevel, 1, 9);
+    checkInteger('perMessageDeflate.concurrencyLimit', resolved.concurrencyLimit, 1, 1024);
+    return resolved;
+}
+/** `key` and `cert` go together, each a PEM string, a Buffer or a file path; `tls` adds to them. */
+function checkTlsOptions(options) {
+    for (const name of ['key', 'cert']) {
+        const value = options[name];
+        if (value !== undefined && !(typeof value === 'string' ? value !== '' : Buffer.isBuffer(value))) {
+            throw new TypeError(`Cannot create the server: '${name}' must be a PEM string, a Buffer or a file path, not ${describeType(value)}.`);
+        }
+    }
+    if ((options.key === undefined) !== (options.cert === undefined)) {
+        const [given, missing] = options.key === undefined ? ['cert', 'key'] : ['key', 'cert'];
+        throw new TypeError(`Cannot create the server: '${given}' needs '${missing}' as well, to serve wss://.`);
+    }
+    const tls = options.tls;
+    if (tls === undefined)
+        return;
+    if (typeof tls !== 'object' || tls === null || Array.isArray(tls)) {
+        throw new TypeError(`Cannot create the server: 'tls' must be an object of tls.createServer options, not ${describeType(tls)}.`);
+    }
+    if (options.key === undefined) {
+        throw new TypeError("Cannot create the server: 'tls' needs 'key' and 'cert', which turn TLS on.");
+    }
+    for (const name of ['key', 'cert']) {
+        if (name in tls) {
+            throw new TypeError(`Cannot create the server: give the TLS ${name} as the option '${name}', not inside 'tls'.`);
+        }
+    }
+}
+/** `subprotocols` is a list of tokens (RFC 6455 §4.1) or a function; `requireSubprotocol` needs it. */
+function checkSubprotocolOptions(options) {
+    const subprotocols = options.subprotocols;
+    if (subprotocols !== undefined && typeof subprotocols !== 'function') {
+        if (!Array.isArray(subprotocols)) {
+            throw new TypeError(`Cannot create the server: 'subprotocols' must be an array of names or a function, not ${describeType(subprotocols)}.`);
+        }
+        for (const name of subprotocols) {
+            if (typeof name !== 'string') {
+                throw new TypeError(`Cannot create the server: 'subprotocols' must hold strings, not ${describeType(name)}.`);
+            }
+            if (!TOKEN.test(name)) {
+                throw new RangeError(`Cannot create the server: '${name}' is not a valid subprotocol name, which must be a token (RFC 6455 §4.1).`);
+            }
+        }
+    }
+    if (typeof options.requireSubprotocol !== 'boolean') {
+        throw new TypeError(`Cannot create the server: 'requireSubprotocol' must be a boolean, not ${describeType(options.requireSubprotocol)}.`);
+    }
+    if (options.requireSubprotocol && subprotocols === undefined) {
+        throw new TypeError("Cannot create the server: 'requireSubprotocol' needs 'subprotocols', the names to require.");
+    }
+}
+/** `server` is an HTTP(S) server and excludes the options of an own listener; `path` is an absolute path. */
+function checkAttachOptions(given, options) {
+    const server = options.server;
+    if (server !== undefined) {
+        if (!(server instanceof HttpServer || server instanceof HttpsServer)) {
+            throw new TypeError(`Cannot create the server: 'server' must be a node:http or node:https Server, not ${describeType(server)}.`);
+        }
+        for (const name of ['port', 'host', 'key', 'cert', 'tls']) {
+            if (given[name] !== undefined) {
+                throw new TypeError(`Cannot create the server: '${name}' cannot be given with 'server', whose own settings decide where and how it listens.`);
+            }
+        }
+    }
+    const path = options.path;
+    if (path === undefined)
+        return;
+    if (typeof path !== 'string') {
+        throw new TypeError(`Cannot create the server: 'path' must be a string, not ${describeType(path)}.`);
+    }
+    if (!path.startsWith('/') || !/^[\x21-\x7e]+$/.test(path) || /[?#]/.test(path)) {
+        throw new RangeError(`Cannot create the server: 'path' must begin with '/' and hold no query, fragment or space, not '${path}'.`);
+    }
+}
+function checkAdapterOptions(options) {
+    const adapter = options.adapter;
+    if (adapter !== undefined) {
+        const methods = ['start', 'publish', 'close'];
+        if (typeof adapter !== 'object' || adapter === null || methods.some((m) => typeof adapter[m] !== 'function')) {
+            throw new TypeError(`Cannot create the server: 'adapter' must have the methods ${methods.join(', ')}.`);
+        }
+    }
+    if (options.serverId !== undefined && (typeof options.serverId !== 'string' || options.serverId === '')) {
+        throw new TypeError(`Cannot create the server: 'serverId' must be a non-empty string, not ${describeType(options.serverId)}.`);
+    }
+}
+function checkStringList(name, value) {
+    if (value === undefined)
+        return;
+    if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || item === '')) {
+        throw new TypeError(`Cannot create the server: '${name}' must be an array of non-empty strings, not ${describeType(value)}.`);
+    }
+}
+function checkInteger(name, value, min, max) {
+    if (typeof value !== 'number') {
+        throw new TypeError(`Cannot create the server: '${name}' must be a number, not ${describeType(value)}.`);
+    }
+    if (!Number.isInteger(value) || value < min || value > max) {
+        throw new RangeError(`Cannot create the server: '${name}' must be an integer from ${min} to ${max}, not ${value}.`);
+    }
+}
+function withoutUndefined(value) {
+    return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined));
+}
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 2. Protocol vocabulary (RFC 6455 §5.2, §7.4, §11.7)
+// 3. Protocol vocabulary and limits (RFC 6455 §5.2, §7.4, §11.7)
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 /** Frame opcodes (RFC 6455 §5.2, §11.8). */
 export const Opcode = {
@@ -79,47 +329,6 @@ export const CloseCode = {
 };
 /** The GUID that the opening handshake appends to the client's key (RFC 6455 §1.3, §4.2.2). */
 const HANDSHAKE_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-/** The options that have no default value: absent unless given. */
-const OPTIONS_WITHOUT_DEFAULT = [
-    'logger',
-    'key',
-    'cert',
-    'tls',
-    'subprotocols',
-    'server',
-    'path',
-    'origins',
-    'adapter',
-    'serverId',
-];
-const DEFAULTS = {
-    port: 0,
-    host: '127.0.0.1',
-    loglevel: 'warning',
-    maxMessageSize: 16 * 1024 * 1024,
-    maxFragments: 0,
-    maxBufferedChunks: 16384,
-    maxConnections: 50_000,
-    maxHeaderSize: 16 * 1024,
-    handshakeTimeout: 10_000,
-    closeTimeout: 5_000,
-    perMessageDeflate: false,
-    maxBufferedAmount: 16 * 1024 * 1024,
-    slowClientPolicy: 'close',
-    pingInterval: 20_000,
-    pingTimeout: 20_000,
-    requireSubprotocol: false,
-};
-const DEFLATE_DEFAULTS = {
-    serverNoContextTakeover: false,
-    clientNoContextTakeover: false,
-    serverMaxWindowBits: 12,
-    clientMaxWindowBits: 15,
-    threshold: 1024,
-    level: 6,
-    memLevel: 5,
-    concurrencyLimit: 10,
-};
 /** Control frames carry at most 125 bytes (§5.5); a close reason therefore at most 123. */
 const MAX_CONTROL_PAYLOAD = 125;
 const MAX_CLOSE_REASON_BYTES = MAX_CONTROL_PAYLOAD - 2;
@@ -128,7 +337,7 @@ const MAX_HEADER_COUNT = 100;
 /** A request line longer than this is answered 414. */
 const MAX_REQUEST_LINE = 8 * 1024;
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 3. Errors
+// 4. Errors
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 /** Base of every error this library reports. `code` is a stable string, e.g. `'WS_ERR_UNMASKED_FRAME'`. */
 export class WebSocketError extends Error {
@@ -1726,7 +1935,7 @@ function httpErrorResponse(error) {
     return `${response}\r\n${body}`;
 }
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 6. The per-connection handler: sending, the closing handshake, state
+// 7. The per-connection handler: sending, the closing handshake, state
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 const kHandler = Symbol('websocket-server.handler');
 /** Set by {@link ClientHandler}'s static block, when the class is defined (so before any server runs). */
@@ -2577,6 +2786,7 @@ function messageBytes(message) {
  * control frames to its handler, synchronously. It keeps a queue of received chunks and takes exactly the
  * bytes each step needs; a payload is a view of the chunk it arrived in when it fits in one, and a copy only
  * when it spans several. Every rule decidable from a frame header is checked before its payload is awaited.
+ * It is pure, with no socket and no timers: bytes go in, events come out, so that a test drives it alone.
  *
  * @example
  * ```ts
@@ -2605,26 +2815,10 @@ export class FrameParser {
     #held;
     /** `onReadPressure(true)` was reported and not yet taken back. */
     #pressed = false;
-    // The frame being read: its header has been consumed, its payload not yet.
-    #awaitingPayload = false;
-    #fin = false;
-    #rsv1 = false;
-    #opcode = 0;
-    #payloadLength = 0;
-    /** Bytes of the payload already consumed: a text frame is taken piece by piece as it arrives (§8.1). */
-    #payloadTaken = 0;
-    /** The frame's masking key, its 4 bytes read as a big-endian 32-bit number. */
-    #mask = 0;
-    // The fragmented message in progress (RFC 6455 §5.4); `#messageOpcode` 0 when none.
-    #messageOpcode = 0;
-    #messageLength = 0;
-    #fragmentCount = 0;
-    /** Whether the message in progress is compressed (RSV1 on its first frame, RFC 7692 §6.1). */
-    #compressed = false;
-    /** The bytes so far of a message in several pieces (see {@link MessageAssembler}); none for a message in one. */
-    #assembler;
-    /** For text: the bytes of an incomplete UTF-8 sequence at the end of the fragments so far. */
-    #utf8Tail = EMPTY;
+    /** The frame being read: its header has been consumed, its payload not yet. Reset after each frame. */
+    #frame = new FrameState();
+    /** The message in progress, fragmented (RFC 6455 §5.4) or compressed. Reset after each message. */
+    #message = new MessageState();
     constructor(handler, options) {
         this.#handler = handler;
         this.#maxMessageSize = options.maxMessageSize;
@@ -2666,10 +2860,11 @@ export class FrameParser {
         this.#process();
     }
     #process() {
+        const frame = this.#frame;
         while (!this.#stopped && !this.#paused && !this.#inflating) {
-            if (!this.#awaitingPayload && !this.#readHeader())
+            if (!frame.awaitingPayload && !this.#readHeader())
                 break;
-            const remaining = this.#payloadLength - this.#payloadTaken;
+            const remaining = frame.payloadLength - frame.payloadTaken;
             if (this.#buffered < remaining) {
                 // §8.1: text that is not compressed is validated as it arrives, so that invalid UTF-8 fails at the read
                 // that shows it, not once the whole frame is in.
@@ -2677,12 +2872,16 @@ export class FrameParser {
                     this.#takeTextPiece(this.#buffered);
                 break;
             }
-            if (this.#payloadTaken > 0) {
+            if (frame.payloadTaken > 0) {
                 this.#takeTextPiece(remaining);
                 continue;
             }
-            this.#awaitingPayload = false;
-            this.#handleFrame(this.#takeUnmasked(this.#payloadLength, this.#mask));
+            const payload = this.#takeUnmasked(frame.payloadLength, frame.mask);
+            const { opcode, fin, rsv1 } = frame;
+            // Reset before the frame is handled: the handler may resume or stop the parser, which must find no frame
+            // in progress.
+            frame.reset();
+            this.#handleFrame(opcode, fin, rsv1, payload);
         }
         if (this.#pressed && !this.#inflating) {
             this.#pressed = false;
@@ -2695,28 +2894,29 @@ export class FrameParser {
         this.#stopped = true;
         this.#chunks = [];
         this.#buffered = 0;
-        this.#assembler = undefined;
+        this.#frame.reset();
+        this.#message.reset();
     }
     /** Whether the frame being read is a data frame of an uncompressed text message. */
     #takesTextInPieces() {
-        const opcode = this.#opcode;
-        if (opcode === Opcode.TEXT)
-            return !this.#rsv1;
-        return opcode === Opcode.CONTINUATION && this.#messageOpcode === Opcode.TEXT && !this.#compressed;
+        const frame = this.#frame;
+        if (frame.opcode === Opcode.TEXT)
+            return !frame.rsv1;
+        return frame.opcode === Opcode.CONTINUATION && this.#message.opcode === Opcode.TEXT && !this.#message.compressed;
     }
     /** Consumes the next `count` bytes of a text frame's payload, unmasked with the key at that offset (§5.3). */
     #takeTextPiece(count) {
-        const offset = this.#payloadTaken;
+        const frame = this.#frame;
+        const offset = frame.payloadTaken;
         const shift = 8 * (offset & 3);
-        const mask = shift === 0 ? this.#mask : ((this.#mask << shift) | (this.#mask >>> (32 - shift))) >>> 0;
+        const mask = shift === 0 ? frame.mask : ((frame.mask << shift) | (frame.mask >>> (32 - shift))) >>> 0;
         const piece = this.#takeUnmasked(count, mask);
-        this.#payloadTaken = offset + count;
-        const complete = this.#payloadTaken === this.#payloadLength;
-        if (complete) {
-            this.#awaitingPayload = false;
-            this.#payloadTaken = 0;
-        }
-        this.#addToMessage(Opcode.TEXT, piece, complete && this.#fin);
+        frame.payloadTaken = offset + count;
+        const complete = frame.payloadTaken === frame.payloadLength;
+        const endsMessage = complete && frame.fin;
+        if (complete)
+            frame.reset();
+        this.#addToMessage(Opcode.TEXT, piece, endsMessage);
     }
     /**
      * Reads and checks a frame header (RFC 6455 §5.2) once all of its 2–14 bytes are buffered.
@@ -2727,8 +2927,9 @@ export class FrameParser {
             return false;
         const byte0 = this.#peek(0);
         const byte1 = this.#peek(1);
+        const message = this.#message;
         // Decide what the first two bytes can decide before waiting for the rest of the header.
-        const failure = checkFrameStart(byte0, byte1, this.#messageOpcode !== 0, this.#inflater !== undefined);
+        const failure = checkFrameStart(byte0, byte1, message.opcode !== 0, this.#inflater !== undefined);
         if (failure !== undefined)
             return this.#fail(frameFailure(failure));
         const lengthCode = byte1 & 0x7f;
@@ -2755,24 +2956,20 @@ export class FrameParser {
         const opcode = byte0 & 0x0f;
         // §10.4: the limits are decided here, before any of the payload is buffered.
         if (opcode < Opcode.CLOSE) {
-            if (this.#messageLength + payloadLength > this.#maxMessageSize)
+            if (message.length + payloadLength > this.#maxMessageSize)
                 return this.#fail(frameFailure('MESSAGE_TOO_BIG'));
-            if (opcode === Opcode.CONTINUATION && ++this.#fragmentCount >= this.#maxFragments) {
+            if (opcode === Opcode.CONTINUATION && ++message.fragmentCount >= this.#maxFragments) {
                 return this.#fail(frameFailure('TOO_MANY_FRAGMENTS'));
             }
         }
-        this.#mask = this.#peek32(2 + extendedLengthBytes);
+        const mask = this.#peek32(2 + extendedLengthBytes);
         this.#skip(headerLength);
-        this.#fin = (byte0 & 0x80) !== 0;
-        this.#rsv1 = (byte0 & 0x40) !== 0;
-        this.#opcode = opcode;
-        this.#payloadLength = payloadLength;
-        this.#payloadTaken = 0;
-        this.#awaitingPayload = true;
+        this.#frame.start(byte0, payloadLength, mask);
         return true;
     }
-    #handleFrame(payload) {
-        switch (this.#opcode) {
+    /** Handles a frame whose whole payload has been taken and unmasked. */
+    #handleFrame(opcode, fin, rsv1, payload) {
+        switch (opcode) {
             case Opcode.PING:
                 this.#handler.onPing(payload);
                 return;
@@ -2783,56 +2980,56 @@ export class FrameParser {
                 this.#handleClose(payload);
                 return;
             default:
-                this.#handleDataFrame(payload, this.#rsv1);
+                // §5.4: a continuation frame carries on the message its first frame began.
+                this.#handleDataFrame(opcode === Opcode.CONTINUATION ? this.#message.opcode : opcode, fin, rsv1, payload);
         }
     }
-    #handleDataFrame(payload, rsv1) {
-        if (rsv1 || this.#compressed) {
-            this.#inflateFrame(payload);
+    /** A frame of a data message; `opcode` is the message's (TEXT or BINARY). */
+    #handleDataFrame(opcode, fin, rsv1, payload) {
+        const message = this.#message;
+        if (rsv1 || message.compressed) {
+            this.#inflateFrame(opcode, fin, payload);
             return;
         }
-        const opcode = this.#opcode === Opcode.CONTINUATION ? this.#messageOpcode : this.#opcode;
-        if (this.#fin && this.#messageOpcode === 0) {
+        if (fin && message.opcode === 0) {
             // The common case: a whole message in one frame, delivered without copying.
             this.#deliver(opcode, payload, false);
             return;
         }
-        this.#addToMessage(opcode, payload, this.#fin);
+        this.#addToMessage(opcode, payload, fin);
     }
     /**
      * Adds a fragment (or, for text, a piece of one) to the message in progress, and delivers the message after
      * its last bytes. §8.1: invalid UTF-8 fails as soon as a piece shows it, not only when the message ends.
      */
     #addToMessage(opcode, bytes, last) {
-        if (this.#messageOpcode === 0)
-            this.#messageOpcode = opcode;
-        this.#messageLength += bytes.length;
+        const message = this.#message;
+        if (message.opcode === 0)
+            message.opcode = opcode;
+        message.length += bytes.length;
         if (opcode === Opcode.TEXT && !this.#checkTextFragment(bytes, last)) {
             this.#fail(frameFailure('INVALID_UTF8'));
             return;
         }
         if (!last) {
-            (this.#assembler ??= new MessageAssembler()).add(bytes);
+            (message.assembler ??= new MessageAssembler()).add(bytes);
             return;
         }
-        const message = this.#assembler === undefined ? bytes : this.#assembler.finish(bytes, this.#messageLength);
-        // Made again for the next message in pieces: an idle connection holds none.
-        this.#assembler = undefined;
-        this.#endMessage();
-        this.#deliver(opcode, message, true);
+        const whole = message.assembler === undefined ? bytes : message.assembler.finish(bytes, message.length);
+        message.reset();
+        this.#deliver(opcode, whole, true);
     }
     /** A frame of a compressed message (RFC 7692 §6.2): inflated in order, while the frames behind it wait. */
-    #inflateFrame(payload) {
-        const opcode = this.#opcode === Opcode.CONTINUATION ? this.#messageOpcode : this.#opcode;
-        if (this.#messageOpcode === 0) {
-            this.#messageOpcode = opcode;
-            this.#compressed = true;
+    #inflateFrame(opcode, fin, payload) {
+        const message = this.#message;
+        if (message.opcode === 0) {
+            message.opcode = opcode;
+            message.compressed = true;
         }
-        this.#messageLength += payload.length;
-        const fin = this.#fin;
+        message.length += payload.length;
         let synchronous = true;
         this.#inflating = true;
-        this.#inflater.inflate(payload, fin, (error, message) => {
+        this.#inflater.inflate(payload, fin, (error, inflated) => {
             this.#inflating = false;
             if (this.#stopped)
                 return;
@@ -2841,22 +3038,16 @@ export class FrameParser {
                 return;
             }
             if (fin) {
-                this.#endMessage();
+                this.#message.reset();
                 if (this.#paused)
-                    this.#held = { opcode, data: message ?? EMPTY };
+                    this.#held = { opcode, data: inflated ?? EMPTY };
                 else
-                    this.#deliver(opcode, message ?? EMPTY, false);
+                    this.#deliver(opcode, inflated ?? EMPTY, false);
             }
             if (!synchronous)
                 this.#process();
         });
         synchronous = false;
-    }
-    #endMessage() {
-        this.#messageOpcode = 0;
-        this.#messageLength = 0;
-        this.#fragmentCount = 0;
-        this.#compressed = false;
     }
     /** Hands a complete message over; text not yet checked as it arrived is checked here (§8.1). */
     #deliver(opcode, data, utf8Checked) {
@@ -2875,19 +3066,21 @@ export class FrameParser {
      * On the final fragment nothing may be left incomplete.
      */
     #checkTextFragment(fragment, last) {
+        const message = this.#message;
         let bytes = fragment;
-        if (this.#utf8Tail.length > 0) {
+        if (message.utf8Tail.length > 0) {
             // Complete the carried sequence with the first bytes of this fragment, then check it alone.
-            const missing = utf8SequenceLength(this.#utf8Tail[0]) - this.#utf8Tail.length;
-            const joined = Buffer.concat([this.#utf8Tail, fragment.subarray(0, missing)]);
-            if (joined.length < this.#utf8Tail.length + missing) {
-                this.#utf8Tail = joined;
+            const carried = message.utf8Tail;
+            const missing = utf8SequenceLength(carried[0]) - carried.length;
+            const joined = Buffer.concat([carried, fragment.subarray(0, missing)]);
+            if (joined.length < carried.length + missing) {
+                message.utf8Tail = joined;
                 return isValidUtf8Prefix(joined) && !last;
             }
             if (!isUtf8(joined))
                 return false;
             bytes = fragment.subarray(missing);
-            this.#utf8Tail = EMPTY;
+            message.utf8Tail = EMPTY;
         }
         const tailLength = incompleteUtf8TailLength(bytes);
         if (!isUtf8(tailLength === 0 ? bytes : bytes.subarray(0, bytes.length - tailLength)))
@@ -2897,7 +3090,7 @@ export class FrameParser {
         const tail = bytes.subarray(bytes.length - tailLength);
         if (last || !isValidUtf8Prefix(tail))
             return false;
-        this.#utf8Tail = Buffer.from(tail);
+        message.utf8Tail = Buffer.from(tail);
         return true;
     }
     /** §5.5.1: an optional 2-byte code, then a UTF-8 reason. */
@@ -2969,61 +3162,148 @@ export class FrameParser {
             return view;
         }
         const out = Buffer.allocUnsafe(count);
-        const wasm = count >= WASM_UNMASK_MIN_LENGTH ? wasmUnmasker : undefined;
-        const key = byteSwap32(mask);
-        let blockStart = 0; // where the bytes gathered in the block go in `out`
-        let blockFill = 0;
+        if (count >= WASM_UNMASK_MIN_LENGTH && wasmUnmasker !== undefined) {
+            this.#gatherUnmaskedInto(out, mask, wasmUnmasker);
+        }
+        else {
+            this.#gatherInto(out);
+            unmask(out, mask);
+        }
+        return out;
+    }
+    /** Copies the next `out.length` bytes, which span several chunks, into `out`, and consumes them. */
+    #gatherInto(out) {
+        const count = out.length;
         // One pass over the chunks, then one splice: a payload trickled in as many tiny chunks stays linear.
         let written = 0;
         let index = 0;
-        let offset = start;
+        let offset = this.#offset;
         while (written < count) {
             const chunk = this.#chunks[index];
-            let n = Math.min(chunk.length - offset, count - written);
-            if (wasm === undefined) {
-                chunk.copy(out, written, offset, offset + n);
-                offset += n;
-                written += n;
+            const n = Math.min(chunk.length - offset, count - written);
+            chunk.copy(out, written, offset, offset + n);
+            offset += n;
+            written += n;
+            if (offset === chunk.length) {
+                index++;
+                offset = 0;
             }
-            else {
-                while (n > 0) {
-                    const m = Math.min(n, WASM_BLOCK_SIZE - blockFill);
-                    chunk.copy(wasm.memory, blockFill, offset, offset + m);
-                    blockFill += m;
-                    offset += m;
-                    written += m;
-                    n -= m;
-                    if (blockFill === WASM_BLOCK_SIZE) {
-                        wasm.xorWords(WASM_BLOCK_SIZE, key);
-                        wasm.memory.copy(out, blockStart, 0, WASM_BLOCK_SIZE);
-                        blockStart += WASM_BLOCK_SIZE;
-                        blockFill = 0;
-                    }
-                }
+        }
+        this.#dropGathered(index, offset, count);
+    }
+    /** As {@link #gatherInto}, unmasking on the way: the bytes pass through the WebAssembly block (§5.3). */
+    #gatherUnmaskedInto(out, mask, wasm) {
+        const count = out.length;
+        const key = byteSwap32(mask);
+        let blockStart = 0; // where the bytes gathered in the block go in `out`
+        let blockFill = 0;
+        let written = 0;
+        let index = 0;
+        let offset = this.#offset;
+        while (written < count) {
+            const chunk = this.#chunks[index];
+            // Blocks start at multiples of 4 in the payload, so each starts with key byte 0.
+            const n = Math.min(chunk.length - offset, count - written, WASM_BLOCK_SIZE - blockFill);
+            chunk.copy(wasm.memory, blockFill, offset, offset + n);
+            blockFill += n;
+            offset += n;
+            written += n;
+            if (blockFill === WASM_BLOCK_SIZE) {
+                wasm.xorWords(WASM_BLOCK_SIZE, key);
+                wasm.memory.copy(out, blockStart, 0, WASM_BLOCK_SIZE);
+                blockStart += WASM_BLOCK_SIZE;
+                blockFill = 0;
             }
             if (offset === chunk.length) {
                 index++;
                 offset = 0;
             }
         }
-        this.#chunks.splice(0, index);
-        this.#offset = offset;
-        this.#buffered -= count;
-        if (wasm === undefined) {
-            unmask(out, mask);
-            return out;
-        }
+        this.#dropGathered(index, offset, count);
         // The last, partial block: whole words in WebAssembly, the last 0–3 bytes here.
         const wordBytes = blockFill & ~3;
         wasm.xorWords(wordBytes, key);
         wasm.memory.copy(out, blockStart, 0, blockFill);
         for (let i = blockStart + wordBytes; i < count; i++)
             out[i] = out[i] ^ maskByte(mask, i);
-        return out;
+    }
+    /** Consumes the `count` bytes just gathered: `index` whole chunks, then `offset` bytes of the next. */
+    #dropGathered(index, offset, count) {
+        this.#chunks.splice(0, index);
+        this.#offset = offset;
+        this.#buffered -= count;
     }
 }
 /** Default of {@link FrameParserOptions.maxReadAhead}. */
 const DEFAULT_MAX_READ_AHEAD = 256 * 1024;
+/**
+ * The frame a {@link FrameParser} is reading (RFC 6455 §5.2), from its header until its payload is consumed.
+ * One per parser, with a fixed shape, reset in place: reading a frame allocates nothing.
+ */
+class FrameState {
+    /** A header has been read; its payload is still to come, wholly or in part. */
+    awaitingPayload = false;
+    fin = false;
+    /** RSV1: on the first frame of a data message, marks the message compressed (RFC 7692 §6). */
+    rsv1 = false;
+    opcode = 0;
+    payloadLength = 0;
+    /** Bytes of the payload already consumed: a text frame is taken piece by piece as it arrives (§8.1). */
+    payloadTaken = 0;
+    /** The frame's masking key, its 4 bytes read as a big-endian 32-bit number. */
+    mask = 0;
+    /** Takes a header just read: its first byte (FIN, RSV1, opcode), its payload length and its masking key. */
+    start(firstByte, payloadLength, mask) {
+        this.awaitingPayload = true;
+        this.fin = (firstByte & 0x80) !== 0;
+        this.rsv1 = (firstByte & 0x40) !== 0;
+        this.opcode = firstByte & 0x0f;
+        this.payloadLength = payloadLength;
+        this.payloadTaken = 0;
+        this.mask = mask;
+    }
+    /** No frame is being read: its payload was consumed, or the parser stopped. */
+    reset() {
+        this.awaitingPayload = false;
+        this.fin = false;
+        this.rsv1 = false;
+        this.opcode = 0;
+        this.payloadLength = 0;
+        this.payloadTaken = 0;
+        this.mask = 0;
+    }
+}
+/**
+ * The data message a {@link FrameParser} has begun and not yet delivered: one in several frames (RFC 6455 §5.4),
+ * a compressed one (RFC 7692), or text taken in pieces as it arrives (§8.1). One per parser, with a fixed shape,
+ * reset in place.
+ */
+class MessageState {
+    /** The message's opcode (TEXT or BINARY), from its first frame; 0 when no message is in progress. */
+    opcode = 0;
+    /** Payload bytes of its frames so far (as received, so compressed for a compressed message). */
+    length = 0;
+    /** Its continuation frames so far, counted against `maxFragments`. */
+    fragmentCount = 0;
+    /** Whether the message is compressed (RSV1 on its first frame, RFC 7692 §6.1). */
+    compressed = false;
+    /** The bytes so far of a message in several pieces (see {@link MessageAssembler}); none for a message in one. */
+    assembler = undefined;
+    /** For text: the bytes of an incomplete UTF-8 sequence at the end of the pieces so far. */
+    utf8Tail = EMPTY;
+    /**
+     * No message is in progress: it was delivered, or the parser stopped. The assembler is dropped too, and made
+     * again for the next message in pieces: an idle connection holds none.
+     */
+    reset() {
+        this.opcode = 0;
+        this.length = 0;
+        this.fragmentCount = 0;
+        this.compressed = false;
+        this.assembler = undefined;
+        this.utf8Tail = EMPTY;
+    }
+}
 /** Pieces from this size on are kept as they are; smaller ones are copied together into a slab. */
 const LARGE_PIECE = 16 * 1024;
 /** The first slab's size; each next one doubles, up to {@link MAX_SLAB}. */
@@ -3121,6 +3401,145 @@ function checkFrameStart(byte0, byte1, inMessage, compression) {
         return inMessage ? undefined : 'UNEXPECTED_CONTINUATION';
     return inMessage ? 'UNFINISHED_MESSAGE' : undefined;
 }
+/** Codes a peer may send in a Close frame (RFC 6455 §7.4.1, §7.4.2, and the IANA registry's 1012–1014). */
+function isValidReceivedCloseCode(code) {
+    return ((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999));
+}
+// ── masking (RFC 6455 §5.3) ─────────────────────────────────────────────────────────────────────────────────
+const LITTLE_ENDIAN = endianness() === 'LE';
+/**
+ * XORs `data` in place with a masking key given as the big-endian number of its 4 bytes (RFC 6455 §5.3:
+ * byte i is XORed with key byte i mod 4). Long payloads go through WebAssembly SIMD, 16 bytes per instruction,
+ * in blocks of 64 KiB; short ones, and every payload where WebAssembly is missing, through a JavaScript loop
+ * over 32-bit words. Measured on a 64 KiB payload: 15 µs for the plain loop, 10.6 µs unrolled, 5 µs through
+ * WebAssembly including the two copies (`ws` with its native `bufferutil`: 2.4 µs).
+ */
+function unmask(data, mask) {
+    const length = data.length;
+    if (length >= WASM_UNMASK_MIN_LENGTH && wasmUnmasker !== undefined) {
+        const { memory, xorWords } = wasmUnmasker;
+        // Blocks start at multiples of 4, so every block starts with key byte 0; WebAssembly loads little-endian.
+        const key = byteSwap32(mask);
+        for (let offset = 0; offset < length; offset += WASM_BLOCK_SIZE) {
+            const wordBytes = Math.min(WASM_BLOCK_SIZE, length - offset) & ~3;
+            data.copy(memory, 0, offset, offset + wordBytes);
+            xorWords(wordBytes, key);
+            memory.copy(data, offset, 0, wordBytes);
+        }
+        for (let i = length & ~3; i < length; i++)
+            data[i] = data[i] ^ maskByte(mask, i);
+        return;
+    }
+    let i = 0;
+    if (length >= 32) {
+        const misaligned = (4 - (data.byteOffset & 3)) & 3;
+        for (; i < misaligned; i++)
+            data[i] = data[i] ^ maskByte(mask, i);
+        // The word key starts at key byte `i`: rotate the key so that byte comes first.
+        const rotated = i === 0 ? mask : ((mask << (8 * i)) | (mask >>> (32 - 8 * i))) >>> 0;
+        const key = LITTLE_ENDIAN ? byteSwap32(rotated) : rotated | 0;
+        const words = (length - i) >>> 2;
+        const view = new Int32Array(data.buffer, data.byteOffset + i, words);
+        let w = 0;
+        for (; w + 4 <= words; w += 4) {
+            view[w] = view[w] ^ key;
+            view[w + 1] = view[w + 1] ^ key;
+            view[w + 2] = view[w + 2] ^ key;
+            view[w + 3] = view[w + 3] ^ key;
+        }
+        for (; w < words; w++)
+            view[w] = view[w] ^ key;
+        i += words * 4;
+    }
+    for (; i < length; i++)
+        data[i] = data[i] ^ maskByte(mask, i);
+}
+/** Payloads from this length on are unmasked through WebAssembly: below it the copies cost more than they save. */
+const WASM_UNMASK_MIN_LENGTH = 1024;
+/** One page of WebAssembly memory: the block unmasked at a time. */
+const WASM_BLOCK_SIZE = 65536;
+/**
+ * A WebAssembly module of 131 bytes, assembled by hand, exporting its one page of memory `m` and
+ * `u(length, key)`, which XORs `m[0 .. length)` (a multiple of 4) with the little-endian 32-bit `key`:
+ *
+ *   (func $u (param $length i32) (param $key i32) (local $i i32) (local $key4 v128)
+ *     (local.set $key4 (i32x4.splat (local.get $key)))
+ *     (block (loop                                     ;; 16 bytes at a time
+ *       (br_if 1 (i32.gt_u (i32.add (local.get $i) (i32.const 16)) (local.get $length)))
+ *       (v128.store (local.get $i) (v128.xor (v128.load (local.get $i)) (local.get $key4)))
+ *       (local.set $i (i32.add (local.get $i) (i32.const 16)))
+ *       (br 0)))
+ *     (block (loop                                     ;; then 4 bytes at a time
+ *       (br_if 1 (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $length)))
+ *       (i32.store (local.get $i) (i32.xor (i32.load (local.get $i)) (local.get $key)))
+ *       (local.set $i (i32.add (local.get $i) (i32.const 4)))
+ *       (br 0))))
+ */
+const UNMASK_WASM = Uint8Array.of(0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x06, 0x01, 0x60, 0x02, 0x7f, 0x7f, 0x00, 0x03, 0x02, 0x01, 0x00, 0x05, 0x03, 0x01, 0x00, 0x01, 0x07, 0x09, 0x02, 0x01, 0x6d, 0x02, 0x00, 0x01, 0x75, 0x00, 0x00, 0x0a, 0x5d, 0x01, 0x5b, 0x02, 0x01, 0x7f, 0x01, 0x7b, 0x20, 0x01, 0xfd, 0x11, 0x21, 0x03, 0x02, 0x40, 0x03, 0x40, 0x20, 0x02, 0x41, 0x10, 0x6a, 0x20, 0x00, 0x4b, 0x0d, 0x01, 0x20, 0x02, 0x20, 0x02, 0xfd, 0x00, 0x00, 0x00, 0x20, 0x03, 0xfd, 0x51, 0xfd, 0x0b, 0x00, 0x00, 0x20, 0x02, 0x41, 0x10, 0x6a, 0x21, 0x02, 0x0c, 0x00, 0x0b, 0x0b, 0x02, 0x40, 0x03, 0x40, 0x20, 0x02, 0x41, 0x04, 0x6a, 0x20, 0x00, 0x4b, 0x0d, 0x01, 0x20, 0x02, 0x20, 0x02, 0x28, 0x00, 0x00, 0x20, 0x01, 0x73, 0x36, 0x00, 0x00, 0x20, 0x02, 0x41, 0x04, 0x6a, 0x21, 0x02, 0x0c, 0x00, 0x0b, 0x0b, 0x0b);
+/** The compiled module, or `undefined` where WebAssembly (or its SIMD) is not available. */
+const wasmUnmasker = (() => {
+    try {
+        const api = globalThis.WebAssembly;
+        if (api === undefined)
+            return undefined;
+        const { exports } = new api.Instance(new api.Module(UNMASK_WASM));
+        const memory = exports['m'];
+        const xorWords = exports['u'];
+        return { memory: Buffer.from(memory.buffer, 0, WASM_BLOCK_SIZE), xorWords };
+    }
+    catch {
+        return undefined;
+    }
+})();
+/** Key byte `i mod 4` of a big-endian 32-bit masking key. */
+function maskByte(mask, i) {
+    return (mask >>> (24 - 8 * (i & 3))) & 0xff;
+}
+function byteSwap32(value) {
+    return ((value & 0xff) << 24) | ((value & 0xff00) << 8) | ((value >>> 8) & 0xff00) | (value >>> 24);
+}
+// ── UTF-8 (RFC 3629), validated as text arrives (RFC 6455 §8.1) ─────────────────────────────────────────────
+/** Total length of the UTF-8 sequence a lead byte starts (2–4); 0 for a byte that cannot lead one. */
+function utf8SequenceLength(lead) {
+    if (lead >= 0xc2 && lead <= 0xdf)
+        return 2;
+    if (lead >= 0xe0 && lead <= 0xef)
+        return 3;
+    if (lead >= 0xf0 && lead <= 0xf4)
+        return 4;
+    return 0;
+}
+/**
+ * How many bytes at the end of `bytes` begin a multi-byte sequence that is not complete yet (0–3).
+ * Whether they are a *valid* beginning is left to {@link isValidUtf8Prefix}.
+ */
+function incompleteUtf8TailLength(bytes) {
+    const end = bytes.length;
+    for (let back = 1; back <= 3 && back <= end; back++) {
+        const byte = bytes[end - back];
+        if ((byte & 0xc0) === 0x80)
+            continue; // a continuation byte: look further back for its lead
+        if (byte < 0x80)
+            return 0;
+        return utf8SequenceLength(byte) > back ? back : 0;
+    }
+    return 0;
+}
+/** Whether 1–3 bytes can begin a valid UTF-8 sequence (RFC 3629 §4, including the second-byte ranges). */
+function isValidUtf8Prefix(bytes) {
+    const lead = bytes[0];
+    const length = utf8SequenceLength(lead);
+    if (length === 0 || bytes.length >= length)
+        return false;
+    if (bytes.length >= 2) {
+        const second = bytes[1];
+        const low = lead === 0xe0 ? 0xa0 : lead === 0xf0 ? 0x90 : 0x80;
+        const high = lead === 0xed ? 0x9f : lead === 0xf4 ? 0x8f : 0xbf;
+        if (second < low || second > high)
+            return false;
+    }
+    return bytes.length < 3 || (bytes[2] & 0xc0) === 0x80;
+}
 /**
  * Binary payloads up to this size are copied behind their header and written once; larger ones go uncopied as
  * a second write in the same batch. Measured: a fresh 64 KiB buffer plus the copy costs about 8 µs, as much as
@@ -3210,6 +3629,23 @@ function encodeClosePayload(code, reason) {
     payload.writeUInt16BE(code, 0);
     bytes.copy(payload, 2);
     return payload;
+}
+/** Validates the arguments of a close the application asked for; the same codes a peer may send. */
+function checkCloseArguments(code, reason) {
+    if (typeof code !== 'number' || !Number.isInteger(code) || !isValidReceivedCloseCode(code)) {
+        throw new RangeError(`Cannot close with code ${String(code)}: use 1000-1003, 1007-1014 or 3000-4999 (RFC 6455 §7.4).`);
+    }
+    if (typeof reason !== 'string' && !ArrayBuffer.isView(reason)) {
+        throw new TypeError(`Cannot close with a reason of type ${describeType(reason)}: the reason must be a string or UTF-8 bytes (an ArrayBufferView).`);
+    }
+    // §5.5.1: the reason is UTF-8; given as bytes, it must be valid UTF-8.
+    if (typeof reason !== 'string' && !isUtf8(messageBytes(reason))) {
+        throw new RangeError('Cannot close with a reason that is not valid UTF-8 (RFC 6455 §5.5.1).');
+    }
+    const length = typeof reason === 'string' ? Buffer.byteLength(reason, 'utf8') : reason.byteLength;
+    if (length > MAX_CLOSE_REASON_BYTES) {
+        throw new RangeError(`Cannot close with a reason of ${length} bytes: at most 123 UTF-8 bytes fit in a Close frame.`);
+    }
 }
 /** The reason sent with a failure's Close frame: the error's message, cut to fit a control frame. */
 function closeReasonFor(error) {
@@ -3612,386 +4048,9 @@ class DeflateCodec {
     }
 }
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 10. Validation helpers: masking, UTF-8, close codes, options
-// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-const LITTLE_ENDIAN = endianness() === 'LE';
-/**
- * XORs `data` in place with a masking key given as the big-endian number of its 4 bytes (RFC 6455 §5.3:
- * byte i is XORed with key byte i mod 4). Long payloads go through WebAssembly SIMD, 16 bytes per instruction,
- * in blocks of 64 KiB; short ones, and every payload where WebAssembly is missing, through a JavaScript loop
- * over 32-bit words. Measured on a 64 KiB payload: 15 µs for the plain loop, 10.6 µs unrolled, 5 µs through
- * WebAssembly including the two copies (`ws` with its native `bufferutil`: 2.4 µs).
- */
-function unmask(data, mask) {
-    const length = data.length;
-    if (length >= WASM_UNMASK_MIN_LENGTH && wasmUnmasker !== undefined) {
-        const { memory, xorWords } = wasmUnmasker;
-        // Blocks start at multiples of 4, so every block starts with key byte 0; WebAssembly loads little-endian.
-        const key = byteSwap32(mask);
-        for (let offset = 0; offset < length; offset += WASM_BLOCK_SIZE) {
-            const wordBytes = Math.min(WASM_BLOCK_SIZE, length - offset) & ~3;
-            data.copy(memory, 0, offset, offset + wordBytes);
-            xorWords(wordBytes, key);
-            memory.copy(data, offset, 0, wordBytes);
-        }
-        for (let i = length & ~3; i < length; i++)
-            data[i] = data[i] ^ maskByte(mask, i);
-        return;
-    }
-    let i = 0;
-    if (length >= 32) {
-        const misaligned = (4 - (data.byteOffset & 3)) & 3;
-        for (; i < misaligned; i++)
-            data[i] = data[i] ^ maskByte(mask, i);
-        // The word key starts at key byte `i`: rotate the key so that byte comes first.
-        const rotated = i === 0 ? mask : ((mask << (8 * i)) | (mask >>> (32 - 8 * i))) >>> 0;
-        const key = LITTLE_ENDIAN ? byteSwap32(rotated) : rotated | 0;
-        const words = (length - i) >>> 2;
-        const view = new Int32Array(data.buffer, data.byteOffset + i, words);
-        let w = 0;
-        for (; w + 4 <= words; w += 4) {
-            view[w] = view[w] ^ key;
-            view[w + 1] = view[w + 1] ^ key;
-            view[w + 2] = view[w + 2] ^ key;
-            view[w + 3] = view[w + 3] ^ key;
-        }
-        for (; w < words; w++)
-            view[w] = view[w] ^ key;
-        i += words * 4;
-    }
-    for (; i < length; i++)
-        data[i] = data[i] ^ maskByte(mask, i);
-}
-/** Payloads from this length on are unmasked through WebAssembly: below it the copies cost more than they save. */
-const WASM_UNMASK_MIN_LENGTH = 1024;
-/** One page of WebAssembly memory: the block unmasked at a time. */
-const WASM_BLOCK_SIZE = 65536;
-/**
- * A WebAssembly module of 131 bytes, assembled by hand, exporting its one page of memory `m` and
- * `u(length, key)`, which XORs `m[0 .. length)` (a multiple of 4) with the little-endian 32-bit `key`:
- *
- *   (func $u (param $length i32) (param $key i32) (local $i i32) (local $key4 v128)
- *     (local.set $key4 (i32x4.splat (local.get $key)))
- *     (block (loop                                     ;; 16 bytes at a time
- *       (br_if 1 (i32.gt_u (i32.add (local.get $i) (i32.const 16)) (local.get $length)))
- *       (v128.store (local.get $i) (v128.xor (v128.load (local.get $i)) (local.get $key4)))
- *       (local.set $i (i32.add (local.get $i) (i32.const 16)))
- *       (br 0)))
- *     (block (loop                                     ;; then 4 bytes at a time
- *       (br_if 1 (i32.gt_u (i32.add (local.get $i) (i32.const 4)) (local.get $length)))
- *       (i32.store (local.get $i) (i32.xor (i32.load (local.get $i)) (local.get $key)))
- *       (local.set $i (i32.add (local.get $i) (i32.const 4)))
- *       (br 0))))
- */
-const UNMASK_WASM = Uint8Array.of(0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x06, 0x01, 0x60, 0x02, 0x7f, 0x7f, 0x00, 0x03, 0x02, 0x01, 0x00, 0x05, 0x03, 0x01, 0x00, 0x01, 0x07, 0x09, 0x02, 0x01, 0x6d, 0x02, 0x00, 0x01, 0x75, 0x00, 0x00, 0x0a, 0x5d, 0x01, 0x5b, 0x02, 0x01, 0x7f, 0x01, 0x7b, 0x20, 0x01, 0xfd, 0x11, 0x21, 0x03, 0x02, 0x40, 0x03, 0x40, 0x20, 0x02, 0x41, 0x10, 0x6a, 0x20, 0x00, 0x4b, 0x0d, 0x01, 0x20, 0x02, 0x20, 0x02, 0xfd, 0x00, 0x00, 0x00, 0x20, 0x03, 0xfd, 0x51, 0xfd, 0x0b, 0x00, 0x00, 0x20, 0x02, 0x41, 0x10, 0x6a, 0x21, 0x02, 0x0c, 0x00, 0x0b, 0x0b, 0x02, 0x40, 0x03, 0x40, 0x20, 0x02, 0x41, 0x04, 0x6a, 0x20, 0x00, 0x4b, 0x0d, 0x01, 0x20, 0x02, 0x20, 0x02, 0x28, 0x00, 0x00, 0x20, 0x01, 0x73, 0x36, 0x00, 0x00, 0x20, 0x02, 0x41, 0x04, 0x6a, 0x21, 0x02, 0x0c, 0x00, 0x0b, 0x0b, 0x0b);
-/** The compiled module, or `undefined` where WebAssembly (or its SIMD) is not available. */
-const wasmUnmasker = (() => {
-    try {
-        const api = globalThis.WebAssembly;
-        if (api === undefined)
-            return undefined;
-        const { exports } = new api.Instance(new api.Module(UNMASK_WASM));
-        const memory = exports['m'];
-        const xorWords = exports['u'];
-        return { memory: Buffer.from(memory.buffer, 0, WASM_BLOCK_SIZE), xorWords };
-    }
-    catch {
-        return undefined;
-    }
-})();
-/** Key byte `i mod 4` of a big-endian 32-bit masking key. */
-function maskByte(mask, i) {
-    return (mask >>> (24 - 8 * (i & 3))) & 0xff;
-}
-function byteSwap32(value) {
-    return ((value & 0xff) << 24) | ((value & 0xff00) << 8) | ((value >>> 8) & 0xff00) | (value >>> 24);
-}
-/** Total length of the UTF-8 sequence a lead byte starts (2–4); 0 for a byte that cannot lead one. */
-function utf8SequenceLength(lead) {
-    if (lead >= 0xc2 && lead <= 0xdf)
-        return 2;
-    if (lead >= 0xe0 && lead <= 0xef)
-        return 3;
-    if (lead >= 0xf0 && lead <= 0xf4)
-        return 4;
-    return 0;
-}
-/**
- * How many bytes at the end of `bytes` begin a multi-byte sequence that is not complete yet (0–3).
- * Whether they are a *valid* beginning is left to {@link isValidUtf8Prefix}.
- */
-function incompleteUtf8TailLength(bytes) {
-    const end = bytes.length;
-    for (let back = 1; back <= 3 && back <= end; back++) {
-        const byte = bytes[end - back];
-        if ((byte & 0xc0) === 0x80)
-            continue; // a continuation byte: look further back for its lead
-        if (byte < 0x80)
-            return 0;
-        return utf8SequenceLength(byte) > back ? back : 0;
-    }
-    return 0;
-}
-/** Whether 1–3 bytes can begin a valid UTF-8 sequence (RFC 3629 §4, including the second-byte ranges). */
-function isValidUtf8Prefix(bytes) {
-    const lead = bytes[0];
-    const length = utf8SequenceLength(lead);
-    if (length === 0 || bytes.length >= length)
-        return false;
-    if (bytes.length >= 2) {
-        const second = bytes[1];
-        const low = lead === 0xe0 ? 0xa0 : lead === 0xf0 ? 0x90 : 0x80;
-        const high = lead === 0xed ? 0x9f : lead === 0xf4 ? 0x8f : 0xbf;
-        if (second < low || second > high)
-            return false;
-    }
-    return bytes.length < 3 || (bytes[2] & 0xc0) === 0x80;
-}
-/** Codes a peer may send in a Close frame (RFC 6455 §7.4.1, §7.4.2, and the IANA registry's 1012–1014). */
-function isValidReceivedCloseCode(code) {
-    return ((code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999));
-}
-/** Validates the arguments of a close the application asked for; the same codes a peer may send. */
-function checkCloseArguments(code, reason) {
-    if (typeof code !== 'number' || !Number.isInteger(code) || !isValidReceivedCloseCode(code)) {
-        throw new RangeError(`Cannot close with code ${String(code)}: use 1000-1003, 1007-1014 or 3000-4999 (RFC 6455 §7.4).`);
-    }
-    if (typeof reason !== 'string' && !ArrayBuffer.isView(reason)) {
-        throw new TypeError(`Cannot close with a reason of type ${describeType(reason)}: the reason must be a string or UTF-8 bytes (an ArrayBufferView).`);
-    }
-    // §5.5.1: the reason is UTF-8; given as bytes, it must be valid UTF-8.
-    if (typeof reason !== 'string' && !isUtf8(messageBytes(reason))) {
-        throw new RangeError('Cannot close with a reason that is not valid UTF-8 (RFC 6455 §5.5.1).');
-    }
-    const length = typeof reason === 'string' ? Buffer.byteLength(reason, 'utf8') : reason.byteLength;
-    if (length > MAX_CLOSE_REASON_BYTES) {
-        throw new RangeError(`Cannot close with a reason of ${length} bytes: at most 123 UTF-8 bytes fit in a Close frame.`);
-    }
-}
-/** Whether a comma-separated header value holds `token`, compared case-insensitively (RFC 9110 §5.6.1). */
-function hasToken(value, token) {
-    if (value === undefined)
-        return false;
-    for (const part of value.split(',')) {
-        if (part.trim().toLowerCase() === token)
-            return true;
-    }
-    return false;
-}
-const OPTION_NAMES = new Set([...Object.keys(DEFAULTS), ...OPTIONS_WITHOUT_DEFAULT]);
-/**
- * The default of `maxConnections`: 50,000, or the process's soft descriptor limit less a reserve for the
- * application's own files (32 + 5 %) where that is lower. Read from `/proc/self/limits` where there is one
- * (Linux); elsewhere, or without the permission to read it, 50,000.
- */
-function defaultMaxConnections() {
-    let limits;
-    try {
-        limits = readFileSync('/proc/self/limits', 'latin1');
-    }
-    catch {
-        return DEFAULTS.maxConnections;
-    }
-    const match = /^Max open files\s+(\d+)/m.exec(limits);
-    if (match === null)
-        return DEFAULTS.maxConnections;
-    const descriptors = Number(match[1]);
-    return Math.max(1, Math.min(DEFAULTS.maxConnections, descriptors - 32 - Math.ceil(descriptors / 20)));
-}
-/** Merges the options with the defaults and checks every value, then how they go together. */
-function resolveOptions(options) {
-    if (typeof options !== 'object' || options === null) {
-        throw new TypeError(`Cannot create the server: options must be an object, not ${describeType(options)}.`);
-    }
-    for (const name of Object.keys(options)) {
-        if (!OPTION_NAMES.has(name)) {
-            throw new TypeError(`Cannot create the server: '${name}' is not an option (known: ${[...OPTION_NAMES].join(', ')}).`);
-        }
-    }
-    const resolved = { ...DEFAULTS, ...withoutUndefined(options) };
-    if (options.maxConnections === undefined)
-        resolved.maxConnections = defaultMaxConnections();
-    checkInteger('port', resolved.port, 0, 65535);
-    if (typeof resolved.host !== 'string' || resolved.host === '') {
-        throw new TypeError(`Cannot create the server: 'host' must be a non-empty string, not ${describeType(resolved.host)}.`);
-    }
-    if (typeof resolved.loglevel !== 'string') {
-        throw new TypeError(`Cannot create the server: 'loglevel' must be a string, not ${describeType(resolved.loglevel)}.`);
-    }
-    if (!Object.keys(LEVEL_RANK).includes(resolved.loglevel)) {
-        throw new RangeError(`Cannot create the server: loglevel '${resolved.loglevel}' is not one of ${Object.keys(LEVEL_RANK).join(', ')}.`);
-    }
-    checkInteger('maxMessageSize', resolved.maxMessageSize, 1, BUFFER_MAX_LENGTH);
-    checkInteger('maxFragments', resolved.maxFragments, 0, Number.MAX_SAFE_INTEGER);
-    checkInteger('maxBufferedChunks', resolved.maxBufferedChunks, 16, Number.MAX_SAFE_INTEGER);
-    checkInteger('maxConnections', resolved.maxConnections, 1, Number.MAX_SAFE_INTEGER);
-    checkInteger('maxHeaderSize', resolved.maxHeaderSize, 1024, 1024 * 1024);
-    checkInteger('handshakeTimeout', resolved.handshakeTimeout, 1, TIMER_MAX);
-    checkInteger('closeTimeout', resolved.closeTimeout, 1, TIMER_MAX);
-    checkInteger('maxBufferedAmount', resolved.maxBufferedAmount, 1, Number.MAX_SAFE_INTEGER);
-    if (!['close', 'drop', 'queue'].includes(resolved.slowClientPolicy)) {
-        throw new RangeError(`Cannot create the server: slowClientPolicy '${String(resolved.slowClientPolicy)}' is not one of close, drop, queue.`);
-    }
-    checkInteger('pingInterval', resolved.pingInterval, 0, TIMER_MAX);
-    checkInteger('pingTimeout', resolved.pingTimeout, 0, TIMER_MAX);
-    const logger = options.logger;
-    if (logger !== undefined) {
-        const methods = ['debug', 'info', 'warn', 'error'];
-        if (typeof logger !== 'object' || logger === null || methods.some((m) => typeof logger[m] !== 'function')) {
-            throw new TypeError(`Cannot create the server: 'logger' must have the methods ${methods.join(', ')}.`);
-        }
-    }
-    checkTlsOptions(resolved);
-    checkSubprotocolOptions(resolved);
-    checkAttachOptions(options, resolved);
-    checkStringList('origins', resolved.origins);
-    checkAdapterOptions(resolved);
-    return resolved;
-}
-/** The permessage-deflate settings with their defaults, or `undefined` when compression is off. */
-function resolveDeflateOptions(option) {
-    if (option === false)
-        return undefined;
-    if (option === true)
-        return DEFLATE_DEFAULTS;
-    if (typeof option !== 'object' || option === null) {
-        throw new TypeError(`Cannot create the server: 'perMessageDeflate' must be a boolean or an object, not ${describeType(option)}.`);
-    }
-    for (const name of Object.keys(option)) {
-        if (!Object.keys(DEFLATE_DEFAULTS).includes(name)) {
-            throw new TypeError(`Cannot create the server: '${name}' is not a perMessageDeflate option (known: ${Object.keys(DEFLATE_DEFAULTS).join(', ')}).`);
-        }
-    }
-    const resolved = { ...DEFLATE_DEFAULTS, ...withoutUndefined(option) };
-    for (const name of ['serverNoContextTakeover', 'clientNoContextTakeover']) {
-        if (typeof resolved[name] !== 'boolean') {
-            throw new TypeError(`Cannot create the server: 'perMessageDeflate.${name}' must be a boolean, not ${describeType(resolved[name])}.`);
-        }
-    }
-    if (resolved.serverMaxWindowBits === 8) {
-        throw new RangeError("Cannot create the server: 'perMessageDeflate.serverMaxWindowBits' cannot be 8, as zlib compresses with 9 at least.");
-    }
-    checkInteger('perMessageDeflate.serverMaxWindowBits', resolved.serverMaxWindowBits, 9, 15);
-    checkInteger('perMessageDeflate.clientMaxWindowBits', resolved.clientMaxWindowBits, 8, 15);
-    checkInteger('perMessageDeflate.threshold', resolved.threshold, 0, Number.MAX_SAFE_INTEGER);
-    checkInteger('perMessageDeflate.level', resolved.level, 0, 9);
-    checkInteger('perMessageDeflate.memLevel', resolved.memLevel, 1, 9);
-    checkInteger('perMessageDeflate.concurrencyLimit', resolved.concurrencyLimit, 1, 1024);
-    return resolved;
-}
-/** `key` and `cert` go together, each a PEM string, a Buffer or a file path; `tls` adds to them. */
-function checkTlsOptions(options) {
-    for (const name of ['key', 'cert']) {
-        const value = options[name];
-        if (value !== undefined && !(typeof value === 'string' ? value !== '' : Buffer.isBuffer(value))) {
-            throw new TypeError(`Cannot create the server: '${name}' must be a PEM string, a Buffer or a file path, not ${describeType(value)}.`);
-        }
-    }
-    if ((options.key === undefined) !== (options.cert === undefined)) {
-        const [given, missing] = options.key === undefined ? ['cert', 'key'] : ['key', 'cert'];
-        throw new TypeError(`Cannot create the server: '${given}' needs '${missing}' as well, to serve wss://.`);
-    }
-    const tls = options.tls;
-    if (tls === undefined)
-        return;
-    if (typeof tls !== 'object' || tls === null || Array.isArray(tls)) {
-        throw new TypeError(`Cannot create the server: 'tls' must be an object of tls.createServer options, not ${describeType(tls)}.`);
-    }
-    if (options.key === undefined) {
-        throw new TypeError("Cannot create the server: 'tls' needs 'key' and 'cert', which turn TLS on.");
-    }
-    for (const name of ['key', 'cert']) {
-        if (name in tls) {
-            throw new TypeError(`Cannot create the server: give the TLS ${name} as the option '${name}', not inside 'tls'.`);
-        }
-    }
-}
-/** `subprotocols` is a list of tokens (RFC 6455 §4.1) or a function; `requireSubprotocol` needs it. */
-function checkSubprotocolOptions(options) {
-    const subprotocols = options.subprotocols;
-    if (subprotocols !== undefined && typeof subprotocols !== 'function') {
-        if (!Array.isArray(subprotocols)) {
-            throw new TypeError(`Cannot create the server: 'subprotocols' must be an array of names or a function, not ${describeType(subprotocols)}.`);
-        }
-        for (const name of subprotocols) {
-            if (typeof name !== 'string') {
-                throw new TypeError(`Cannot create the server: 'subprotocols' must hold strings, not ${describeType(name)}.`);
-            }
-            if (!TOKEN.test(name)) {
-                throw new RangeError(`Cannot create the server: '${name}' is not a valid subprotocol name, which must be a token (RFC 6455 §4.1).`);
-            }
-        }
-    }
-    if (typeof options.requireSubprotocol !== 'boolean') {
-        throw new TypeError(`Cannot create the server: 'requireSubprotocol' must be a boolean, not ${describeType(options.requireSubprotocol)}.`);
-    }
-    if (options.requireSubprotocol && subprotocols === undefined) {
-        throw new TypeError("Cannot create the server: 'requireSubprotocol' needs 'subprotocols', the names to require.");
-    }
-}
-/** `server` is an HTTP(S) server and excludes the options of an own listener; `path` is an absolute path. */
-function checkAttachOptions(given, options) {
-    const server = options.server;
-    if (server !== undefined) {
-        if (!(server instanceof HttpServer || server instanceof HttpsServer)) {
-            throw new TypeError(`Cannot create the server: 'server' must be a node:http or node:https Server, not ${describeType(server)}.`);
-        }
-        for (const name of ['port', 'host', 'key', 'cert', 'tls']) {
-            if (given[name] !== undefined) {
-                throw new TypeError(`Cannot create the server: '${name}' cannot be given with 'server', whose own settings decide where and how it listens.`);
-            }
-        }
-    }
-    const path = options.path;
-    if (path === undefined)
-        return;
-    if (typeof path !== 'string') {
-        throw new TypeError(`Cannot create the server: 'path' must be a string, not ${describeType(path)}.`);
-    }
-    if (!path.startsWith('/') || !/^[\x21-\x7e]+$/.test(path) || /[?#]/.test(path)) {
-        throw new RangeError(`Cannot create the server: 'path' must begin with '/' and hold no query, fragment or space, not '${path}'.`);
-    }
-}
-function checkAdapterOptions(options) {
-    const adapter = options.adapter;
-    if (adapter !== undefined) {
-        const methods = ['start', 'publish', 'close'];
-        if (typeof adapter !== 'object' || adapter === null || methods.some((m) => typeof adapter[m] !== 'function')) {
-            throw new TypeError(`Cannot create the server: 'adapter' must have the methods ${methods.join(', ')}.`);
-        }
-    }
-    if (options.serverId !== undefined && (typeof options.serverId !== 'string' || options.serverId === '')) {
-        throw new TypeError(`Cannot create the server: 'serverId' must be a non-empty string, not ${describeType(options.serverId)}.`);
-    }
-}
-function checkStringList(name, value) {
-    if (value === undefined)
-        return;
-    if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || item === '')) {
-        throw new TypeError(`Cannot create the server: '${name}' must be an array of non-empty strings, not ${describeType(value)}.`);
-    }
-}
-function checkInteger(name, value, min, max) {
-    if (typeof value !== 'number') {
-        throw new TypeError(`Cannot create the server: '${name}' must be a number, not ${describeType(value)}.`);
-    }
-    if (!Number.isInteger(value) || value < min || value > max) {
-        throw new RangeError(`Cannot create the server: '${name}' must be an integer from ${min} to ${max}, not ${value}.`);
-    }
-}
-function checkCallback(fn, setter) {
-    if (typeof fn !== 'function') {
-        throw new TypeError(`${setter} needs a function, not ${describeType(fn)}.`);
-    }
-    return fn;
-}
-// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 11. Small utilities: logging, formatting
+// 11. Small utilities and the logger
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 const EMPTY = Buffer.alloc(0);
-const BUFFER_MAX_LENGTH = 2 ** 32;
-/** setTimeout's largest delay (about 24.8 days). */
-const TIMER_MAX = 2 ** 31 - 1;
 /** The heartbeat timer ticks at most this often (ms), however short `pingInterval` and `pingTimeout` are. */
 const HEARTBEAT_MIN_TICK = 5;
 const LEVEL_RANK = { debug: 10, info: 20, warning: 30, error: 40, critical: 50 };
@@ -4107,6 +4166,20 @@ function truncateUtf8(text, maxBytes) {
 function concatBytes(bytes, chunk) {
     return bytes === undefined || bytes.length === 0 ? chunk : Buffer.concat([bytes, chunk]);
 }
-function withoutUndefined(value) {
-    return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined));
+/** Whether a comma-separated header value holds `token`, compared case-insensitively (RFC 9110 §5.6.1). */
+function hasToken(value, token) {
+    if (value === undefined)
+        return false;
+    for (const part of value.split(',')) {
+        if (part.trim().toLowerCase() === token)
+            return true;
+    }
+    return false;
+}
+/** The function given to a `setFn…` setter, checked: anything else is a `TypeError`. */
+function checkCallback(fn, setter) {
+    if (typeof fn !== 'function') {
+        throw new TypeError(`${setter} needs a function, not ${describeType(fn)}.`);
+    }
+    return fn;
 }
