@@ -12,12 +12,13 @@
  *    2. Protocol vocabulary (RFC 6455 §5.2, §7.4, §11.7)
  *    3. Errors
  *    4. The server: options, listening, the opening handshake, the client list, broadcast, lifecycle
- *    5. The per-connection handler: sending, the closing handshake, state
- *    6. The incremental frame parser (RFC 6455 §5): pure — no socket, no timers
- *    7. The frame writer (RFC 6455 §5.2): server frames are never masked
- *    8. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
- *    9. Validation helpers: masking, UTF-8, close codes, options
- *   10. Small utilities: logging, formatting
+ *    5. The connection (ClientHandler): public API, the closing handshake, the heartbeat, reading
+ *    6. Sending (SendQueue): order, admission under maxBufferedAmount, streaming, compression order, write batching
+ *    7. The incremental frame parser (RFC 6455 §5): pure — no socket, no timers
+ *    8. The frame writer (RFC 6455 §5.2): server frames are never masked
+ *    9. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
+ *   10. Validation helpers: masking, UTF-8, close codes, options
+ *   11. Small utilities: logging, formatting
  *
  * @example
  * ```ts
