@@ -2200,11 +2200,14 @@ interface SendQueueEvents {
    * being closed).
    */
   closeFrameWriting(connection: ClientHandler): void;
-  /** Our Close frame has left: `closeTimeout`, the peer's time to answer, starts now. */
+  /**
+   * Our Close frame has left: `closeTimeout`, the peer's time to answer, starts now, not while the messages
+   * accepted before it were still being sent.
+   */
   closeFrameWritten(connection: ClientHandler): void;
   /**
-   * Something queued ahead of our Close frame (or the end of TCP behind it) has been written: while closing, the
-   * wait for the peer counts from the last progress in sending what was accepted.
+   * While our Close frame is taken, an item of the queue went out (what was accepted before it, the Close frame,
+   * the end of TCP): the wait for the peer counts from the last progress in sending what was accepted.
    */
   progressWhileClosing(connection: ClientHandler): void;
 }
@@ -2404,7 +2407,9 @@ export class ClientHandler {
    */
   send(message: Sendable): SendResult {
     if (this.#state !== 'open') return this.#sendQueue.dropped();
-    return this.#sendQueue.sendMessage(message, this.#deflate);
+    const deflate = this.#deflate;
+    if (deflate === undefined) return this.#sendQueue.sendFrame(encodeDataFrame(message));
+    return this.#sendQueue.sendWithDeflate(message, deflate);
   }
 
   /** Sends a message as compressed for this connection, or shared with others (a broadcast). */
@@ -2755,12 +2760,12 @@ class SendQueue {
   }
 
   /**
-   * Sends a message, compressed with the connection's `codec` when permessage-deflate was agreed and the
-   * message is at least its `threshold` long.
+   * Sends a message on a connection with permessage-deflate (RFC 7692): compressed by the connection's `codec`
+   * when it is at least the `threshold` long.
    */
-  sendMessage(message: Sendable, codec: DeflateCodec | undefined): SendResult {
+  sendWithDeflate(message: Sendable, codec: DeflateCodec): SendResult {
     // A string of n characters is at most 3n bytes of UTF-8: a short one is not encoded just to be measured.
-    if (codec !== undefined && codec.shouldCompress(typeof message === 'string' ? message.length * 3 : message.byteLength)) {
+    if (codec.shouldCompress(typeof message === 'string' ? message.length * 3 : message.byteLength)) {
       const bytes = messageBytes(message);
       const opcode = typeof message === 'string' ? Opcode.TEXT : Opcode.BINARY;
       if (codec.shouldCompress(bytes.length)) return this.sendCompressed(opcode, bytes, codec);
@@ -2772,8 +2777,9 @@ class SendQueue {
   /** Sends an already framed data message (the same bytes may go to many clients). */
   sendFrame(frame: EncodedFrame): SendResult {
     if (!this.admit()) return this.dropped();
-    const size = frame.header.length + (frame.payload?.length ?? 0);
-    if (this.#queue !== undefined) return this.#enqueue({ kind: 'frame', frame, size });
+    if (this.#queue !== undefined) {
+      return this.#enqueue({ kind: 'frame', frame, size: frame.header.length + (frame.payload?.length ?? 0) });
+    }
     this.#context.stats.messagesOut++;
     return this.#writeFrame(frame) ? 'written' : 'queued';
   }
@@ -3003,6 +3009,7 @@ class SendQueue {
   #finishItem(queue: OutgoingItem[]): void {
     const item = queue.shift()!;
     this.#queuedBytes -= item.size;
+    // While closing, the wait for the peer counts from the last progress in sending what was accepted.
     if ((this.#flags & SendState.CLOSE_FRAME_TAKEN) !== 0) sendQueueEvents.progressWhileClosing(this.#connection);
   }
 

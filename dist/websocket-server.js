@@ -1793,7 +1793,10 @@ export class ClientHandler {
     send(message) {
         if (this.#state !== 'open')
             return this.#sendQueue.dropped();
-        return this.#sendQueue.sendMessage(message, this.#deflate);
+        const deflate = this.#deflate;
+        if (deflate === undefined)
+            return this.#sendQueue.sendFrame(encodeDataFrame(message));
+        return this.#sendQueue.sendWithDeflate(message, deflate);
     }
     /** Sends a message as compressed for this connection, or shared with others (a broadcast). */
     #sendCompressed(opcode, data, shared) {
@@ -2139,12 +2142,12 @@ class SendQueue {
         return (this.#flags & SendState.CLOSE_FRAME_TAKEN) !== 0;
     }
     /**
-     * Sends a message, compressed with the connection's `codec` when permessage-deflate was agreed and the
-     * message is at least its `threshold` long.
+     * Sends a message on a connection with permessage-deflate (RFC 7692): compressed by the connection's `codec`
+     * when it is at least the `threshold` long.
      */
-    sendMessage(message, codec) {
+    sendWithDeflate(message, codec) {
         // A string of n characters is at most 3n bytes of UTF-8: a short one is not encoded just to be measured.
-        if (codec !== undefined && codec.shouldCompress(typeof message === 'string' ? message.length * 3 : message.byteLength)) {
+        if (codec.shouldCompress(typeof message === 'string' ? message.length * 3 : message.byteLength)) {
             const bytes = messageBytes(message);
             const opcode = typeof message === 'string' ? Opcode.TEXT : Opcode.BINARY;
             if (codec.shouldCompress(bytes.length))
@@ -2157,9 +2160,9 @@ class SendQueue {
     sendFrame(frame) {
         if (!this.admit())
             return this.dropped();
-        const size = frame.header.length + (frame.payload?.length ?? 0);
-        if (this.#queue !== undefined)
-            return this.#enqueue({ kind: 'frame', frame, size });
+        if (this.#queue !== undefined) {
+            return this.#enqueue({ kind: 'frame', frame, size: frame.header.length + (frame.payload?.length ?? 0) });
+        }
         this.#context.stats.messagesOut++;
         return this.#writeFrame(frame) ? 'written' : 'queued';
     }
@@ -2387,6 +2390,7 @@ class SendQueue {
     #finishItem(queue) {
         const item = queue.shift();
         this.#queuedBytes -= item.size;
+        // While closing, the wait for the peer counts from the last progress in sending what was accepted.
         if ((this.#flags & SendState.CLOSE_FRAME_TAKEN) !== 0)
             sendQueueEvents.progressWhileClosing(this.#connection);
     }
