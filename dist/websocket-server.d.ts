@@ -14,11 +14,12 @@
  *    4. Errors
  *    5. The server: lifecycle, listening, the client list, callbacks, broadcast, heartbeat, stats
  *    6. The opening handshake (RFC 6455 §4.2): tracking, the request head, the checks, the 101 response
- *    7. The per-connection handler: sending, the closing handshake, state
- *    8. The frame parser (RFC 6455 §5), with masking and UTF-8
- *    9. The frame writer (RFC 6455 §5.2): server frames are never masked
- *   10. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
- *   11. Small utilities and the logger
+ *    7. The connection (ClientHandler): public API, the closing handshake, the heartbeat, reading
+ *    8. Sending (SendQueue): order, admission under maxBufferedAmount, streaming, compression order, write batching
+ *    9. The frame parser (RFC 6455 §5), with masking and UTF-8
+ *   10. The frame writer (RFC 6455 §5.2): server frames are never masked
+ *   11. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
+ *   12. Small utilities and the logger
  *
  * @example
  * ```ts

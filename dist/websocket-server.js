@@ -14,11 +14,12 @@
  *    4. Errors
  *    5. The server: lifecycle, listening, the client list, callbacks, broadcast, heartbeat, stats
  *    6. The opening handshake (RFC 6455 §4.2): tracking, the request head, the checks, the 101 response
- *    7. The per-connection handler: sending, the closing handshake, state
- *    8. The frame parser (RFC 6455 §5), with masking and UTF-8
- *    9. The frame writer (RFC 6455 §5.2): server frames are never masked
- *   10. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
- *   11. Small utilities and the logger
+ *    7. The connection (ClientHandler): public API, the closing handshake, the heartbeat, reading
+ *    8. Sending (SendQueue): order, admission under maxBufferedAmount, streaming, compression order, write batching
+ *    9. The frame parser (RFC 6455 §5), with masking and UTF-8
+ *   10. The frame writer (RFC 6455 §5.2): server frames are never masked
+ *   11. permessage-deflate (RFC 7692): negotiation, bounded inflate, ordered deflate
+ *   12. Small utilities and the logger
  *
  * @example
  * ```ts
@@ -34,7 +35,7 @@
  *
  * @module
  */
-var _a, _b, _c;
+var _a, _b, _c, _d;
 import { Buffer, isUtf8 } from 'node:buffer';
 import { createHash, getRandomValues, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -1935,11 +1936,22 @@ function httpErrorResponse(error) {
     return `${response}\r\n${body}`;
 }
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 7. The per-connection handler: sending, the closing handshake, state
+// 7. The connection (ClientHandler): public API, the closing handshake, the heartbeat, reading
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 const kHandler = Symbol('websocket-server.handler');
 /** Set by {@link ClientHandler}'s static block, when the class is defined (so before any server runs). */
 let connectionInternals;
+/** Set by {@link ClientHandler}'s static block, with {@link connectionInternals}. */
+let sendQueueEvents;
+/** Why a connection's reading is paused: bits of one field, any of them pauses the socket. */
+const ReadPause = {
+    /** The application called `pauseReading()`. */
+    APPLICATION: 1,
+    /** The parser holds too many bytes behind an inflating message. */
+    PARSER: 2,
+    /** Our Close frame has not left yet: the peer cannot answer it before; reading a flood meanwhile is waste. */
+    CLOSE_FRAME: 4,
+};
 /**
  * One client's connection: `client.handler`. Sends messages, pings, and closes; reports its state.
  *
@@ -1962,42 +1974,16 @@ export class ClientHandler {
     #context;
     #parser;
     #deflate;
+    /** All that is written to the socket goes through it, in order: messages, control frames, Close, the end of TCP. */
+    #sendQueue;
     #state = 'open';
-    #closeFrameSent = false;
     #closeCode;
     #closeReason = '';
     #closeTimer;
     #closed;
     #resolveClosed;
-    /**
-     * What waits behind a message being compressed or streamed, in send order, so that frames never overtake
-     * each other nor interleave with a fragmented message (RFC 6455 §5.4). `undefined` when nothing waits: then
-     * a message is written at once.
-     */
-    #queue;
-    #queuedBytes = 0;
-    /** The item at the head of `#queue` is being compressed or streamed. */
-    #queueBusy = false;
-    /** The socket is corked until the end of the current tick (see {@link ClientHandler.#batchWrites}). */
-    #corked = false;
-    /** A write found the socket full: the next drain means this client has caught up (`setFnDrain`). */
-    #behind = false;
-    /**
-     * The Pong owed for the most recent Ping received while the socket was full (RFC 6455 §5.5.2 lets an endpoint
-     * answer only the most recent Ping), written at the next drain; and the bytes that answering every such Ping
-     * would have queued, which count toward `maxBufferedAmount` like data, so a client that floods Pings without
-     * reading is closed as a slow client while holding one Pong.
-     */
-    #pendingPong;
-    #pendingPongLength = 0;
-    #owedControlBytes = 0;
-    /**
-     * Why reading is paused: the application (`pauseReading`), the parser (bytes held behind an inflating message),
-     * our Close frame not having left yet (the peer cannot answer it before; reading a flood meanwhile is waste).
-     */
-    #pausedByApplication = false;
-    #pausedByParser = false;
-    #pausedForClose = false;
+    /** Why reading is paused: bits of {@link ReadPause}, none while reading. */
+    #readPause = 0;
     // The heartbeat (driven by the server's timer): when the last heartbeat Ping went out, the number it
     // carries while its Pong is awaited, and the round trip of the last one answered.
     #pingSentAt;
@@ -2008,6 +1994,7 @@ export class ClientHandler {
         this.#socket = socket;
         this.#context = context;
         this.#deflate = deflate;
+        this.#sendQueue = new SendQueue(socket, context, this);
         this.request = request;
         this.protocol = accepted.protocol;
         this.client = {
@@ -2047,7 +2034,7 @@ export class ClientHandler {
             this.#handler.#onBinary(data);
         }
         onPing(payload) {
-            this.#handler.#onPing(payload);
+            this.#handler.#sendQueue.sendPong(payload); // §5.5.2: answered with a Pong, unless we already closed
         }
         onPong(payload) {
             this.#handler.#onPong(payload);
@@ -2056,10 +2043,10 @@ export class ClientHandler {
             this.#handler.#onClose(code, reason);
         }
         onProtocolError(error) {
-            this.#handler.#onProtocolError(error);
+            this.#handler.#failConnection(error); // §7.1.7: fail the connection with the error's close code
         }
         onReadPressure(pressed) {
-            this.#handler.#onReadPressure(pressed);
+            this.#handler.#pauseReadingFor(ReadPause.PARSER, pressed);
         }
     };
     static {
@@ -2069,10 +2056,20 @@ export class ClientHandler {
             socketError: (handler, error) => handler.#socketError(error),
             socketClosed: (handler) => handler.#socketClosed(),
             heartbeat: (handler, now, pingInterval, pingTimeout) => handler.#heartbeat(now, pingInterval, pingTimeout),
-            sendFrame: (handler, frame) => handler.#sendFrame(frame),
+            sendFrame: (handler, frame) => (handler.#state === 'open' ? handler.#sendQueue.sendFrame(frame) : handler.#sendQueue.dropped()),
             sendCompressed: (handler, opcode, data, shared) => handler.#sendCompressed(opcode, data, shared),
             deflateCodec: (handler) => handler.#deflate,
-            sharedCompressionDone: (handler) => handler.#sharedCompressionDone(),
+            sharedCompressionDone: (handler) => handler.#sendQueue.sharedCompressionDone(),
+        };
+        sendQueueEvents = {
+            tooSlow: (handler) => handler.#onTooSlow(),
+            streamFailed: (handler) => handler.#abandonStream(),
+            closeFrameWriting: (handler) => handler.#pauseReadingFor(ReadPause.CLOSE_FRAME, true),
+            closeFrameWritten: (handler) => {
+                handler.#pauseReadingFor(ReadPause.CLOSE_FRAME, false);
+                handler.#armCloseTimer();
+            },
+            progressWhileClosing: (handler) => handler.#armCloseTimer(),
         };
     }
     /** `'open'`, then `'closing'` once a Close frame was sent or received, then `'closed'` once TCP has ended. */
@@ -2081,11 +2078,7 @@ export class ClientHandler {
     }
     /** Bytes waiting to be sent: queued here (behind compression or a stream) and buffered in the socket. */
     get bufferedAmount() {
-        return this.#socket.writableLength + this.#queuedBytes;
-    }
-    /** What `maxBufferedAmount` judges: the bytes waiting, and those of the Pongs owed while the socket was full. */
-    get #backlog() {
-        return this.#socket.writableLength + this.#queuedBytes + this.#owedControlBytes;
+        return this.#sendQueue.bufferedAmount;
     }
     /** The permessage-deflate parameters agreed with this client (RFC 7692), or `''` when none. */
     get extensions() {
@@ -2128,38 +2121,19 @@ export class ClientHandler {
      */
     send(message) {
         if (this.#state !== 'open')
-            return this.#dropped();
+            return this.#sendQueue.dropped();
         const deflate = this.#deflate;
-        // A string of n characters is at most 3n bytes of UTF-8: a short one is not encoded just to be measured.
-        if (deflate !== undefined && deflate.shouldCompress(typeof message === 'string' ? message.length * 3 : message.byteLength)) {
-            const bytes = messageBytes(message);
-            const opcode = typeof message === 'string' ? Opcode.TEXT : Opcode.BINARY;
-            if (deflate.shouldCompress(bytes.length)) {
-                return this.#enqueueChecked({ kind: 'compress', opcode, data: bytes, size: bytes.length });
-            }
-            return this.#sendFrame({ header: encodeFrame(opcode, bytes), payload: undefined });
-        }
-        return this.#sendFrame(encodeDataFrame(message));
-    }
-    /** Sends an already framed data message (the same bytes may go to many clients). */
-    #sendFrame(frame) {
-        if (this.#state !== 'open')
-            return this.#dropped();
-        if (!this.#admit())
-            return this.#dropped();
-        const size = frame.header.length + (frame.payload?.length ?? 0);
-        if (this.#queue !== undefined)
-            return this.#enqueue({ kind: 'frame', frame, size });
-        this.#context.stats.messagesOut++;
-        return this.#writeFrame(frame) ? 'written' : 'queued';
+        if (deflate === undefined)
+            return this.#sendQueue.sendFrame(encodeDataFrame(message));
+        return this.#sendQueue.sendWithDeflate(message, deflate);
     }
     /** Sends a message as compressed for this connection, or shared with others (a broadcast). */
     #sendCompressed(opcode, data, shared) {
         if (this.#state !== 'open')
-            return this.#dropped();
+            return this.#sendQueue.dropped();
         return shared === undefined
-            ? this.#enqueueChecked({ kind: 'compress', opcode, data, size: data.length })
-            : this.#enqueueChecked({ kind: 'shared', job: shared, size: data.length });
+            ? this.#sendQueue.sendCompressed(opcode, data, this.#deflate)
+            : this.#sendQueue.sendSharedCompression(shared, data.length);
     }
     /**
      * Sends a message of unknown size as it is produced: each chunk of `source` goes as one fragment (RFC 6455
@@ -2172,9 +2146,7 @@ export class ClientHandler {
     sendStream(source, options = {}) {
         if (this.#state !== 'open')
             return Promise.reject(new Error('Cannot stream a message: the connection is not open.'));
-        return new Promise((resolve, reject) => {
-            this.#enqueue({ kind: 'stream', source, binary: options.binary, resolve, reject, size: 0 });
-        });
+        return this.#sendQueue.sendStream(source, options.binary);
     }
     /**
      * Sends a file's content as one binary message, streamed from disk (see {@link sendStream}).
@@ -2206,9 +2178,9 @@ export class ClientHandler {
         if (bytes.length > MAX_CONTROL_PAYLOAD) {
             throw new RangeError(`Cannot send a ping: its payload is ${bytes.length} bytes, and at most 125 are allowed.`);
         }
-        if (this.#state !== 'open' || !this.#admit())
+        if (this.#state !== 'open' || !this.#sendQueue.admit())
             return false;
-        this.#socket.write(encodeFrame(Opcode.PING, bytes));
+        this.#sendQueue.writeControlFrame(encodeFrame(Opcode.PING, bytes));
         return true;
     }
     /**
@@ -2222,7 +2194,7 @@ export class ClientHandler {
         if (this.#state !== 'open')
             return;
         this.#state = 'closing';
-        this.#sendClose(code, reason);
+        this.#sendQueue.sendClose(encodeClosePayload(code, reason));
         this.#armCloseTimer();
     }
     /** Drops the TCP connection at once, without a closing handshake. */
@@ -2240,15 +2212,13 @@ export class ClientHandler {
      */
     pauseReading() {
         this.#parser.pause();
-        this.#pausedByApplication = true;
-        this.#updateReading();
+        this.#pauseReadingFor(ReadPause.APPLICATION, true);
     }
     /** Reads again after {@link pauseReading}, handling first what arrived meanwhile. */
     resumeReading() {
         if (this.#state === 'closed')
             return;
-        this.#pausedByApplication = false;
-        this.#updateReading();
+        this.#pauseReadingFor(ReadPause.APPLICATION, false);
         this.#runParser(undefined);
     }
     // ── the parser's events (FrameParserHandler) ─────────────────────────────────────────────────────────────
@@ -2264,37 +2234,12 @@ export class ClientHandler {
         this.#context.stats.messagesIn++;
         this.#context.messageReceived(this.client, data);
     }
-    /**
-     * §5.5.2: a Ping is answered with a Pong carrying the same payload, unless we already closed. While
-     * the socket is full, only the most recent Ping is answered (at the next drain), and the Pongs skipped count
-     * toward the client's backlog.
-     */
-    #onPing(payload) {
-        const socket = this.#socket;
-        if (this.#closeFrameSent || socket.destroyed)
-            return;
-        if (!socket.writableNeedDrain && this.#pendingPong === undefined) {
-            socket.write(encodeFrame(Opcode.PONG, payload));
-            return;
-        }
-        // One Pong frame per connection, rewritten in place by every skipped Ping: a flood allocates nothing.
-        const pong = (this.#pendingPong ??= Buffer.allocUnsafe(2 + MAX_CONTROL_PAYLOAD));
-        pong[0] = FRAME_FIN | Opcode.PONG;
-        pong[1] = payload.length;
-        payload.copy(pong, 2);
-        this.#pendingPongLength = 2 + payload.length;
-        this.#owedControlBytes += this.#pendingPongLength + QUEUED_WRITE_COST;
-        this.#admit();
-    }
-    /** The parser holds too many bytes behind an inflating message (or no longer does). */
-    #onReadPressure(pressed) {
-        this.#pausedByParser = pressed;
-        this.#updateReading();
-    }
-    #updateReading() {
+    /** Sets or clears one reason to pause reading; the socket reads while there is none. */
+    #pauseReadingFor(reason, paused) {
+        this.#readPause = paused ? this.#readPause | reason : this.#readPause & ~reason;
         if (this.#state === 'closed')
             return;
-        if (this.#pausedByApplication || this.#pausedByParser || this.#pausedForClose)
+        if (this.#readPause !== 0)
             this.#socket.pause();
         else
             this.#socket.resume();
@@ -2314,19 +2259,16 @@ export class ClientHandler {
     #onClose(code, reason) {
         this.#closeCode = code;
         this.#closeReason = reason;
-        if (!this.#closeFrameSent) {
+        const sendQueue = this.#sendQueue;
+        if (!sendQueue.closeFrameTaken) {
             // Echo the code (§5.5.1) at once, dropping what was queued; a Close without a code is answered without one.
-            this.#dropQueue(new Error('The peer closed the connection before this message was sent.'));
-            this.#sendClose(code === CloseCode.NO_STATUS ? undefined : code, '');
+            sendQueue.drop(new Error('The peer closed the connection before this message was sent.'));
+            sendQueue.sendClose(encodeClosePayload(code === CloseCode.NO_STATUS ? undefined : code, ''));
         }
         this.#state = 'closing';
         // §7.1.1: once both Close frames have passed, the server closes the TCP connection first.
-        this.#endTcp();
+        sendQueue.end();
         this.#armCloseTimer();
-    }
-    /** §7.1.7: fail the connection with the error's close code. */
-    #onProtocolError(error) {
-        this.#failConnection(error);
     }
     /**
      * Called on each tick of the server's heartbeat timer (RFC 6455 §5.5.2). Drops a client whose
@@ -2353,7 +2295,7 @@ export class ClientHandler {
         payload.writeUInt32BE(id, 0);
         this.#awaitedPong = id;
         this.#pingSentAt = now;
-        this.#socket.write(encodeFrame(Opcode.PING, payload));
+        this.#sendQueue.writeControlFrame(encodeFrame(Opcode.PING, payload));
     }
     // ── internals ────────────────────────────────────────────────────────────────────────────────────────────
     /** Feeds received bytes to the parser. */
@@ -2394,138 +2336,252 @@ export class ClientHandler {
         this.#closeCode = error.closeCode;
         this.#closeReason = '';
         this.#context.connectionFailed(this.client, error);
-        const droppedClose = !keepQueued && this.#dropQueue(new Error(`The connection failed before this message was sent: ${error.message}`));
-        if (!this.#closeFrameSent || droppedClose) {
+        const sendQueue = this.#sendQueue;
+        const droppedClose = !keepQueued && sendQueue.drop(new Error(`The connection failed before this message was sent: ${error.message}`));
+        if (!sendQueue.closeFrameTaken || droppedClose) {
             // 1011 carries no detail; the others say briefly what was wrong.
-            this.#sendClose(error.closeCode, error instanceof InternalError ? '' : closeReasonFor(error));
+            sendQueue.sendClose(encodeClosePayload(error.closeCode, error instanceof InternalError ? '' : closeReasonFor(error)));
         }
         this.#state = 'closing';
-        this.#endTcp();
+        sendQueue.end();
         this.#armCloseTimer();
     }
-    /** A message refused: counted, and reported as `'dropped'`. */
-    #dropped() {
-        this.#context.stats.messagesDropped++;
-        return 'dropped';
+    /** `slowClientPolicy: 'close'`: a client over `maxBufferedAmount` is failed with 1008, keeping what it was sent. */
+    #onTooSlow() {
+        if (this.#state !== 'open')
+            return;
+        this.#context.log.info(`client ${this.client.id} is too slow (over maxBufferedAmount): closing it with 1008`);
+        this.#failConnection(new PolicyViolationError('The client was too slow: more than maxBufferedAmount bytes were waiting.', 'WS_ERR_SLOW_CLIENT'), true);
+    }
+    /** A streamed message failed midway: the fragments sent cannot be taken back, so the connection goes with 1011. */
+    #abandonStream() {
+        // A connection already closing needs no second reason.
+        if (this.#state !== 'open')
+            return;
+        this.#context.log.error(`client ${this.client.id}: a streamed message failed midway; closing with 1011`);
+        this.#failConnection(new InternalError('A streamed message failed before its end.', 'WS_ERR_STREAM_FAILED'));
+    }
+    /** Starts, or starts again, the wait of `closeTimeout` after which a closing connection is dropped. */
+    #armCloseTimer() {
+        if (this.#state === 'closed')
+            return;
+        if (this.#closeTimer !== undefined)
+            this.#closeTimer.refresh();
+        else
+            this.#closeTimer = setTimeout(_c.#onCloseTimeout, this.#context.closeTimeout, this);
+    }
+    static #onCloseTimeout(handler) {
+        handler.#context.log.info(`client ${handler.client.id} did not finish the closing handshake in time; dropping it`);
+        handler.#socket.destroy();
+    }
+    /** The socket failed; its close follows. */
+    #socketError(error) {
+        if (this.#context.log.enabled('debug')) {
+            this.#context.log.debug(`client ${this.client.id} connection error: ${describeError(error)}`);
+        }
+    }
+    static #onSocketDrain() {
+        const handler = this[kHandler];
+        const caughtUp = handler.#sendQueue.socketDrained();
+        if (handler.#state === 'closing')
+            handler.#armCloseTimer();
+        // Only a client that was behind, with nothing left in our queue, has caught up.
+        if (caughtUp && handler.#state === 'open')
+            handler.#context.drained(handler.client);
+    }
+    /** The one place a connection ends: exactly once per client, however the connection went. */
+    #socketClosed() {
+        if (this.#state === 'closed')
+            return;
+        this.#state = 'closed';
+        this.#parser.stop();
+        this.#sendQueue.drop(new Error('The connection closed before this message was sent.'));
+        this.#deflate?.close();
+        if (this.#closeTimer !== undefined)
+            clearTimeout(this.#closeTimer);
+        this.#closeTimer = undefined;
+        this.#closeCode ??= CloseCode.ABNORMAL;
+        this.#context.connectionClosed(this.client);
+        const resolve = this.#resolveClosed;
+        this.#resolveClosed = undefined;
+        resolve?.();
+    }
+}
+_c = ClientHandler;
+/** Random heartbeat Ping ids, drawn from the system's generator a thousand at a time. */
+const pingIds = new Uint32Array(1024);
+let pingIdsLeft = 0;
+function randomPingId() {
+    if (pingIdsLeft === 0) {
+        getRandomValues(pingIds);
+        pingIdsLeft = pingIds.length;
+    }
+    return pingIds[--pingIdsLeft];
+}
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+// 8. Sending (SendQueue): order, admission under maxBufferedAmount, streaming, compression order, write batching
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+/**
+ * What is sent to one client, in order: the write side of its socket (the model is undici's `SendQueue`, with
+ * ws's `Sender` queue). A message is written at once when nothing waits; behind a message being compressed or
+ * streamed, it waits its turn, so that frames never overtake each other nor interleave with a fragmented message
+ * (RFC 6455 §5.4). Control frames go at once, between the frames of queued messages. Our Close frame is the last
+ * frame written; only the end of TCP may follow it. Small frames written in one tick leave together.
+ *
+ * It knows nothing of the closing handshake beyond that: what the connection must act on goes to it through
+ * {@link sendQueueEvents}. An idle connection keeps one of these: its fields are few, and its array made on use.
+ */
+class SendQueue {
+    #socket;
+    #context;
+    /** The connection it writes for: told of {@link SendQueueEvents}, and resumed by a shared compression. */
+    #connection;
+    /**
+     * What waits behind a message being compressed or streamed, in send order, so that frames never overtake
+     * each other nor interleave with a fragmented message (RFC 6455 §5.4). `undefined` when nothing waits: then
+     * a message is written at once.
+     */
+    #queue;
+    #queuedBytes = 0;
+    /**
+     * The Pong owed for the most recent Ping received while the socket was full (RFC 6455 §5.5.2 lets an endpoint
+     * answer only the most recent Ping), written at the next drain; and the bytes that answering every such Ping
+     * would have queued, which count toward `maxBufferedAmount` like data, so a client that floods Pings without
+     * reading is closed as a slow client while holding one Pong.
+     */
+    #pendingPong;
+    #owedControlBytes = 0;
+    /** Bits of {@link SendState}, in one field rather than four booleans. */
+    #flags = 0;
+    constructor(socket, context, connection) {
+        this.#socket = socket;
+        this.#context = context;
+        this.#connection = connection;
+    }
+    /** Bytes waiting to be sent: queued here (behind compression or a stream) and buffered in the socket. */
+    get bufferedAmount() {
+        return this.#socket.writableLength + this.#queuedBytes;
+    }
+    /** What `maxBufferedAmount` judges: the bytes waiting, and those of the Pongs owed while the socket was full. */
+    get #backlog() {
+        return this.#socket.writableLength + this.#queuedBytes + this.#owedControlBytes;
+    }
+    /** Our Close frame was taken: written, or queued behind what was accepted before it. */
+    get closeFrameTaken() {
+        return (this.#flags & SendState.CLOSE_FRAME_TAKEN) !== 0;
+    }
+    /**
+     * Sends a message on a connection with permessage-deflate (RFC 7692): compressed by the connection's `codec`
+     * when it is at least the `threshold` long.
+     */
+    sendWithDeflate(message, codec) {
+        // A string of n characters is at most 3n bytes of UTF-8: a short one is not encoded just to be measured.
+        if (codec.shouldCompress(typeof message === 'string' ? message.length * 3 : message.byteLength)) {
+            const bytes = messageBytes(message);
+            const opcode = typeof message === 'string' ? Opcode.TEXT : Opcode.BINARY;
+            if (codec.shouldCompress(bytes.length))
+                return this.sendCompressed(opcode, bytes, codec);
+            return this.sendFrame({ header: encodeFrame(opcode, bytes), payload: undefined });
+        }
+        return this.sendFrame(encodeDataFrame(message));
+    }
+    /** Sends an already framed data message (the same bytes may go to many clients). */
+    sendFrame(frame) {
+        if (!this.admit())
+            return this.dropped();
+        if (this.#queue !== undefined) {
+            return this.#enqueue({ kind: 'frame', frame, size: frame.header.length + (frame.payload?.length ?? 0) });
+        }
+        this.#context.stats.messagesOut++;
+        return this.#writeFrame(frame) ? 'written' : 'queued';
+    }
+    /**
+     * Sends a message compressed by the connection's `codec` (RFC 7692), in its turn: what is sent while it is
+     * being compressed waits behind it.
+     */
+    sendCompressed(opcode, data, codec) {
+        if (!this.admit())
+            return this.dropped();
+        return this.#enqueue({ kind: 'compress', opcode, data, codec, size: data.length });
+    }
+    /** Sends a broadcast compressed once for several connections, in its turn; `size` is its uncompressed size. */
+    sendSharedCompression(job, size) {
+        if (!this.admit())
+            return this.dropped();
+        return this.#enqueue({ kind: 'shared', job, size });
+    }
+    /** Sends a message of unknown size as fragments, in its turn (see {@link ClientHandler.sendStream}). */
+    sendStream(source, binary) {
+        return new Promise((resolve, reject) => {
+            this.#enqueue({ kind: 'stream', source, binary, resolve, reject, size: 0 });
+        });
     }
     /**
      * Applies `maxBufferedAmount` and `slowClientPolicy` before something more is sent. A slow client is one with
      * a backlog: what already waits is judged, not the size of the new message, so one large message into an empty
      * buffer always goes (what one client can hold is `maxBufferedAmount` plus one message).
      */
-    #admit() {
+    admit() {
         const { maxBufferedAmount, slowClientPolicy } = this.#context;
         if (slowClientPolicy === 'queue' || this.#backlog <= maxBufferedAmount)
             return true;
-        if (slowClientPolicy === 'close' && this.#state === 'open') {
-            this.#context.log.info(`client ${this.client.id} is too slow (over maxBufferedAmount): closing it with 1008`);
-            this.#failConnection(new PolicyViolationError('The client was too slow: more than maxBufferedAmount bytes were waiting.', 'WS_ERR_SLOW_CLIENT'), true);
-        }
+        if (slowClientPolicy === 'close')
+            sendQueueEvents.tooSlow(this.#connection);
         return false;
     }
-    #enqueueChecked(item) {
-        return this.#admit() ? this.#enqueue(item) : this.#dropped();
+    /** Writes a control frame at once, between the frames of queued messages (RFC 6455 §5.4 allows it). */
+    writeControlFrame(frame) {
+        this.#socket.write(frame);
     }
-    #enqueue(item) {
-        (this.#queue ??= []).push(item);
-        this.#queuedBytes += item.size;
-        this.#pump();
-        return 'queued';
-    }
-    /** Writes what the queue holds, in order, until it is empty or waits for compression or a stream. */
-    #pump() {
-        const queue = this.#queue;
-        while (queue !== undefined && queue === this.#queue && !this.#queueBusy && queue.length > 0) {
-            const item = queue[0];
-            switch (item.kind) {
-                case 'frame':
-                    this.#finishItem(queue);
-                    this.#context.stats.messagesOut++;
-                    this.#writeFrame(item.frame);
-                    break;
-                case 'close':
-                    this.#finishItem(queue);
-                    this.#writeClose(item.payload);
-                    break;
-                case 'end':
-                    this.#finishItem(queue);
-                    this.#socket.end();
-                    break;
-                case 'shared':
-                    if (item.job.frame === undefined) {
-                        this.#queueBusy = true;
-                        item.job.waiting.push(this);
-                        return;
-                    }
-                    this.#finishItem(queue);
-                    if (item.job.frame !== null) {
-                        this.#context.stats.messagesOut++;
-                        this.#writeFrame(item.job.frame);
-                    }
-                    break;
-                case 'compress':
-                    this.#queueBusy = true;
-                    this.#deflate.deflate(item.data, (error, compressed) => {
-                        if (queue !== this.#queue)
-                            return; // dropped meanwhile
-                        this.#queueBusy = false;
-                        this.#finishItem(queue);
-                        if (error === null && compressed !== undefined) {
-                            this.#context.stats.messagesOut++;
-                            this.#writeFrame({ header: encodeFrame(item.opcode, compressed, FRAME_RSV1), payload: undefined });
-                        }
-                        else if (this.#state !== 'closed') {
-                            this.#context.log.error(`client ${this.client.id}: compression failed: ${describeError(error)}`);
-                        }
-                        this.#pump();
-                    });
-                    return;
-                case 'stream':
-                    this.#queueBusy = true;
-                    this.#runStream(item).then(() => {
-                        if (queue === this.#queue) {
-                            this.#queueBusy = false;
-                            this.#finishItem(queue);
-                        }
-                        item.resolve();
-                        this.#pump();
-                    }, (error) => {
-                        if (queue === this.#queue) {
-                            this.#queueBusy = false;
-                            this.#finishItem(queue);
-                        }
-                        item.reject(error instanceof Error ? error : new Error(String(error)));
-                        this.#pump();
-                    });
-                    return;
-            }
+    /**
+     * §5.5.2: a Ping is answered with a Pong carrying the same payload, unless our Close frame was taken. While
+     * the socket is full, only the most recent Ping is answered (at the next drain), and the Pongs skipped count
+     * toward the client's backlog.
+     */
+    sendPong(payload) {
+        const socket = this.#socket;
+        if ((this.#flags & SendState.CLOSE_FRAME_TAKEN) !== 0 || socket.destroyed)
+            return;
+        if (!socket.writableNeedDrain && this.#pendingPong === undefined) {
+            socket.write(encodeFrame(Opcode.PONG, payload));
+            return;
         }
-        if (queue !== undefined && queue === this.#queue && queue.length === 0)
-            this.#queue = undefined;
+        // One Pong frame per connection, rewritten in place by every skipped Ping: a flood allocates nothing.
+        // Its length byte (a control payload is under 126 bytes, §5.5) tells how much of it to write.
+        const pong = (this.#pendingPong ??= Buffer.allocUnsafe(2 + MAX_CONTROL_PAYLOAD));
+        pong[0] = FRAME_FIN | Opcode.PONG;
+        pong[1] = payload.length;
+        payload.copy(pong, 2);
+        this.#owedControlBytes += 2 + payload.length + QUEUED_WRITE_COST;
+        this.admit();
     }
-    /** A broadcast's shared compression has finished: go on writing. */
-    #sharedCompressionDone() {
-        this.#queueBusy = false;
-        this.#pump();
+    /** Sends our Close frame: now, or after the messages queued before it. Nothing but the end of TCP follows it. */
+    sendClose(payload) {
+        this.#flags |= SendState.CLOSE_FRAME_TAKEN;
+        if (this.#queue !== undefined)
+            this.#enqueue({ kind: 'close', payload, size: 0 });
+        else
+            this.#writeClose(payload);
     }
-    #finishItem(queue) {
-        const item = queue.shift();
-        this.#queuedBytes -= item.size;
-        // While closing, the wait for the peer counts from the last progress in sending what was accepted.
-        if (this.#state === 'closing')
-            this.#armCloseTimer();
+    /** Ends our side of TCP: now, or after what is queued. */
+    end() {
+        if (this.#queue !== undefined)
+            this.#enqueue({ kind: 'end', size: 0 });
+        else
+            this.#socket.end();
     }
     /**
      * Forgets what waits to be sent (the connection is going): streams are told and their sources destroyed,
-     * compression results ignored.
+     * compression results ignored, the owed Pong forgotten (our Close frame, taken or about to be, forbids it).
      * @returns whether a Close frame was among what was dropped.
      */
-    #dropQueue(reason) {
+    drop(reason) {
+        this.#pendingPong = undefined;
         const queue = this.#queue;
         if (queue === undefined)
             return false;
         this.#queue = undefined;
-        this.#queueBusy = false;
+        this.#flags &= ~SendState.BUSY;
         this.#queuedBytes = 0;
         let droppedClose = false;
         for (const item of queue) {
@@ -2539,6 +2595,133 @@ export class ClientHandler {
                 source.destroy();
         }
         return droppedClose;
+    }
+    /** A broadcast's shared compression has finished: go on writing. */
+    sharedCompressionDone() {
+        this.#flags &= ~SendState.BUSY;
+        this.#pump();
+    }
+    /**
+     * The socket drained: the Pong owed for the most recent Ping goes (unless our Close frame was taken).
+     * @returns whether this client had fallen behind and has caught up, with nothing left in this queue.
+     */
+    socketDrained() {
+        this.#owedControlBytes = 0;
+        const pong = this.#pendingPong;
+        if (pong !== undefined) {
+            this.#pendingPong = undefined;
+            if ((this.#flags & SendState.CLOSE_FRAME_TAKEN) === 0)
+                this.#socket.write(pong.subarray(0, 2 + pong[1]));
+        }
+        if ((this.#flags & SendState.BEHIND) === 0 || this.#queue !== undefined)
+            return false;
+        this.#flags &= ~SendState.BEHIND;
+        return true;
+    }
+    /** A message refused (here, or by the connection when not open): counted, and reported as `'dropped'`. */
+    dropped() {
+        this.#context.stats.messagesDropped++;
+        return 'dropped';
+    }
+    #enqueue(item) {
+        (this.#queue ??= []).push(item);
+        this.#queuedBytes += item.size;
+        this.#pump();
+        return 'queued';
+    }
+    /** Writes what the queue holds, in order, until it is empty or waits for compression or a stream. */
+    #pump() {
+        const queue = this.#queue;
+        while (queue !== undefined && queue === this.#queue && (this.#flags & SendState.BUSY) === 0 && queue.length > 0) {
+            if (!this.#writeHead(queue, queue[0]))
+                return;
+        }
+        if (queue !== undefined && queue === this.#queue && queue.length === 0)
+            this.#queue = undefined;
+    }
+    /**
+     * Writes the item at the head of `queue`, or starts compressing or streaming it.
+     * @returns `false` when the queue must wait for that item: it pumps again once the item is done.
+     */
+    #writeHead(queue, item) {
+        switch (item.kind) {
+            case 'frame':
+                this.#finishItem(queue);
+                this.#context.stats.messagesOut++;
+                this.#writeFrame(item.frame);
+                return true;
+            case 'close':
+                this.#finishItem(queue);
+                this.#writeClose(item.payload);
+                return true;
+            case 'end':
+                this.#finishItem(queue);
+                this.#socket.end();
+                return true;
+            case 'shared':
+                return this.#writeSharedCompression(queue, item.job);
+            case 'compress':
+                this.#compress(queue, item);
+                return false;
+            case 'stream':
+                this.#stream(queue, item);
+                return false;
+        }
+    }
+    /** A shared compression at the head: written once done (`null` when it failed: the message is skipped). */
+    #writeSharedCompression(queue, job) {
+        if (job.frame === undefined) {
+            this.#flags |= SendState.BUSY;
+            job.waiting.push(this.#connection);
+            return false;
+        }
+        this.#finishItem(queue);
+        if (job.frame !== null) {
+            this.#context.stats.messagesOut++;
+            this.#writeFrame(job.frame);
+        }
+        return true;
+    }
+    /** Compresses the item at the head of `queue`, then writes it and pumps on (RFC 7692 §6: RSV1 marks it). */
+    #compress(queue, item) {
+        this.#flags |= SendState.BUSY;
+        item.codec.deflate(item.data, (error, compressed) => {
+            if (queue !== this.#queue)
+                return; // dropped meanwhile (so also once the connection has closed)
+            this.#flags &= ~SendState.BUSY;
+            this.#finishItem(queue);
+            if (error === null && compressed !== undefined) {
+                this.#context.stats.messagesOut++;
+                this.#writeFrame({ header: encodeFrame(item.opcode, compressed, FRAME_RSV1), payload: undefined });
+            }
+            else {
+                this.#context.log.error(`client ${this.#connection.client.id}: compression failed: ${describeError(error)}`);
+            }
+            this.#pump();
+        });
+    }
+    /** Streams the item at the head of `queue`; its promise settles, and the queue goes on, once it has ended. */
+    #stream(queue, item) {
+        this.#flags |= SendState.BUSY;
+        this.#runStream(item).then(() => this.#streamEnded(queue, item, undefined), (error) => this.#streamEnded(queue, item, error instanceof Error ? error : new Error(String(error))));
+    }
+    #streamEnded(queue, item, error) {
+        if (queue === this.#queue) {
+            this.#flags &= ~SendState.BUSY;
+            this.#finishItem(queue);
+        }
+        if (error === undefined)
+            item.resolve();
+        else
+            item.reject(error);
+        this.#pump();
+    }
+    #finishItem(queue) {
+        const item = queue.shift();
+        this.#queuedBytes -= item.size;
+        // While closing, the wait for the peer counts from the last progress in sending what was accepted.
+        if ((this.#flags & SendState.CLOSE_FRAME_TAKEN) !== 0)
+            sendQueueEvents.progressWhileClosing(this.#connection);
     }
     /**
      * Writes one stream item as fragments (RFC 6455 §5.4). One chunk is held back, so that the last data goes
@@ -2566,7 +2749,7 @@ export class ClientHandler {
             // Fragments already sent cannot be taken back: the message can only be abandoned with the connection.
             if (!first) {
                 item.reject(error instanceof Error ? error : new Error(String(error)));
-                this.#abandonStream();
+                sendQueueEvents.streamFailed(this.#connection);
             }
             throw error;
         }
@@ -2574,20 +2757,14 @@ export class ClientHandler {
         this.#context.stats.messagesOut++;
     }
     async #writeFragment(opcode, payload, fin) {
-        if (this.#state === 'closed' || this.#socket.destroyed || this.#queue === undefined) {
+        // A closed connection has dropped its queue, and its socket is destroyed.
+        if (this.#socket.destroyed || this.#queue === undefined) {
             throw new Error('Cannot go on streaming a message: the connection closed.');
         }
         const header = Buffer.allocUnsafe(frameHeaderLength(payload.length));
         writeFrameHeader(header, (fin ? FRAME_FIN : 0) | opcode, payload.length);
         if (!this.#writeFrame({ header, payload }))
             await waitForDrain(this.#socket);
-    }
-    #abandonStream() {
-        // A connection already closing needs no second reason.
-        if (this.#state !== 'open')
-            return;
-        this.#context.log.error(`client ${this.client.id}: a streamed message failed midway; closing with 1011`);
-        this.#failConnection(new InternalError('A streamed message failed before its end.', 'WS_ERR_STREAM_FAILED'));
     }
     /** Writes a frame (header and uncopied payload in one batch, see STYLE.md); `false` when the socket is full. */
     #writeFrame(frame) {
@@ -2596,13 +2773,13 @@ export class ClientHandler {
             return false;
         const payload = frame.payload;
         if (frame.header.length + (payload?.length ?? 0) < BATCH_FRAME_LIMIT) {
-            if (!this.#corked)
+            if ((this.#flags & SendState.CORKED) === 0)
                 this.#batchWrites();
         }
-        else if (this.#corked) {
+        else if ((this.#flags & SendState.CORKED) !== 0) {
             // A large frame gains nothing from waiting: flush the batch before it and write it through, so that
             // `write()` can tell whether the socket really took it.
-            this.#corked = false;
+            this.#flags &= ~SendState.CORKED;
             socket.uncork();
         }
         let flushed;
@@ -2621,114 +2798,48 @@ export class ClientHandler {
             flushed = socket.writableLength < socket.writableHighWaterMark;
         }
         if (!flushed)
-            this.#behind = true;
+            this.#flags |= SendState.BEHIND;
         return flushed;
     }
-    /** Sends our Close frame: now, or after the messages queued before it. */
-    #sendClose(code, reason) {
-        this.#closeFrameSent = true;
-        const payload = encodeClosePayload(code, reason);
-        if (this.#queue !== undefined)
-            this.#enqueue({ kind: 'close', payload, size: 0 });
-        else
-            this.#writeClose(payload);
-    }
+    /** Writes our Close frame; the connection stops reading until it has left (see {@link SendQueueEvents}). */
     #writeClose(payload) {
         if (this.#socket.destroyed)
             return;
-        // `closeTimeout` is the peer's time to answer: it starts once our Close frame has left, not while the
-        // messages accepted before it are still being sent. Until then the peer cannot answer it, so nothing is read
-        // (a client flooding a socket it never reads costs nothing more once it is being closed).
-        this.#pausedForClose = true;
-        this.#updateReading();
-        this.#socket.write(encodeFrame(Opcode.CLOSE, payload), () => {
-            this.#pausedForClose = false;
-            this.#updateReading();
-            this.#armCloseTimer();
-        });
-    }
-    /** Ends our side of TCP: now, or after what is queued. */
-    #endTcp() {
-        if (this.#queue !== undefined)
-            this.#enqueue({ kind: 'end', size: 0 });
-        else
-            this.#socket.end();
-    }
-    /** Starts, or starts again, the wait of `closeTimeout` after which a closing connection is dropped. */
-    #armCloseTimer() {
-        if (this.#state === 'closed')
-            return;
-        if (this.#closeTimer !== undefined)
-            this.#closeTimer.refresh();
-        else
-            this.#closeTimer = setTimeout(_c.#onCloseTimeout, this.#context.closeTimeout, this);
+        sendQueueEvents.closeFrameWriting(this.#connection);
+        this.#socket.write(encodeFrame(Opcode.CLOSE, payload), () => sendQueueEvents.closeFrameWritten(this.#connection));
     }
     /**
      * Corks the socket until the end of the current tick, as uWebSockets does: all that is sent to this client
      * while one read is handled (echoes, many broadcasts) leaves in one `writev`, not one write per message.
      */
     #batchWrites() {
-        this.#corked = true;
+        this.#flags |= SendState.CORKED;
         this.#socket.cork();
-        if (corkedHandlers.push(this) === 1)
-            process.nextTick(_c.#uncorkAll);
+        if (corkedQueues.push(this) === 1)
+            process.nextTick(_d.#uncorkAll);
     }
     static #uncorkAll() {
-        for (const handler of corkedHandlers) {
-            if (!handler.#corked)
+        for (const sendQueue of corkedQueues) {
+            if ((sendQueue.#flags & SendState.CORKED) === 0)
                 continue;
-            handler.#corked = false;
-            handler.#socket.uncork();
+            sendQueue.#flags &= ~SendState.CORKED;
+            sendQueue.#socket.uncork();
         }
-        corkedHandlers.length = 0;
-    }
-    static #onCloseTimeout(handler) {
-        handler.#context.log.info(`client ${handler.client.id} did not finish the closing handshake in time; dropping it`);
-        handler.#socket.destroy();
-    }
-    /** The socket failed; its close follows. */
-    #socketError(error) {
-        if (this.#context.log.enabled('debug')) {
-            this.#context.log.debug(`client ${this.client.id} connection error: ${describeError(error)}`);
-        }
-    }
-    static #onSocketDrain() {
-        const handler = this[kHandler];
-        handler.#owedControlBytes = 0;
-        const pong = handler.#pendingPong;
-        if (pong !== undefined) {
-            handler.#pendingPong = undefined;
-            if (!handler.#closeFrameSent)
-                this.write(pong.subarray(0, handler.#pendingPongLength));
-        }
-        if (handler.#state === 'closing')
-            handler.#armCloseTimer();
-        // Only a client that was behind, with nothing left in our queue, has caught up.
-        if (!handler.#behind || handler.#queue !== undefined || handler.#state !== 'open')
-            return;
-        handler.#behind = false;
-        handler.#context.drained(handler.client);
-    }
-    /** The one place a connection ends: exactly once per client, however the connection went. */
-    #socketClosed() {
-        if (this.#state === 'closed')
-            return;
-        this.#state = 'closed';
-        this.#parser.stop();
-        this.#dropQueue(new Error('The connection closed before this message was sent.'));
-        this.#deflate?.close();
-        this.#pendingPong = undefined;
-        if (this.#closeTimer !== undefined)
-            clearTimeout(this.#closeTimer);
-        this.#closeTimer = undefined;
-        this.#closeCode ??= CloseCode.ABNORMAL;
-        this.#context.connectionClosed(this.client);
-        const resolve = this.#resolveClosed;
-        this.#resolveClosed = undefined;
-        resolve?.();
+        corkedQueues.length = 0;
     }
 }
-_c = ClientHandler;
+_d = SendQueue;
+/** The state bits of a {@link SendQueue}, packed in one field: an idle connection is measured in bytes. */
+const SendState = {
+    /** The item at the head of the queue is being compressed or streamed. */
+    BUSY: 1,
+    /** The socket is corked until the end of the current tick (see `#batchWrites`). */
+    CORKED: 2,
+    /** A write found the socket full: the next drain means this client has caught up (`setFnDrain`). */
+    BEHIND: 4,
+    /** Our Close frame was taken: the last frame this queue writes. */
+    CLOSE_FRAME_TAKEN: 8,
+};
 /**
  * What a write queued in a full socket costs beside its bytes: its Buffer object and the stream's write request,
  * about 128 bytes in Node. A skipped Pong is counted as what queuing it would have held, so that `maxBufferedAmount`
@@ -2736,18 +2847,8 @@ _c = ClientHandler;
  * server parse 8 million Pings before acting).
  */
 const QUEUED_WRITE_COST = 128;
-/** The handlers whose sockets are corked until the end of this tick. */
-const corkedHandlers = [];
-/** Random heartbeat Ping ids, drawn from the system's generator a thousand at a time. */
-const pingIds = new Uint32Array(1024);
-let pingIdsLeft = 0;
-function randomPingId() {
-    if (pingIdsLeft === 0) {
-        getRandomValues(pingIds);
-        pingIdsLeft = pingIds.length;
-    }
-    return pingIds[--pingIdsLeft];
-}
+/** The send queues whose sockets are corked until the end of this tick. */
+const corkedQueues = [];
 /** Frames from this size on are written at once rather than batched (batching pays for small frames only). */
 const BATCH_FRAME_LIMIT = 16 * 1024;
 /** Resolves when the socket can take more, or has closed (the caller then finds it closed). */
@@ -4048,7 +4149,7 @@ class DeflateCodec {
     }
 }
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
-// 11. Small utilities and the logger
+// 12. Small utilities and the logger
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 const EMPTY = Buffer.alloc(0);
 /** The heartbeat timer ticks at most this often (ms), however short `pingInterval` and `pingTimeout` are. */
