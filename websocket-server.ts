@@ -87,12 +87,23 @@ export interface Broadcast {
   readonly message: string | Uint8Array;
   /** Ids of the origin's clients that it was not sent to. */
   readonly exclude: readonly number[];
+  /**
+   * The topic it was published to (`server.publish`): each server sends it to its own subscribers of that
+   * topic. Absent for `sendMessageToAll`, which goes to every client.
+   */
+  readonly topic?: string | undefined;
 }
 
 /**
  * Joins servers so that a broadcast on one reaches the clients of all (the `adapter` option). The server calls
  * `start` once when it starts (from `runForever()`, or the first `handleUpgrade()`), `publish` for each
- * `sendMessageToAll` after sending to its own clients, and `close` when it shuts down.
+ * `sendMessageToAll` and `publish` before sending to its own clients, and `close` when it shuts down.
+ *
+ * Topics: a broadcast with a `topic` matters only to servers with a subscriber to it. The server calls
+ * `subscribe(topic)` when the topic gets its first local subscriber and `unsubscribe(topic)` when it loses its
+ * last (and, once `start` has settled, `subscribe` for each topic that already had subscribers), so that an
+ * adapter can keep a server from receiving what none of its clients wants. An adapter without them delivers
+ * every broadcast, and the server drops those of topics it has no subscriber to.
  *
  * An adapter must deliver the broadcasts of each publishing server in the order they were published, to every
  * other server. It may also deliver a server's own broadcasts back to it: the server ignores those (an adapter
@@ -127,6 +138,10 @@ export interface BroadcastAdapter {
    * reuse its buffer). What it throws is logged.
    */
   publish(broadcast: Broadcast): void;
+  /** This server now has a subscriber to `topic`: deliver the broadcasts published to it from now on. */
+  subscribe?(topic: string): void;
+  /** This server no longer has any subscriber to `topic`: its broadcasts need not be delivered any more. */
+  unsubscribe?(topic: string): void;
   /** Stops receiving and releases the transport; the server calls it once it has shut down. */
   close(): void | Promise<void>;
 }
@@ -181,8 +196,11 @@ export interface ClientAddress {
   readonly port: number;
 }
 
-/** A connected client, as in `WebsocketServer.clients`. */
-export interface Client {
+/**
+ * A connected client, as in `WebsocketServer.clients`. `Data` is the type of what the application keeps on it
+ * (`client.data`): the `Data` of its {@link WebsocketServer}.
+ */
+export interface Client<Data = unknown> {
   /** Unique and increasing for the life of the server, starting at 1. */
   readonly id: number;
   /** The connection: send, close, ping, state. */
@@ -191,10 +209,15 @@ export interface Client {
   readonly address: ClientAddress;
   /** The opening handshake's request (the same object as `handler.request`). */
   readonly request: HandshakeRequest;
-  /** What `setFnAuthenticate` attached with `{ data }`; `undefined` when it attached nothing. */
-  readonly data: unknown;
+  /**
+   * The application's own data about this client: what `setFnAuthenticate` attached with `{ data }`
+   * (`undefined` when it attached nothing), and whatever the application sets later (`client.data = …`).
+   */
+  data: Data;
   /** The subprotocol agreed on in the handshake (as `handler.protocol`); `''` when none. */
   readonly protocol: string;
+  /** The topics it is subscribed to (see `server.subscribe`), in the order it joined them: a frozen snapshot. */
+  readonly topics: readonly string[];
 }
 
 /** The opening handshake's HTTP request, as given to `setFnAuthenticate` and kept on `ClientHandler.request`. */
@@ -226,11 +249,11 @@ export interface HandshakeRequest {
 export type ConnectionState = 'open' | 'closing' | 'closed';
 
 /** Called when a client has completed its opening handshake; it is already in `server.clients`. */
-export type NewClientCallback = (client: Client, server: WebsocketServer) => void;
+export type NewClientCallback<Data = unknown> = (client: Client<Data>, server: WebsocketServer<Data>) => void;
 /** Called once for every client that got new-client, after it left `server.clients`, however it ended. */
-export type ClientLeftCallback = (client: Client, server: WebsocketServer) => void;
+export type ClientLeftCallback<Data = unknown> = (client: Client<Data>, server: WebsocketServer<Data>) => void;
 /** Called for every complete message: `string` for text, `Buffer` for binary. */
-export type MessageReceivedCallback = (client: Client, server: WebsocketServer, message: Message) => void;
+export type MessageReceivedCallback<Data = unknown> = (client: Client<Data>, server: WebsocketServer<Data>, message: Message) => void;
 /**
  * What `setFnAuthenticate` decides:
  * - `true`: accept;
@@ -247,19 +270,19 @@ export type MessageReceivedCallback = (client: Client, server: WebsocketServer, 
  * });
  * ```
  */
-export type AuthenticateResult =
+export type AuthenticateResult<Data = unknown> =
   | boolean
-  | { readonly data: unknown }
+  | { readonly data: Data }
   | { readonly status: number; readonly headers?: Readonly<Record<string, string>>; readonly message?: string };
 /** Decides during the handshake, before the 101 response, whether to accept; see {@link AuthenticateResult}. */
-export type AuthenticateCallback = (request: HandshakeRequest) => AuthenticateResult | Promise<AuthenticateResult>;
+export type AuthenticateCallback<Data = unknown> = (request: HandshakeRequest) => AuthenticateResult<Data> | Promise<AuthenticateResult<Data>>;
 /**
  * Receives every failure: protocol errors of a client (with the client), handshake rejections (client `null`),
  * and exceptions thrown by the other callbacks.
  */
-export type ErrorCallback = (error: Error, client: Client | null, server: WebsocketServer) => void;
+export type ErrorCallback<Data = unknown> = (error: Error, client: Client<Data> | null, server: WebsocketServer<Data>) => void;
 /** Called when a client that had fallen behind has caught up (see `setFnDrain`). */
-export type DrainCallback = (client: Client, server: WebsocketServer) => void;
+export type DrainCallback<Data = unknown> = (client: Client<Data>, server: WebsocketServer<Data>) => void;
 
 /** What `server.stats` reports; every count is since the server was made. */
 export interface ServerStats {
@@ -987,15 +1010,26 @@ interface TrafficCounters {
  * server.setFnMessageReceived((client, server, message) => server.sendMessageToAll(message));
  * await server.runForever();
  * ```
+ *
+ * `Data` types what the application keeps on each client (`client.data`), in every callback:
+ *
+ * @example
+ * ```ts
+ * const server = new WebsocketServer<{ name: string }>({ port: 13254 });
+ * server.setFnAuthenticate((request) => ({ data: { name: request.query.get('name') ?? 'anonymous' } }));
+ * server.setFnMessageReceived((client, server, message) => server.publish('chat', `${client.data.name}: ${message}`));
+ * ```
  */
-export class WebsocketServer {
+export class WebsocketServer<Data = unknown> {
   /**
    * The connected clients in the order they connected: an insertion-ordered set, so that a client leaves in
    * O(1) however many there are (an array's `indexOf` + `splice` made 100,000 departures take seconds).
    */
-  readonly #clients = new Set<Client>();
+  readonly #clients = new Set<Client<Data>>();
   /** The frozen list `clients` returns, made again on the first read after a change. */
-  #clientList: readonly Client[] | undefined;
+  #clientList: readonly Client<Data>[] | undefined;
+  /** The topics and their subscribers (`subscribe`, `publish`). */
+  readonly #topics: Topics;
 
   readonly #options: ResolvedOptions;
   readonly #log: LevelLogger;
@@ -1023,12 +1057,12 @@ export class WebsocketServer {
   /** The link to the other servers, with the `adapter` option. */
   readonly #adapter: AdapterBridge | undefined;
 
-  #onNewClient: NewClientCallback | undefined;
-  #onClientLeft: ClientLeftCallback | undefined;
-  #onMessageReceived: MessageReceivedCallback | undefined;
-  #onAuthenticate: AuthenticateCallback | undefined;
-  #onError: ErrorCallback | undefined;
-  #onDrain: DrainCallback | undefined;
+  #onNewClient: NewClientCallback<Data> | undefined;
+  #onClientLeft: ClientLeftCallback<Data> | undefined;
+  #onMessageReceived: MessageReceivedCallback<Data> | undefined;
+  #onAuthenticate: AuthenticateCallback<Data> | undefined;
+  #onError: ErrorCallback<Data> | undefined;
+  #onDrain: DrainCallback<Data> | undefined;
 
   /**
    * @param options Every option is optional; see {@link WebsocketServerOptions} for the defaults.
@@ -1049,10 +1083,11 @@ export class WebsocketServer {
       slowClientPolicy: this.#options.slowClientPolicy,
       log: this.#log,
       stats: this.#traffic,
-      messageReceived: (client, message) => this.#deliverMessage(client, message),
-      connectionFailed: (client, error) => this.#reportError(error, client),
-      connectionClosed: (client) => this.#removeClient(client),
-      drained: (client) => this.#runCallback(this.#onDrain, client, 'drain'),
+      // The connections' records are this server's clients: `Data` is known here, not to them.
+      messageReceived: (client, message) => this.#deliverMessage(client as Client<Data>, message),
+      connectionFailed: (client, error) => this.#reportError(error, client as Client<Data>),
+      connectionClosed: (client) => this.#removeClient(client as Client<Data>),
+      drained: (client) => this.#runCallback(this.#onDrain, client as Client<Data>, 'drain'),
     };
     this.#handshake = new Handshake(this.#options, this.#log, this.#deflateConfig, this.#zlibLimiter, {
       connectionCount: () => this.#clients.size,
@@ -1068,14 +1103,18 @@ export class WebsocketServer {
     this.#serverId = this.#options.serverId ?? randomUUID();
     this.#adapter =
       this.#options.adapter &&
-      new AdapterBridge(this.#options.adapter, this.#serverId, this.#log, (message) => this.#sendToClients(message, undefined));
+      new AdapterBridge(this.#options.adapter, this.#serverId, this.#log, {
+        deliver: (message, topic) => this.#deliverBroadcast(message, topic),
+        topics: () => this.#topics.names(),
+      });
+    this.#topics = new Topics((topic, exists) => this.#adapter?.topicChanged(topic, exists));
   }
 
   /**
    * The connected clients, in the order they connected (by `id`): a frozen array, the same one until a client
    * joins or leaves.
    */
-  get clients(): readonly Client[] {
+  get clients(): readonly Client<Data>[] {
     return (this.#clientList ??= Object.freeze([...this.#clients]));
   }
 
@@ -1146,17 +1185,17 @@ export class WebsocketServer {
   }
 
   /** Sets the function called when a client has connected (after its opening handshake). */
-  setFnNewClient(fn: NewClientCallback): void {
+  setFnNewClient(fn: NewClientCallback<Data>): void {
     this.#onNewClient = checkCallback(fn, 'setFnNewClient');
   }
 
   /** Sets the function called once when a client has left, however the connection ended. */
-  setFnClientLeft(fn: ClientLeftCallback): void {
+  setFnClientLeft(fn: ClientLeftCallback<Data>): void {
     this.#onClientLeft = checkCallback(fn, 'setFnClientLeft');
   }
 
   /** Sets the function called for every message received: a `string` for text, a `Buffer` for binary. */
-  setFnMessageReceived(fn: MessageReceivedCallback): void {
+  setFnMessageReceived(fn: MessageReceivedCallback<Data>): void {
     this.#onMessageReceived = checkCallback(fn, 'setFnMessageReceived');
   }
 
@@ -1164,12 +1203,12 @@ export class WebsocketServer {
    * Sets the function that decides, during the opening handshake and before the 101 response, whether to
    * accept a client. `false` (or a promise of it) answers 403; a throw or rejection answers 500.
    */
-  setFnAuthenticate(fn: AuthenticateCallback): void {
+  setFnAuthenticate(fn: AuthenticateCallback<Data>): void {
     this.#onAuthenticate = checkCallback(fn, 'setFnAuthenticate');
   }
 
   /** Sets the function that receives protocol errors, handshake refusals and exceptions thrown by callbacks. */
-  setFnError(fn: ErrorCallback): void {
+  setFnError(fn: ErrorCallback<Data>): void {
     this.#onError = checkCallback(fn, 'setFnError');
   }
 
@@ -1177,14 +1216,14 @@ export class WebsocketServer {
    * Sets the function called when a client that had fallen behind (a send returned `'queued'`) has caught up:
    * everything for it has been handed to the network. A good moment to send it more.
    */
-  setFnDrain(fn: DrainCallback): void {
+  setFnDrain(fn: DrainCallback<Data>): void {
     this.#onDrain = checkCallback(fn, 'setFnDrain');
   }
   /**
    * Sends a message to one client: a `string` as a text message, bytes as a binary message.
    * @returns `'written'` or `'queued'` when sent, `'dropped'` when the client is closing or gone.
    */
-  sendMessage(client: Client, message: Sendable): SendResult {
+  sendMessage(client: Client<Data>, message: Sendable): SendResult {
     return client.handler.send(message);
   }
 
@@ -1194,16 +1233,71 @@ export class WebsocketServer {
    * @param exclude a client, or its id, or several: they are left out (ids are this server's).
    * @returns the number of this server's clients it was written or queued to.
    */
-  sendMessageToAll(sendable: Sendable, exclude?: Client | number | Iterable<Client | number>): number {
+  sendMessageToAll(sendable: Sendable, exclude?: Client<Data> | number | Iterable<Client<Data> | number>): number {
     const message = typeof sendable === 'string' ? sendable : messageBytes(sendable);
     const excluded = exclude === undefined ? undefined : excludedIds(exclude);
     // Published first: the other servers' clients need not wait for the whole local fan-out.
-    this.#adapter?.publish(message, excluded);
-    return this.#sendToClients(message, excluded);
+    this.#adapter?.publish(message, excluded, undefined);
+    return this.#sendToClients(message, excluded, this.#clients);
   }
 
-  /** Sends a message to every open client of this server whose id is not in `excluded`. */
-  #sendToClients(message: Sendable, excluded: ReadonlySet<number> | undefined): number {
+  /**
+   * Subscribes a client to a topic: it receives what is {@link publish}ed to it, from this server and, with an
+   * `adapter`, from the others. A client leaves all its topics when it leaves, before client-left is called.
+   * @returns whether it was not subscribed yet (`false` too for a client no longer connected).
+   * @throws {TypeError} if `topic` is not a non-empty string.
+   */
+  subscribe(client: Client<Data>, topic: string): boolean {
+    checkTopic(topic, 'subscribe');
+    return this.#clients.has(client) && this.#topics.add(client, topic);
+  }
+
+  /**
+   * Unsubscribes a client from a topic.
+   * @returns whether it was subscribed.
+   * @throws {TypeError} if `topic` is not a non-empty string.
+   */
+  unsubscribe(client: Client<Data>, topic: string): boolean {
+    checkTopic(topic, 'unsubscribe');
+    return this.#clients.has(client) && this.#topics.remove(client, topic);
+  }
+
+  /**
+   * Sends a message to the subscribers of a topic but those in `exclude`, and, with an `adapter`, to the
+   * subscribers on the other servers. As for {@link sendMessageToAll}, the frame is built (and, for clients
+   * that agreed on no context takeover, compressed) once, and each subscriber gets its messages in order.
+   * @param exclude a client, or its id, or several: they are left out (ids are this server's).
+   * @returns the number of this server's subscribers it was written or queued to.
+   * @throws {TypeError} if `topic` is not a non-empty string.
+   */
+  publish(topic: string, sendable: Sendable, exclude?: Client<Data> | number | Iterable<Client<Data> | number>): number {
+    checkTopic(topic, 'publish');
+    const message = typeof sendable === 'string' ? sendable : messageBytes(sendable);
+    const excluded = exclude === undefined ? undefined : excludedIds(exclude);
+    this.#adapter?.publish(message, excluded, topic);
+    const subscribers = this.#topics.subscribersOf(topic);
+    return subscribers === undefined ? 0 : this.#sendToClients(message, excluded, subscribers);
+  }
+
+  /** How many of this server's clients are subscribed to `topic`. */
+  subscriberCount(topic: string): number {
+    checkTopic(topic, 'subscriberCount');
+    return this.#topics.subscribersOf(topic)?.size ?? 0;
+  }
+
+  /** The topics that have at least one subscriber on this server: a frozen snapshot. */
+  get topics(): readonly string[] {
+    return Object.freeze(this.#topics.names());
+  }
+
+  /** A broadcast from another server: to all this server's clients, or to its subscribers of the topic. */
+  #deliverBroadcast(message: string | Uint8Array, topic: string | undefined): void {
+    const targets = topic === undefined ? this.#clients : this.#topics.subscribersOf(topic);
+    if (targets !== undefined) this.#sendToClients(message, undefined, targets);
+  }
+
+  /** Sends a message to every open client of `targets` whose id is not in `excluded`. */
+  #sendToClients(message: Sendable, excluded: ReadonlySet<number> | undefined, targets: Iterable<Client>): number {
     // The bytes are needed only to compress; the plain frame encodes the message itself.
     let bytes: Buffer | undefined;
     const opcode = typeof message === 'string' ? Opcode.TEXT : Opcode.BINARY;
@@ -1211,7 +1305,7 @@ export class WebsocketServer {
     let shared: Map<number, SharedCompression> | undefined;
     let sent = 0;
     const internals = connectionInternals;
-    for (const client of this.#clients) {
+    for (const client of targets) {
       if (excluded !== undefined && excluded.has(client.id)) continue;
       const handler = client.handler;
       const codec = internals.deflateCodec(handler);
@@ -1236,12 +1330,12 @@ export class WebsocketServer {
   }
 
   /** Streams a message of unknown size to one client: see {@link ClientHandler.sendStream}. */
-  sendStream(client: Client, source: AsyncIterable<Sendable> | Iterable<Sendable>, options?: { binary?: boolean }): Promise<void> {
+  sendStream(client: Client<Data>, source: AsyncIterable<Sendable> | Iterable<Sendable>, options?: { binary?: boolean }): Promise<void> {
     return client.handler.sendStream(source, options);
   }
 
   /** Sends a file to one client as one binary message, streamed from disk: see {@link ClientHandler.sendFile}. */
-  sendFile(client: Client, path: string): Promise<void> {
+  sendFile(client: Client<Data>, path: string): Promise<void> {
     return client.handler.sendFile(path);
   }
 
@@ -1333,7 +1427,7 @@ export class WebsocketServer {
   #addClient(socket: Socket, request: UpgradeRequest, accepted: AcceptedHandshake, codec: DeflateCodec | undefined): ClientHandler {
     const handler = connectionInternals.create(socket, this.#context, request, this.#nextClientId++, accepted, codec);
     this.#connectionsTotal++;
-    const client = handler.client;
+    const client = handler.client as Client<Data>;
     this.#clients.add(client);
     this.#clientList = undefined;
     this.#startHeartbeat();
@@ -1348,7 +1442,7 @@ export class WebsocketServer {
     return handler;
   }
 
-  #deliverMessage(client: Client, message: Message): void {
+  #deliverMessage(client: Client<Data>, message: Message): void {
     const fn = this.#onMessageReceived;
     if (fn === undefined) return;
     try {
@@ -1360,7 +1454,7 @@ export class WebsocketServer {
   }
 
   /** Runs a new-client or client-left callback; what it throws is reported, never propagated. */
-  #runCallback(fn: NewClientCallback | ClientLeftCallback | undefined, client: Client, name: string): void {
+  #runCallback(fn: NewClientCallback<Data> | ClientLeftCallback<Data> | undefined, client: Client<Data>, name: string): void {
     if (fn === undefined) return;
     try {
       const result: unknown = fn(client, this);
@@ -1370,13 +1464,13 @@ export class WebsocketServer {
     }
   }
 
-  #callbackFailed(thrown: unknown, client: Client | null, name: string): void {
+  #callbackFailed(thrown: unknown, client: Client<Data> | null, name: string): void {
     const error = thrown instanceof Error ? thrown : new Error(`The ${name} callback threw a non-Error value: ${String(thrown)}`);
     this.#log.error(`the ${name} callback failed${client ? ` for client ${client.id}` : ''}: ${error.stack ?? error.message}`);
     this.#reportError(error, client);
   }
 
-  #reportError(error: Error, client: Client | null): void {
+  #reportError(error: Error, client: Client<Data> | null): void {
     if (error instanceof WebSocketError && !(error instanceof HandshakeError) && client !== null) {
       this.#log.info(`client ${client.id} failed: ${error.closeCode} ${error.message}`);
     }
@@ -1391,9 +1485,10 @@ export class WebsocketServer {
   }
 
   /** Called once per client when its TCP connection has closed: leaves `clients`, then client-left. */
-  #removeClient(client: Client): void {
+  #removeClient(client: Client<Data>): void {
     if (!this.#clients.delete(client)) return;
     this.#clientList = undefined;
+    this.#topics.removeAll(client);
     const code = String(client.handler.closeCode ?? CloseCode.ABNORMAL);
     this.#closeCodes[code] = (this.#closeCodes[code] ?? 0) + 1;
     if (this.#clients.size === 0) this.#stopHeartbeat();
@@ -1417,7 +1512,7 @@ export class WebsocketServer {
     const { pingInterval, pingTimeout } = this.#options;
     if (this.#heartbeatTimer !== undefined || pingInterval === 0) return;
     const shortest = pingTimeout === 0 ? pingInterval : Math.min(pingInterval, pingTimeout);
-    this.#heartbeatTimer = setInterval(WebsocketServer.#onHeartbeatTick, Math.max(HEARTBEAT_MIN_TICK, Math.floor(shortest / 4)), this);
+    this.#heartbeatTimer = setInterval(() => this.#onHeartbeatTick(), Math.max(HEARTBEAT_MIN_TICK, Math.floor(shortest / 4)));
     // The heartbeat alone does not keep the process alive.
     this.#heartbeatTimer.unref();
   }
@@ -1428,38 +1523,120 @@ export class WebsocketServer {
     this.#heartbeatTimer = undefined;
   }
 
-  static #onHeartbeatTick(server: WebsocketServer): void {
+  #onHeartbeatTick(): void {
     const now = performance.now();
-    const { pingInterval, pingTimeout } = server.#options;
+    const { pingInterval, pingTimeout } = this.#options;
     // A client dropped here leaves `clients` later, on its socket's 'close' event: the loop is not disturbed.
     const internals = connectionInternals;
-    for (const client of server.#clients) internals.heartbeat(client.handler, now, pingInterval, pingTimeout);
+    for (const client of this.#clients) internals.heartbeat(client.handler, now, pingInterval, pingTimeout);
   }
 }
 
 /**
+ * A server's topics (`subscribe`, `publish`): each topic's subscribers, in the order they joined. A topic exists
+ * while it has a subscriber: the last to leave takes it away, so a topic nobody is in holds no memory. Each
+ * client's own topics are kept on its record (see {@link ClientRecord}), so that it leaves them all in
+ * O(its topics).
+ */
+class Topics {
+  readonly #subscribers = new Map<string, Set<Client>>();
+  /** Told when a topic gets its first subscriber (`true`) or loses its last (`false`): the adapter follows. */
+  readonly #changed: (topic: string, exists: boolean) => void;
+
+  constructor(changed: (topic: string, exists: boolean) => void) {
+    this.#changed = changed;
+  }
+
+  /** Subscribes `client` (a client of this server); returns whether it was not subscribed yet. */
+  add(client: Client, topic: string): boolean {
+    const own = clientRecordTopics(client, true)!;
+    if (own.has(topic)) return false;
+    own.add(topic);
+    const subscribers = this.#subscribers.get(topic);
+    if (subscribers !== undefined) {
+      subscribers.add(client);
+      return true;
+    }
+    this.#subscribers.set(topic, new Set([client]));
+    this.#changed(topic, true);
+    return true;
+  }
+
+  /** Unsubscribes `client`; returns whether it was subscribed. */
+  remove(client: Client, topic: string): boolean {
+    const own = clientRecordTopics(client, false);
+    if (own === undefined || !own.delete(topic)) return false;
+    this.#leave(client, topic);
+    return true;
+  }
+
+  /** Unsubscribes `client` from all its topics (it left). */
+  removeAll(client: Client): void {
+    const own = clientRecordTopics(client, false);
+    if (own === undefined) return;
+    for (const topic of own) this.#leave(client, topic);
+    own.clear();
+  }
+
+  /** The subscribers of `topic`, or `undefined` when it has none. */
+  subscribersOf(topic: string): ReadonlySet<Client> | undefined {
+    return this.#subscribers.get(topic);
+  }
+
+  /** The topics with at least one subscriber, in the order they got their first. */
+  names(): string[] {
+    return [...this.#subscribers.keys()];
+  }
+
+  #leave(client: Client, topic: string): void {
+    const subscribers = this.#subscribers.get(topic)!;
+    subscribers.delete(client);
+    if (subscribers.size > 0) return;
+    this.#subscribers.delete(topic);
+    this.#changed(topic, false);
+  }
+}
+
+/** @throws {TypeError} unless `topic` is a non-empty string. */
+function checkTopic(topic: unknown, method: string): void {
+  if (typeof topic !== 'string' || topic === '') {
+    throw new TypeError(`${method} needs a topic: a non-empty string, not ${topic === '' ? 'an empty string' : describeType(topic)}.`);
+  }
+}
+
+/** What an {@link AdapterBridge} needs from its server. */
+interface BridgeHost {
+  /** Sends another server's broadcast to this server's clients: all of them, or the subscribers of `topic`. */
+  deliver(message: string | Uint8Array, topic: string | undefined): void;
+  /** The topics this server has subscribers to. */
+  topics(): readonly string[];
+}
+
+/**
  * The server's side of the adapter seam: starts and closes the {@link BroadcastAdapter}, publishes this server's
- * broadcasts while it runs, and hands the other servers' broadcasts to this server's clients.
+ * broadcasts while it runs, tells it which topics this server has subscribers to, and hands the other servers'
+ * broadcasts to this server's clients.
  */
 class AdapterBridge {
   readonly #adapter: BroadcastAdapter;
   readonly #serverId: string;
   readonly #log: LevelLogger;
-  /** Sends a broadcast from another server to this server's clients. */
-  readonly #deliverLocally: (message: Sendable) => void;
+  readonly #host: BridgeHost;
   /**
    * Settles when the adapter has started. Set from its start until its close (or failed start): broadcasts are
    * published and received meanwhile.
    */
   #started: Promise<void> | undefined;
+  /** Set once `start` has settled, until the close: the adapter is told of topic changes meanwhile. */
+  #ready = false;
   published = 0;
   received = 0;
 
-  constructor(adapter: BroadcastAdapter, serverId: string, log: LevelLogger, deliverLocally: (message: Sendable) => void) {
+  constructor(adapter: BroadcastAdapter, serverId: string, log: LevelLogger, host: BridgeHost) {
     this.#adapter = adapter;
     this.#serverId = serverId;
     this.#log = log;
-    this.#deliverLocally = deliverLocally;
+    this.#host = host;
   }
 
   /** Whether the adapter is started or starting. */
@@ -1482,7 +1659,13 @@ class AdapterBridge {
     // Started a microtask later, so that `started` is this run's token before the adapter can deliver.
     const started = Promise.resolve()
       .then(() => adapter.start(context))
-      .then(() => this.#log.info(`broadcasts are shared with other servers through the adapter (this server is ${this.#serverId})`));
+      .then(() => {
+        this.#log.info(`broadcasts are shared with other servers through the adapter (this server is ${this.#serverId})`);
+        if (this.#started !== started) return;
+        // Topics that got subscribers before the adapter could hear of them.
+        this.#ready = true;
+        for (const topic of this.#host.topics()) this.topicChanged(topic, true);
+      });
     this.#started = started;
     started.catch(() => {
       // A failed start may be tried again by the next runForever().
@@ -1496,6 +1679,7 @@ class AdapterBridge {
     const started = this.#started;
     if (started === undefined) return;
     this.#started = undefined;
+    this.#ready = false;
     try {
       await started;
     } catch {
@@ -1509,27 +1693,44 @@ class AdapterBridge {
   }
 
   /** Hands a broadcast to the other servers: only while the adapter runs, since before and after nobody takes it. */
-  publish(message: string | Buffer, excluded: ReadonlySet<number> | undefined): void {
+  publish(message: string | Buffer, excluded: ReadonlySet<number> | undefined, topic: string | undefined): void {
     if (this.#started === undefined) return;
+    const exclude = excluded === undefined ? [] : [...excluded];
     try {
-      this.#adapter.publish({ origin: this.#serverId, message, exclude: excluded === undefined ? [] : [...excluded] });
+      this.#adapter.publish(topic === undefined ? { origin: this.#serverId, message, exclude } : { origin: this.#serverId, message, exclude, topic });
       this.published++;
     } catch (error) {
       this.#log.error(`the adapter could not publish a broadcast: ${describeError(error)}`);
     }
   }
 
-  /** A broadcast from another server: sent to this server's clients, and never published again. */
+  /** A topic got its first subscriber on this server (`exists`), or lost its last: the adapter is told, once ready. */
+  topicChanged(topic: string, exists: boolean): void {
+    if (!this.#ready) return;
+    try {
+      if (exists) this.#adapter.subscribe?.(topic);
+      else this.#adapter.unsubscribe?.(topic);
+    } catch (error) {
+      this.#log.error(`the adapter could not ${exists ? 'subscribe to' : 'unsubscribe from'} topic '${topic}': ${describeError(error)}`);
+    }
+  }
+
+  /** A broadcast from another server: sent to this server's clients (or a topic's subscribers), never published again. */
   #receive(broadcast: Broadcast): void {
     const message: unknown = broadcast?.message;
-    if (typeof broadcast?.origin !== 'string' || (typeof message !== 'string' && !(message instanceof Uint8Array))) {
+    const topic: unknown = broadcast?.topic;
+    if (
+      typeof broadcast?.origin !== 'string' ||
+      (typeof message !== 'string' && !(message instanceof Uint8Array)) ||
+      (topic !== undefined && (typeof topic !== 'string' || topic === ''))
+    ) {
       this.#log.error(`the adapter delivered something that is not a broadcast: ${describeType(broadcast)}`);
       return;
     }
     // An adapter may hand a server its own broadcasts back (Redis delivers to every subscriber): already sent.
     if (broadcast.origin === this.#serverId) return;
     this.received++;
-    this.#deliverLocally(message);
+    this.#host.deliver(message, topic);
   }
 }
 
@@ -2625,6 +2826,44 @@ const ReadPause = {
   CLOSE_FRAME: 4,
 } as const;
 
+/** The topics of a client's record, made on its first subscription when `create`; set by {@link ClientRecord}. */
+let clientRecordTopics: (client: Client, create: boolean) => Set<string> | undefined;
+
+/** A client's record in `server.clients` (see {@link Client}): made by its connection when the handshake completes. */
+class ClientRecord implements Client {
+  readonly id: number;
+  readonly handler: ClientHandler;
+  readonly address: ClientAddress;
+  readonly request: HandshakeRequest;
+  data: unknown;
+  readonly protocol: string;
+  /** Its topics, in the order it joined them; kept by the server's {@link Topics}. */
+  #topics: Set<string> | undefined;
+
+  constructor(id: number, handler: ClientHandler, request: HandshakeRequest, accepted: AcceptedHandshake) {
+    this.id = id;
+    this.handler = handler;
+    // The same strings as the request's: the socket makes a new one on every read.
+    this.address = { host: request.remoteAddress, port: request.remotePort };
+    this.request = request;
+    this.data = accepted.data;
+    this.protocol = accepted.protocol;
+  }
+
+  get topics(): readonly string[] {
+    return this.#topics === undefined || this.#topics.size === 0 ? NO_TOPICS : Object.freeze([...this.#topics]);
+  }
+
+  static {
+    clientRecordTopics = (client, create) => {
+      const record = client as ClientRecord;
+      return create ? (record.#topics ??= new Set()) : record.#topics;
+    };
+  }
+}
+
+const NO_TOPICS: readonly string[] = Object.freeze([]);
+
 /**
  * One client's connection: `client.handler`. Sends messages, pings, and closes; reports its state.
  *
@@ -2673,15 +2912,7 @@ export class ClientHandler {
     this.#sendQueue = new SendQueue(socket, context, this);
     this.request = request;
     this.protocol = accepted.protocol;
-    this.client = {
-      id,
-      handler: this,
-      // The same strings as the request's: the socket makes a new one on every read.
-      address: { host: request.remoteAddress, port: request.remotePort },
-      request,
-      data: accepted.data,
-      protocol: accepted.protocol,
-    };
+    this.client = new ClientRecord(id, this, request, accepted);
     this.#pingSentAt = performance.now();
     this.#parser = new FrameParser(new ClientHandler.#ParserEvents(this), {
       maxMessageSize: context.maxMessageSize,

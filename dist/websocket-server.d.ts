@@ -65,11 +65,22 @@ export interface Broadcast {
     readonly message: string | Uint8Array;
     /** Ids of the origin's clients that it was not sent to. */
     readonly exclude: readonly number[];
+    /**
+     * The topic it was published to (`server.publish`): each server sends it to its own subscribers of that
+     * topic. Absent for `sendMessageToAll`, which goes to every client.
+     */
+    readonly topic?: string | undefined;
 }
 /**
  * Joins servers so that a broadcast on one reaches the clients of all (the `adapter` option). The server calls
  * `start` once when it starts (from `runForever()`, or the first `handleUpgrade()`), `publish` for each
- * `sendMessageToAll` after sending to its own clients, and `close` when it shuts down.
+ * `sendMessageToAll` and `publish` before sending to its own clients, and `close` when it shuts down.
+ *
+ * Topics: a broadcast with a `topic` matters only to servers with a subscriber to it. The server calls
+ * `subscribe(topic)` when the topic gets its first local subscriber and `unsubscribe(topic)` when it loses its
+ * last (and, once `start` has settled, `subscribe` for each topic that already had subscribers), so that an
+ * adapter can keep a server from receiving what none of its clients wants. An adapter without them delivers
+ * every broadcast, and the server drops those of topics it has no subscriber to.
  *
  * An adapter must deliver the broadcasts of each publishing server in the order they were published, to every
  * other server. It may also deliver a server's own broadcasts back to it: the server ignores those (an adapter
@@ -104,6 +115,10 @@ export interface BroadcastAdapter {
      * reuse its buffer). What it throws is logged.
      */
     publish(broadcast: Broadcast): void;
+    /** This server now has a subscriber to `topic`: deliver the broadcasts published to it from now on. */
+    subscribe?(topic: string): void;
+    /** This server no longer has any subscriber to `topic`: its broadcasts need not be delivered any more. */
+    unsubscribe?(topic: string): void;
     /** Stops receiving and releases the transport; the server calls it once it has shut down. */
     close(): void | Promise<void>;
 }
@@ -150,8 +165,11 @@ export interface ClientAddress {
     readonly host: string;
     readonly port: number;
 }
-/** A connected client, as in `WebsocketServer.clients`. */
-export interface Client {
+/**
+ * A connected client, as in `WebsocketServer.clients`. `Data` is the type of what the application keeps on it
+ * (`client.data`): the `Data` of its {@link WebsocketServer}.
+ */
+export interface Client<Data = unknown> {
     /** Unique and increasing for the life of the server, starting at 1. */
     readonly id: number;
     /** The connection: send, close, ping, state. */
@@ -160,10 +178,15 @@ export interface Client {
     readonly address: ClientAddress;
     /** The opening handshake's request (the same object as `handler.request`). */
     readonly request: HandshakeRequest;
-    /** What `setFnAuthenticate` attached with `{ data }`; `undefined` when it attached nothing. */
-    readonly data: unknown;
+    /**
+     * The application's own data about this client: what `setFnAuthenticate` attached with `{ data }`
+     * (`undefined` when it attached nothing), and whatever the application sets later (`client.data = …`).
+     */
+    data: Data;
     /** The subprotocol agreed on in the handshake (as `handler.protocol`); `''` when none. */
     readonly protocol: string;
+    /** The topics it is subscribed to (see `server.subscribe`), in the order it joined them: a frozen snapshot. */
+    readonly topics: readonly string[];
 }
 /** The opening handshake's HTTP request, as given to `setFnAuthenticate` and kept on `ClientHandler.request`. */
 export interface HandshakeRequest {
@@ -192,11 +215,11 @@ export interface HandshakeRequest {
 /** The state of a connection, after RFC 6455 §4.1 and §7: `open`, then `closing`, then `closed`. */
 export type ConnectionState = 'open' | 'closing' | 'closed';
 /** Called when a client has completed its opening handshake; it is already in `server.clients`. */
-export type NewClientCallback = (client: Client, server: WebsocketServer) => void;
+export type NewClientCallback<Data = unknown> = (client: Client<Data>, server: WebsocketServer<Data>) => void;
 /** Called once for every client that got new-client, after it left `server.clients`, however it ended. */
-export type ClientLeftCallback = (client: Client, server: WebsocketServer) => void;
+export type ClientLeftCallback<Data = unknown> = (client: Client<Data>, server: WebsocketServer<Data>) => void;
 /** Called for every complete message: `string` for text, `Buffer` for binary. */
-export type MessageReceivedCallback = (client: Client, server: WebsocketServer, message: Message) => void;
+export type MessageReceivedCallback<Data = unknown> = (client: Client<Data>, server: WebsocketServer<Data>, message: Message) => void;
 /**
  * What `setFnAuthenticate` decides:
  * - `true`: accept;
@@ -213,22 +236,22 @@ export type MessageReceivedCallback = (client: Client, server: WebsocketServer, 
  * });
  * ```
  */
-export type AuthenticateResult = boolean | {
-    readonly data: unknown;
+export type AuthenticateResult<Data = unknown> = boolean | {
+    readonly data: Data;
 } | {
     readonly status: number;
     readonly headers?: Readonly<Record<string, string>>;
     readonly message?: string;
 };
 /** Decides during the handshake, before the 101 response, whether to accept; see {@link AuthenticateResult}. */
-export type AuthenticateCallback = (request: HandshakeRequest) => AuthenticateResult | Promise<AuthenticateResult>;
+export type AuthenticateCallback<Data = unknown> = (request: HandshakeRequest) => AuthenticateResult<Data> | Promise<AuthenticateResult<Data>>;
 /**
  * Receives every failure: protocol errors of a client (with the client), handshake rejections (client `null`),
  * and exceptions thrown by the other callbacks.
  */
-export type ErrorCallback = (error: Error, client: Client | null, server: WebsocketServer) => void;
+export type ErrorCallback<Data = unknown> = (error: Error, client: Client<Data> | null, server: WebsocketServer<Data>) => void;
 /** Called when a client that had fallen behind has caught up (see `setFnDrain`). */
-export type DrainCallback = (client: Client, server: WebsocketServer) => void;
+export type DrainCallback<Data = unknown> = (client: Client<Data>, server: WebsocketServer<Data>) => void;
 /** What `server.stats` reports; every count is since the server was made. */
 export interface ServerStats {
     /** Clients connected now. */
@@ -491,8 +514,17 @@ export declare class HandshakeError extends WebSocketError {
  * server.setFnMessageReceived((client, server, message) => server.sendMessageToAll(message));
  * await server.runForever();
  * ```
+ *
+ * `Data` types what the application keeps on each client (`client.data`), in every callback:
+ *
+ * @example
+ * ```ts
+ * const server = new WebsocketServer<{ name: string }>({ port: 13254 });
+ * server.setFnAuthenticate((request) => ({ data: { name: request.query.get('name') ?? 'anonymous' } }));
+ * server.setFnMessageReceived((client, server, message) => server.publish('chat', `${client.data.name}: ${message}`));
+ * ```
  */
-export declare class WebsocketServer {
+export declare class WebsocketServer<Data = unknown> {
     #private;
     /**
      * @param options Every option is optional; see {@link WebsocketServerOptions} for the defaults.
@@ -504,7 +536,7 @@ export declare class WebsocketServer {
      * The connected clients, in the order they connected (by `id`): a frozen array, the same one until a client
      * joins or leaves.
      */
-    get clients(): readonly Client[];
+    get clients(): readonly Client<Data>[];
     /** This server's name among the servers joined by an adapter (the `serverId` option, else a random UUID). */
     get serverId(): string;
     /**
@@ -530,41 +562,67 @@ export declare class WebsocketServer {
      */
     runForever(): Promise<void>;
     /** Sets the function called when a client has connected (after its opening handshake). */
-    setFnNewClient(fn: NewClientCallback): void;
+    setFnNewClient(fn: NewClientCallback<Data>): void;
     /** Sets the function called once when a client has left, however the connection ended. */
-    setFnClientLeft(fn: ClientLeftCallback): void;
+    setFnClientLeft(fn: ClientLeftCallback<Data>): void;
     /** Sets the function called for every message received: a `string` for text, a `Buffer` for binary. */
-    setFnMessageReceived(fn: MessageReceivedCallback): void;
+    setFnMessageReceived(fn: MessageReceivedCallback<Data>): void;
     /**
      * Sets the function that decides, during the opening handshake and before the 101 response, whether to
      * accept a client. `false` (or a promise of it) answers 403; a throw or rejection answers 500.
      */
-    setFnAuthenticate(fn: AuthenticateCallback): void;
+    setFnAuthenticate(fn: AuthenticateCallback<Data>): void;
     /** Sets the function that receives protocol errors, handshake refusals and exceptions thrown by callbacks. */
-    setFnError(fn: ErrorCallback): void;
+    setFnError(fn: ErrorCallback<Data>): void;
     /**
      * Sets the function called when a client that had fallen behind (a send returned `'queued'`) has caught up:
      * everything for it has been handed to the network. A good moment to send it more.
      */
-    setFnDrain(fn: DrainCallback): void;
+    setFnDrain(fn: DrainCallback<Data>): void;
     /**
      * Sends a message to one client: a `string` as a text message, bytes as a binary message.
      * @returns `'written'` or `'queued'` when sent, `'dropped'` when the client is closing or gone.
      */
-    sendMessage(client: Client, message: Sendable): SendResult;
+    sendMessage(client: Client<Data>, message: Sendable): SendResult;
     /**
      * Sends a message to every open client but those in `exclude`, and, with an `adapter`, to every client of
      * the other servers it joins. The frame is built once and the same bytes are written to each.
      * @param exclude a client, or its id, or several: they are left out (ids are this server's).
      * @returns the number of this server's clients it was written or queued to.
      */
-    sendMessageToAll(sendable: Sendable, exclude?: Client | number | Iterable<Client | number>): number;
+    sendMessageToAll(sendable: Sendable, exclude?: Client<Data> | number | Iterable<Client<Data> | number>): number;
+    /**
+     * Subscribes a client to a topic: it receives what is {@link publish}ed to it, from this server and, with an
+     * `adapter`, from the others. A client leaves all its topics when it leaves, before client-left is called.
+     * @returns whether it was not subscribed yet (`false` too for a client no longer connected).
+     * @throws {TypeError} if `topic` is not a non-empty string.
+     */
+    subscribe(client: Client<Data>, topic: string): boolean;
+    /**
+     * Unsubscribes a client from a topic.
+     * @returns whether it was subscribed.
+     * @throws {TypeError} if `topic` is not a non-empty string.
+     */
+    unsubscribe(client: Client<Data>, topic: string): boolean;
+    /**
+     * Sends a message to the subscribers of a topic but those in `exclude`, and, with an `adapter`, to the
+     * subscribers on the other servers. As for {@link sendMessageToAll}, the frame is built (and, for clients
+     * that agreed on no context takeover, compressed) once, and each subscriber gets its messages in order.
+     * @param exclude a client, or its id, or several: they are left out (ids are this server's).
+     * @returns the number of this server's subscribers it was written or queued to.
+     * @throws {TypeError} if `topic` is not a non-empty string.
+     */
+    publish(topic: string, sendable: Sendable, exclude?: Client<Data> | number | Iterable<Client<Data> | number>): number;
+    /** How many of this server's clients are subscribed to `topic`. */
+    subscriberCount(topic: string): number;
+    /** The topics that have at least one subscriber on this server: a frozen snapshot. */
+    get topics(): readonly string[];
     /** Streams a message of unknown size to one client: see {@link ClientHandler.sendStream}. */
-    sendStream(client: Client, source: AsyncIterable<Sendable> | Iterable<Sendable>, options?: {
+    sendStream(client: Client<Data>, source: AsyncIterable<Sendable> | Iterable<Sendable>, options?: {
         binary?: boolean;
     }): Promise<void>;
     /** Sends a file to one client as one binary message, streamed from disk: see {@link ClientHandler.sendFile}. */
-    sendFile(client: Client, path: string): Promise<void>;
+    sendFile(client: Client<Data>, path: string): Promise<void>;
     /**
      * Closes every connection with a close handshake (default 1001, Going Away), waits for each to end (at most
      * `closeTimeout`), and stops listening.

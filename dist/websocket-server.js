@@ -35,7 +35,7 @@
  *
  * @module
  */
-var _a, _b, _c, _d;
+var _a, _b, _c;
 import { Buffer, isUtf8 } from 'node:buffer';
 import { createHash, getRandomValues, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -487,6 +487,15 @@ function errorWithCause(message, cause) {
  * server.setFnMessageReceived((client, server, message) => server.sendMessageToAll(message));
  * await server.runForever();
  * ```
+ *
+ * `Data` types what the application keeps on each client (`client.data`), in every callback:
+ *
+ * @example
+ * ```ts
+ * const server = new WebsocketServer<{ name: string }>({ port: 13254 });
+ * server.setFnAuthenticate((request) => ({ data: { name: request.query.get('name') ?? 'anonymous' } }));
+ * server.setFnMessageReceived((client, server, message) => server.publish('chat', `${client.data.name}: ${message}`));
+ * ```
  */
 export class WebsocketServer {
     /**
@@ -496,6 +505,8 @@ export class WebsocketServer {
     #clients = new Set();
     /** The frozen list `clients` returns, made again on the first read after a change. */
     #clientList;
+    /** The topics and their subscribers (`subscribe`, `publish`). */
+    #topics;
     #options;
     #log;
     #context;
@@ -546,6 +557,7 @@ export class WebsocketServer {
             slowClientPolicy: this.#options.slowClientPolicy,
             log: this.#log,
             stats: this.#traffic,
+            // The connections' records are this server's clients: `Data` is known here, not to them.
             messageReceived: (client, message) => this.#deliverMessage(client, message),
             connectionFailed: (client, error) => this.#reportError(error, client),
             connectionClosed: (client) => this.#removeClient(client),
@@ -563,7 +575,11 @@ export class WebsocketServer {
         this.#serverId = this.#options.serverId ?? randomUUID();
         this.#adapter =
             this.#options.adapter &&
-                new AdapterBridge(this.#options.adapter, this.#serverId, this.#log, (message) => this.#sendToClients(message, undefined));
+                new AdapterBridge(this.#options.adapter, this.#serverId, this.#log, {
+                    deliver: (message, topic) => this.#deliverBroadcast(message, topic),
+                    topics: () => this.#topics.names(),
+                });
+        this.#topics = new Topics((topic, exists) => this.#adapter?.topicChanged(topic, exists));
     }
     /**
      * The connected clients, in the order they connected (by `id`): a frozen array, the same one until a client
@@ -682,11 +698,61 @@ export class WebsocketServer {
         const message = typeof sendable === 'string' ? sendable : messageBytes(sendable);
         const excluded = exclude === undefined ? undefined : excludedIds(exclude);
         // Published first: the other servers' clients need not wait for the whole local fan-out.
-        this.#adapter?.publish(message, excluded);
-        return this.#sendToClients(message, excluded);
+        this.#adapter?.publish(message, excluded, undefined);
+        return this.#sendToClients(message, excluded, this.#clients);
     }
-    /** Sends a message to every open client of this server whose id is not in `excluded`. */
-    #sendToClients(message, excluded) {
+    /**
+     * Subscribes a client to a topic: it receives what is {@link publish}ed to it, from this server and, with an
+     * `adapter`, from the others. A client leaves all its topics when it leaves, before client-left is called.
+     * @returns whether it was not subscribed yet (`false` too for a client no longer connected).
+     * @throws {TypeError} if `topic` is not a non-empty string.
+     */
+    subscribe(client, topic) {
+        checkTopic(topic, 'subscribe');
+        return this.#clients.has(client) && this.#topics.add(client, topic);
+    }
+    /**
+     * Unsubscribes a client from a topic.
+     * @returns whether it was subscribed.
+     * @throws {TypeError} if `topic` is not a non-empty string.
+     */
+    unsubscribe(client, topic) {
+        checkTopic(topic, 'unsubscribe');
+        return this.#clients.has(client) && this.#topics.remove(client, topic);
+    }
+    /**
+     * Sends a message to the subscribers of a topic but those in `exclude`, and, with an `adapter`, to the
+     * subscribers on the other servers. As for {@link sendMessageToAll}, the frame is built (and, for clients
+     * that agreed on no context takeover, compressed) once, and each subscriber gets its messages in order.
+     * @param exclude a client, or its id, or several: they are left out (ids are this server's).
+     * @returns the number of this server's subscribers it was written or queued to.
+     * @throws {TypeError} if `topic` is not a non-empty string.
+     */
+    publish(topic, sendable, exclude) {
+        checkTopic(topic, 'publish');
+        const message = typeof sendable === 'string' ? sendable : messageBytes(sendable);
+        const excluded = exclude === undefined ? undefined : excludedIds(exclude);
+        this.#adapter?.publish(message, excluded, topic);
+        const subscribers = this.#topics.subscribersOf(topic);
+        return subscribers === undefined ? 0 : this.#sendToClients(message, excluded, subscribers);
+    }
+    /** How many of this server's clients are subscribed to `topic`. */
+    subscriberCount(topic) {
+        checkTopic(topic, 'subscriberCount');
+        return this.#topics.subscribersOf(topic)?.size ?? 0;
+    }
+    /** The topics that have at least one subscriber on this server: a frozen snapshot. */
+    get topics() {
+        return Object.freeze(this.#topics.names());
+    }
+    /** A broadcast from another server: to all this server's clients, or to its subscribers of the topic. */
+    #deliverBroadcast(message, topic) {
+        const targets = topic === undefined ? this.#clients : this.#topics.subscribersOf(topic);
+        if (targets !== undefined)
+            this.#sendToClients(message, undefined, targets);
+    }
+    /** Sends a message to every open client of `targets` whose id is not in `excluded`. */
+    #sendToClients(message, excluded, targets) {
         // The bytes are needed only to compress; the plain frame encodes the message itself.
         let bytes;
         const opcode = typeof message === 'string' ? Opcode.TEXT : Opcode.BINARY;
@@ -694,7 +760,7 @@ export class WebsocketServer {
         let shared;
         let sent = 0;
         const internals = connectionInternals;
-        for (const client of this.#clients) {
+        for (const client of targets) {
             if (excluded !== undefined && excluded.has(client.id))
                 continue;
             const handler = client.handler;
@@ -873,6 +939,7 @@ export class WebsocketServer {
         if (!this.#clients.delete(client))
             return;
         this.#clientList = undefined;
+        this.#topics.removeAll(client);
         const code = String(client.handler.closeCode ?? CloseCode.ABNORMAL);
         this.#closeCodes[code] = (this.#closeCodes[code] ?? 0) + 1;
         if (this.#clients.size === 0)
@@ -894,7 +961,7 @@ export class WebsocketServer {
         if (this.#heartbeatTimer !== undefined || pingInterval === 0)
             return;
         const shortest = pingTimeout === 0 ? pingInterval : Math.min(pingInterval, pingTimeout);
-        this.#heartbeatTimer = setInterval(_a.#onHeartbeatTick, Math.max(HEARTBEAT_MIN_TICK, Math.floor(shortest / 4)), this);
+        this.#heartbeatTimer = setInterval(() => this.#onHeartbeatTick(), Math.max(HEARTBEAT_MIN_TICK, Math.floor(shortest / 4)));
         // The heartbeat alone does not keep the process alive.
         this.#heartbeatTimer.unref();
     }
@@ -904,38 +971,107 @@ export class WebsocketServer {
         clearInterval(this.#heartbeatTimer);
         this.#heartbeatTimer = undefined;
     }
-    static #onHeartbeatTick(server) {
+    #onHeartbeatTick() {
         const now = performance.now();
-        const { pingInterval, pingTimeout } = server.#options;
+        const { pingInterval, pingTimeout } = this.#options;
         // A client dropped here leaves `clients` later, on its socket's 'close' event: the loop is not disturbed.
         const internals = connectionInternals;
-        for (const client of server.#clients)
+        for (const client of this.#clients)
             internals.heartbeat(client.handler, now, pingInterval, pingTimeout);
     }
 }
-_a = WebsocketServer;
+/**
+ * A server's topics (`subscribe`, `publish`): each topic's subscribers, in the order they joined. A topic exists
+ * while it has a subscriber: the last to leave takes it away, so a topic nobody is in holds no memory. Each
+ * client's own topics are kept on its record (see {@link ClientRecord}), so that it leaves them all in
+ * O(its topics).
+ */
+class Topics {
+    #subscribers = new Map();
+    /** Told when a topic gets its first subscriber (`true`) or loses its last (`false`): the adapter follows. */
+    #changed;
+    constructor(changed) {
+        this.#changed = changed;
+    }
+    /** Subscribes `client` (a client of this server); returns whether it was not subscribed yet. */
+    add(client, topic) {
+        const own = clientRecordTopics(client, true);
+        if (own.has(topic))
+            return false;
+        own.add(topic);
+        const subscribers = this.#subscribers.get(topic);
+        if (subscribers !== undefined) {
+            subscribers.add(client);
+            return true;
+        }
+        this.#subscribers.set(topic, new Set([client]));
+        this.#changed(topic, true);
+        return true;
+    }
+    /** Unsubscribes `client`; returns whether it was subscribed. */
+    remove(client, topic) {
+        const own = clientRecordTopics(client, false);
+        if (own === undefined || !own.delete(topic))
+            return false;
+        this.#leave(client, topic);
+        return true;
+    }
+    /** Unsubscribes `client` from all its topics (it left). */
+    removeAll(client) {
+        const own = clientRecordTopics(client, false);
+        if (own === undefined)
+            return;
+        for (const topic of own)
+            this.#leave(client, topic);
+        own.clear();
+    }
+    /** The subscribers of `topic`, or `undefined` when it has none. */
+    subscribersOf(topic) {
+        return this.#subscribers.get(topic);
+    }
+    /** The topics with at least one subscriber, in the order they got their first. */
+    names() {
+        return [...this.#subscribers.keys()];
+    }
+    #leave(client, topic) {
+        const subscribers = this.#subscribers.get(topic);
+        subscribers.delete(client);
+        if (subscribers.size > 0)
+            return;
+        this.#subscribers.delete(topic);
+        this.#changed(topic, false);
+    }
+}
+/** @throws {TypeError} unless `topic` is a non-empty string. */
+function checkTopic(topic, method) {
+    if (typeof topic !== 'string' || topic === '') {
+        throw new TypeError(`${method} needs a topic: a non-empty string, not ${topic === '' ? 'an empty string' : describeType(topic)}.`);
+    }
+}
 /**
  * The server's side of the adapter seam: starts and closes the {@link BroadcastAdapter}, publishes this server's
- * broadcasts while it runs, and hands the other servers' broadcasts to this server's clients.
+ * broadcasts while it runs, tells it which topics this server has subscribers to, and hands the other servers'
+ * broadcasts to this server's clients.
  */
 class AdapterBridge {
     #adapter;
     #serverId;
     #log;
-    /** Sends a broadcast from another server to this server's clients. */
-    #deliverLocally;
+    #host;
     /**
      * Settles when the adapter has started. Set from its start until its close (or failed start): broadcasts are
      * published and received meanwhile.
      */
     #started;
+    /** Set once `start` has settled, until the close: the adapter is told of topic changes meanwhile. */
+    #ready = false;
     published = 0;
     received = 0;
-    constructor(adapter, serverId, log, deliverLocally) {
+    constructor(adapter, serverId, log, host) {
         this.#adapter = adapter;
         this.#serverId = serverId;
         this.#log = log;
-        this.#deliverLocally = deliverLocally;
+        this.#host = host;
     }
     /** Whether the adapter is started or starting. */
     get running() {
@@ -958,7 +1094,15 @@ class AdapterBridge {
         // Started a microtask later, so that `started` is this run's token before the adapter can deliver.
         const started = Promise.resolve()
             .then(() => adapter.start(context))
-            .then(() => this.#log.info(`broadcasts are shared with other servers through the adapter (this server is ${this.#serverId})`));
+            .then(() => {
+            this.#log.info(`broadcasts are shared with other servers through the adapter (this server is ${this.#serverId})`);
+            if (this.#started !== started)
+                return;
+            // Topics that got subscribers before the adapter could hear of them.
+            this.#ready = true;
+            for (const topic of this.#host.topics())
+                this.topicChanged(topic, true);
+        });
         this.#started = started;
         started.catch(() => {
             // A failed start may be tried again by the next runForever().
@@ -973,6 +1117,7 @@ class AdapterBridge {
         if (started === undefined)
             return;
         this.#started = undefined;
+        this.#ready = false;
         try {
             await started;
         }
@@ -987,21 +1132,39 @@ class AdapterBridge {
         }
     }
     /** Hands a broadcast to the other servers: only while the adapter runs, since before and after nobody takes it. */
-    publish(message, excluded) {
+    publish(message, excluded, topic) {
         if (this.#started === undefined)
             return;
+        const exclude = excluded === undefined ? [] : [...excluded];
         try {
-            this.#adapter.publish({ origin: this.#serverId, message, exclude: excluded === undefined ? [] : [...excluded] });
+            this.#adapter.publish(topic === undefined ? { origin: this.#serverId, message, exclude } : { origin: this.#serverId, message, exclude, topic });
             this.published++;
         }
         catch (error) {
             this.#log.error(`the adapter could not publish a broadcast: ${describeError(error)}`);
         }
     }
-    /** A broadcast from another server: sent to this server's clients, and never published again. */
+    /** A topic got its first subscriber on this server (`exists`), or lost its last: the adapter is told, once ready. */
+    topicChanged(topic, exists) {
+        if (!this.#ready)
+            return;
+        try {
+            if (exists)
+                this.#adapter.subscribe?.(topic);
+            else
+                this.#adapter.unsubscribe?.(topic);
+        }
+        catch (error) {
+            this.#log.error(`the adapter could not ${exists ? 'subscribe to' : 'unsubscribe from'} topic '${topic}': ${describeError(error)}`);
+        }
+    }
+    /** A broadcast from another server: sent to this server's clients (or a topic's subscribers), never published again. */
     #receive(broadcast) {
         const message = broadcast?.message;
-        if (typeof broadcast?.origin !== 'string' || (typeof message !== 'string' && !(message instanceof Uint8Array))) {
+        const topic = broadcast?.topic;
+        if (typeof broadcast?.origin !== 'string' ||
+            (typeof message !== 'string' && !(message instanceof Uint8Array)) ||
+            (topic !== undefined && (typeof topic !== 'string' || topic === ''))) {
             this.#log.error(`the adapter delivered something that is not a broadcast: ${describeType(broadcast)}`);
             return;
         }
@@ -1009,7 +1172,7 @@ class AdapterBridge {
         if (broadcast.origin === this.#serverId)
             return;
         this.received++;
-        this.#deliverLocally(message);
+        this.#host.deliver(message, topic);
     }
 }
 /**
@@ -1332,12 +1495,12 @@ class Handshake {
             handshake: this,
             phase,
             bytes: undefined,
-            timer: setTimeout(_b.#onTimeout, timeout, socket),
+            timer: setTimeout(_a.#onTimeout, timeout, socket),
         };
         socket[kPendingHandshake] = pending;
-        socket.on('data', _b.#onSocketData);
-        socket.on('error', _b.#onSocketError);
-        socket.on('close', _b.#onSocketClose);
+        socket.on('data', _a.#onSocketData);
+        socket.on('error', _a.#onSocketError);
+        socket.on('close', _a.#onSocketClose);
         return pending;
     }
     // The socket's listeners, for its whole life (not swapped at the upgrade, which would cost six listener
@@ -1575,7 +1738,7 @@ class Handshake {
         socket.end(httpErrorResponse(error), 'utf8', () => socket.destroy());
         // A peer that does not read the answer keeps it from leaving: drop it after closeTimeout all the same.
         clearTimeout(pending.timer);
-        pending.timer = setTimeout(_b.#onTimeout, this.#options.closeTimeout, socket);
+        pending.timer = setTimeout(_a.#onTimeout, this.#options.closeTimeout, socket);
     }
     /** Sends the 101 response and hands the socket to the server as a client (RFC 6455 §4.2.2). */
     #complete(socket, request, accepted) {
@@ -1600,7 +1763,7 @@ class Handshake {
             connectionInternals.receive(handler, firstFrames);
     }
 }
-_b = Handshake;
+_a = Handshake;
 /**
  * The header lines of the 101 response that depend on what was negotiated (RFC 6455 §4.2.2 item 5), each
  * ending in CR LF: `Sec-WebSocket-Protocol` when a subprotocol was agreed on, else nothing.
@@ -1952,6 +2115,38 @@ const ReadPause = {
     /** Our Close frame has not left yet: the peer cannot answer it before; reading a flood meanwhile is waste. */
     CLOSE_FRAME: 4,
 };
+/** The topics of a client's record, made on its first subscription when `create`; set by {@link ClientRecord}. */
+let clientRecordTopics;
+/** A client's record in `server.clients` (see {@link Client}): made by its connection when the handshake completes. */
+class ClientRecord {
+    id;
+    handler;
+    address;
+    request;
+    data;
+    protocol;
+    /** Its topics, in the order it joined them; kept by the server's {@link Topics}. */
+    #topics;
+    constructor(id, handler, request, accepted) {
+        this.id = id;
+        this.handler = handler;
+        // The same strings as the request's: the socket makes a new one on every read.
+        this.address = { host: request.remoteAddress, port: request.remotePort };
+        this.request = request;
+        this.data = accepted.data;
+        this.protocol = accepted.protocol;
+    }
+    get topics() {
+        return this.#topics === undefined || this.#topics.size === 0 ? NO_TOPICS : Object.freeze([...this.#topics]);
+    }
+    static {
+        clientRecordTopics = (client, create) => {
+            const record = client;
+            return create ? (record.#topics ??= new Set()) : record.#topics;
+        };
+    }
+}
+const NO_TOPICS = Object.freeze([]);
 /**
  * One client's connection: `client.handler`. Sends messages, pings, and closes; reports its state.
  *
@@ -1997,17 +2192,9 @@ export class ClientHandler {
         this.#sendQueue = new SendQueue(socket, context, this);
         this.request = request;
         this.protocol = accepted.protocol;
-        this.client = {
-            id,
-            handler: this,
-            // The same strings as the request's: the socket makes a new one on every read.
-            address: { host: request.remoteAddress, port: request.remotePort },
-            request,
-            data: accepted.data,
-            protocol: accepted.protocol,
-        };
+        this.client = new ClientRecord(id, this, request, accepted);
         this.#pingSentAt = performance.now();
-        this.#parser = new FrameParser(new _c.#ParserEvents(this), {
+        this.#parser = new FrameParser(new _b.#ParserEvents(this), {
             maxMessageSize: context.maxMessageSize,
             inflater: deflate,
             maxFragments: context.maxFragments,
@@ -2015,7 +2202,7 @@ export class ClientHandler {
         });
         // The socket's data, error and close listeners, set at accept, now lead here.
         this.#socket[kHandler] = this;
-        socket.on('drain', _c.#onSocketDrain);
+        socket.on('drain', _b.#onSocketDrain);
     }
     /**
      * The parser's handler: one object of one field per connection (32 bytes in 64-bit Node), forwarding the
@@ -2051,7 +2238,7 @@ export class ClientHandler {
     };
     static {
         connectionInternals = {
-            create: (socket, context, request, id, accepted, deflate) => new _c(socket, context, request, id, accepted, deflate),
+            create: (socket, context, request, id, accepted, deflate) => new _b(socket, context, request, id, accepted, deflate),
             receive: (handler, chunk) => handler.#receive(chunk),
             socketError: (handler, error) => handler.#socketError(error),
             socketClosed: (handler) => handler.#socketClosed(),
@@ -2368,7 +2555,7 @@ export class ClientHandler {
         if (this.#closeTimer !== undefined)
             this.#closeTimer.refresh();
         else
-            this.#closeTimer = setTimeout(_c.#onCloseTimeout, this.#context.closeTimeout, this);
+            this.#closeTimer = setTimeout(_b.#onCloseTimeout, this.#context.closeTimeout, this);
     }
     static #onCloseTimeout(handler) {
         handler.#context.log.info(`client ${handler.client.id} did not finish the closing handshake in time; dropping it`);
@@ -2407,7 +2594,7 @@ export class ClientHandler {
         resolve?.();
     }
 }
-_c = ClientHandler;
+_b = ClientHandler;
 /** Random heartbeat Ping ids, drawn from the system's generator a thousand at a time. */
 const pingIds = new Uint32Array(1024);
 let pingIdsLeft = 0;
@@ -2816,7 +3003,7 @@ class SendQueue {
         this.#flags |= SendState.CORKED;
         this.#socket.cork();
         if (corkedQueues.push(this) === 1)
-            process.nextTick(_d.#uncorkAll);
+            process.nextTick(_c.#uncorkAll);
     }
     static #uncorkAll() {
         for (const sendQueue of corkedQueues) {
@@ -2828,7 +3015,7 @@ class SendQueue {
         corkedQueues.length = 0;
     }
 }
-_d = SendQueue;
+_c = SendQueue;
 /** The state bits of a {@link SendQueue}, packed in one field: an idle connection is measured in bytes. */
 const SendState = {
     /** The item at the head of the queue is being compressed or streamed. */
