@@ -1,9 +1,11 @@
-// Runs a compiled script that starts a server and reports where it listens, for the tests of the three doors.
+// Runs a compiled script that starts a server and reports where it listens, for the tests of the three doors; and
+// a `ws` stand-in for a page of the chat demo.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import type { TestContext } from 'node:test';
-import { echo, openWs } from './harness.ts';
-import { within } from './wait.ts';
+import type WebSocket from 'ws';
+import { echo, newWs, openWs } from './harness.ts';
+import { until, within } from './wait.ts';
 
 export interface RunningScript {
   readonly child: ChildProcess;
@@ -60,4 +62,70 @@ export async function echoOnce(t: TestContext, port: number, message: string): P
   } finally {
     ws.terminate();
   }
+}
+
+/** What the chat demo sends, a JSON event per text message. */
+export type ChatEvent = Record<string, unknown>;
+
+/** A chat page stand-in for the demo's rooms protocol, over `ws`: what it received, in order. */
+export interface ChatPeer {
+  readonly socket: WebSocket;
+  /** Its name in the chat, from its welcome: its id, or `id@w<worker>` / `id@<port>`. */
+  readonly name: string;
+  /** The text messages received, parsed, in order (the welcome first). */
+  readonly events: ChatEvent[];
+  /** The binary messages received, in order. */
+  readonly files: Buffer[];
+  /** For each binary message, how many text messages had arrived before it. */
+  readonly filesAt: number[];
+  /** Resolves with the close code. */
+  readonly closed: Promise<number>;
+  /** Sends a request (a JSON object) or, given a string, that text as it is. */
+  send(message: ChatEvent | string): void;
+  /**
+   * Waits (bounded) for the first event at or after index `from` (default 0) whose fields equal those of
+   * `pattern` (compared as JSON), and returns it.
+   */
+  next(pattern: ChatEvent, from?: number, ms?: number): Promise<ChatEvent>;
+  /** The events so far whose fields equal those of `pattern`. */
+  all(pattern: ChatEvent): ChatEvent[];
+}
+
+const fieldsMatch = (event: ChatEvent, pattern: ChatEvent): boolean =>
+  Object.entries(pattern).every(([key, value]) => JSON.stringify(event[key]) === JSON.stringify(value));
+
+/** Connects a `ws` client to the demo on 127.0.0.1:`port` and waits for its welcome; terminated after the test. */
+export async function joinChat(t: TestContext, port: number): Promise<ChatPeer> {
+  const socket = newWs(t, `ws://127.0.0.1:${port}/`);
+  const events: ChatEvent[] = [];
+  const files: Buffer[] = [];
+  const filesAt: number[] = [];
+  socket.on('message', (data: Buffer, isBinary: boolean) => {
+    if (!isBinary) {
+      events.push(JSON.parse(data.toString('utf8')) as ChatEvent);
+      return;
+    }
+    files.push(data);
+    filesAt.push(events.length);
+  });
+  const closed = once(socket, 'close').then(([code]) => code as number);
+  await within(once(socket, 'open'), 'the chat to accept a client');
+  const all = (pattern: ChatEvent): ChatEvent[] => events.filter((event) => fieldsMatch(event, pattern));
+  const next = async (pattern: ChatEvent, from = 0, ms = 5_000): Promise<ChatEvent> => {
+    const find = (): ChatEvent | undefined => events.slice(from).find((event) => fieldsMatch(event, pattern));
+    await until(() => find() !== undefined, `an event like ${JSON.stringify(pattern)}`, ms);
+    return find()!;
+  };
+  const welcome = await next({ type: 'welcome' });
+  return {
+    socket,
+    name: String(welcome['id']),
+    events,
+    files,
+    filesAt,
+    closed,
+    send: (message) => socket.send(typeof message === 'string' ? message : JSON.stringify(message)),
+    next,
+    all,
+  };
 }
