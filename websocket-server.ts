@@ -2935,8 +2935,8 @@ export class ClientHandler {
     constructor(handler: ClientHandler) {
       this.#handler = handler;
     }
-    onText(text: string): void {
-      this.#handler.#onText(text);
+    onText(text: string, bytes?: Buffer): void {
+      this.#handler.#onText(text, bytes);
     }
     onBinary(data: Buffer): void {
       this.#handler.#onBinary(data);
@@ -3138,10 +3138,20 @@ export class ClientHandler {
 
   // ── the parser's events (FrameParserHandler) ─────────────────────────────────────────────────────────────
 
-  #onText(text: string): void {
+  #onText(text: string, bytes: Buffer | undefined): void {
     if (this.#context.log.debugEnabled) this.#context.log.debug(`client ${this.client.id} sent text (${text.length} chars)`);
     this.#context.stats.messagesIn++;
-    this.#context.messageReceived(this.client, text);
+    // A message callback may read more (resumeReading): the text of an outer callback is put back after.
+    const outer = deliveredText.text;
+    const outerBytes = deliveredText.bytes;
+    deliveredText.text = bytes === undefined ? undefined : text;
+    deliveredText.bytes = bytes ?? deliveredText.bytes;
+    try {
+      this.#context.messageReceived(this.client, text);
+    } finally {
+      deliveredText.text = outer;
+      deliveredText.bytes = outerBytes;
+    }
   }
 
   #onBinary(data: Buffer): void {
@@ -3818,6 +3828,8 @@ function waitForDrain(socket: Socket): Promise<void> {
  */
 function messageBytes(message: Sendable): Buffer {
   if (typeof message === 'string') {
+    const received = receivedBytesOf(message);
+    if (received !== undefined) return received;
     return message.length >= LONG_TEXT_LENGTH && message.length <= LONG_TEXT_SCRATCH_LIMIT
       ? Buffer.from(encodeLongText(message))
       : Buffer.from(message, 'utf8');
@@ -3836,8 +3848,8 @@ function messageBytes(message: Sendable): Buffer {
 
 /** What the parser reports. After `onClose` or `onProtocolError` it reports nothing more. */
 export interface FrameParserHandler {
-  /** A complete text message, validated as UTF-8. */
-  onText(text: string): void;
+  /** A complete text message, validated as UTF-8; the parser also gives its bytes as received (valid for the call). */
+  onText(text: string, bytes?: Buffer): void;
   /** A complete binary message. */
   onBinary(data: Buffer): void;
   /** A Ping's payload (at most 125 bytes). */
@@ -4155,7 +4167,7 @@ export class FrameParser {
     if (opcode === Opcode.BINARY) {
       this.#handler.onBinary(data);
     } else if (utf8Checked || isUtf8(data)) {
-      this.#handler.onText(data.toString('utf8'));
+      this.#handler.onText(data.toString('utf8'), data);
     } else {
       this.#fail(frameFailure('INVALID_UTF8'));
     }
@@ -4726,9 +4738,25 @@ function encodeFrame(opcode: number, payload: Uint8Array, flags = 0): Buffer {
   return frame;
 }
 
+/**
+ * The text message whose callback is running, and its UTF-8 bytes as received. A string sent while it runs that
+ * is that very message (an echo, a relay to a room or to everyone) is framed from those bytes rather than encoded
+ * again: one pass over the text fewer, and for a long text no copy at all. Set only while the callback runs, so
+ * nothing is held between messages; the bytes are the message's own (the parser reuses no buffer).
+ */
+const deliveredText: { text: string | undefined; bytes: Buffer } = { text: undefined, bytes: Buffer.alloc(0) };
+
+/** The UTF-8 bytes of `text` when it is the text message being delivered, else `undefined`. */
+function receivedBytesOf(text: string): Buffer | undefined {
+  // A different string of another length is told apart at once; the same string object, by identity.
+  return text === deliveredText.text ? deliveredText.bytes : undefined;
+}
+
 /** Frames a message: text encoded straight into the frame buffer; large binary left uncopied. */
 function encodeDataFrame(message: Sendable): EncodedFrame {
   if (typeof message === 'string') {
+    const received = receivedBytesOf(message);
+    if (received !== undefined) return framePayload(Opcode.TEXT, received);
     if (message.length >= LONG_TEXT_LENGTH && message.length <= LONG_TEXT_SCRATCH_LIMIT) {
       const encoded = encodeLongText(message);
       const headerLength = frameHeaderLength(encoded.length);
@@ -4744,10 +4772,14 @@ function encodeDataFrame(message: Sendable): EncodedFrame {
     frame.write(message, headerLength, 'utf8');
     return { header: frame, payload: undefined };
   }
-  const bytes = messageBytes(message);
-  if (bytes.length <= COPY_PAYLOAD_LIMIT) return { header: encodeFrame(Opcode.BINARY, bytes), payload: undefined };
+  return framePayload(Opcode.BINARY, messageBytes(message));
+}
+
+/** A data frame of `bytes`: one buffer when small, else a header and the bytes left uncopied. */
+function framePayload(opcode: number, bytes: Buffer): EncodedFrame {
+  if (bytes.length <= COPY_PAYLOAD_LIMIT) return { header: encodeFrame(opcode, bytes), payload: undefined };
   const header = Buffer.allocUnsafe(frameHeaderLength(bytes.length));
-  writeFrameHeader(header, FRAME_FIN | Opcode.BINARY, bytes.length);
+  writeFrameHeader(header, FRAME_FIN | opcode, bytes.length);
   return { header, payload: bytes };
 }
 

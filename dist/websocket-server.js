@@ -2214,8 +2214,8 @@ export class ClientHandler {
         constructor(handler) {
             this.#handler = handler;
         }
-        onText(text) {
-            this.#handler.#onText(text);
+        onText(text, bytes) {
+            this.#handler.#onText(text, bytes);
         }
         onBinary(data) {
             this.#handler.#onBinary(data);
@@ -2409,11 +2409,22 @@ export class ClientHandler {
         this.#runParser(undefined);
     }
     // ── the parser's events (FrameParserHandler) ─────────────────────────────────────────────────────────────
-    #onText(text) {
+    #onText(text, bytes) {
         if (this.#context.log.debugEnabled)
             this.#context.log.debug(`client ${this.client.id} sent text (${text.length} chars)`);
         this.#context.stats.messagesIn++;
-        this.#context.messageReceived(this.client, text);
+        // A message callback may read more (resumeReading): the text of an outer callback is put back after.
+        const outer = deliveredText.text;
+        const outerBytes = deliveredText.bytes;
+        deliveredText.text = bytes === undefined ? undefined : text;
+        deliveredText.bytes = bytes ?? deliveredText.bytes;
+        try {
+            this.#context.messageReceived(this.client, text);
+        }
+        finally {
+            deliveredText.text = outer;
+            deliveredText.bytes = outerBytes;
+        }
     }
     #onBinary(data) {
         if (this.#context.log.debugEnabled)
@@ -3057,6 +3068,9 @@ function waitForDrain(socket) {
  */
 function messageBytes(message) {
     if (typeof message === 'string') {
+        const received = receivedBytesOf(message);
+        if (received !== undefined)
+            return received;
         return message.length >= LONG_TEXT_LENGTH && message.length <= LONG_TEXT_SCRATCH_LIMIT
             ? Buffer.from(encodeLongText(message))
             : Buffer.from(message, 'utf8');
@@ -3343,7 +3357,7 @@ export class FrameParser {
             this.#handler.onBinary(data);
         }
         else if (utf8Checked || isUtf8(data)) {
-            this.#handler.onText(data.toString('utf8'));
+            this.#handler.onText(data.toString('utf8'), data);
         }
         else {
             this.#fail(frameFailure('INVALID_UTF8'));
@@ -3865,9 +3879,24 @@ function encodeFrame(opcode, payload, flags = 0) {
     frame.set(payload, headerLength);
     return frame;
 }
+/**
+ * The text message whose callback is running, and its UTF-8 bytes as received. A string sent while it runs that
+ * is that very message (an echo, a relay to a room or to everyone) is framed from those bytes rather than encoded
+ * again: one pass over the text fewer, and for a long text no copy at all. Set only while the callback runs, so
+ * nothing is held between messages; the bytes are the message's own (the parser reuses no buffer).
+ */
+const deliveredText = { text: undefined, bytes: Buffer.alloc(0) };
+/** The UTF-8 bytes of `text` when it is the text message being delivered, else `undefined`. */
+function receivedBytesOf(text) {
+    // A different string of another length is told apart at once; the same string object, by identity.
+    return text === deliveredText.text ? deliveredText.bytes : undefined;
+}
 /** Frames a message: text encoded straight into the frame buffer; large binary left uncopied. */
 function encodeDataFrame(message) {
     if (typeof message === 'string') {
+        const received = receivedBytesOf(message);
+        if (received !== undefined)
+            return framePayload(Opcode.TEXT, received);
         if (message.length >= LONG_TEXT_LENGTH && message.length <= LONG_TEXT_SCRATCH_LIMIT) {
             const encoded = encodeLongText(message);
             const headerLength = frameHeaderLength(encoded.length);
@@ -3883,11 +3912,14 @@ function encodeDataFrame(message) {
         frame.write(message, headerLength, 'utf8');
         return { header: frame, payload: undefined };
     }
-    const bytes = messageBytes(message);
+    return framePayload(Opcode.BINARY, messageBytes(message));
+}
+/** A data frame of `bytes`: one buffer when small, else a header and the bytes left uncopied. */
+function framePayload(opcode, bytes) {
     if (bytes.length <= COPY_PAYLOAD_LIMIT)
-        return { header: encodeFrame(Opcode.BINARY, bytes), payload: undefined };
+        return { header: encodeFrame(opcode, bytes), payload: undefined };
     const header = Buffer.allocUnsafe(frameHeaderLength(bytes.length));
-    writeFrameHeader(header, FRAME_FIN | Opcode.BINARY, bytes.length);
+    writeFrameHeader(header, FRAME_FIN | opcode, bytes.length);
     return { header, payload: bytes };
 }
 /**
