@@ -2460,7 +2460,7 @@ export class ClientHandler {
         const sendQueue = this.#sendQueue;
         if (!sendQueue.closeFrameTaken) {
             // Echo the code (§5.5.1) at once, dropping what was queued; a Close without a code is answered without one.
-            sendQueue.drop(new Error('The peer closed the connection before this message was sent.'));
+            sendQueue.drop('The peer closed the connection before this message was sent.');
             sendQueue.sendClose(encodeClosePayload(code === CloseCode.NO_STATUS ? undefined : code, ''));
         }
         this.#state = 'closing';
@@ -2535,7 +2535,7 @@ export class ClientHandler {
         this.#closeReason = '';
         this.#context.connectionFailed(this.client, error);
         const sendQueue = this.#sendQueue;
-        const droppedClose = !keepQueued && sendQueue.drop(new Error(`The connection failed before this message was sent: ${error.message}`));
+        const droppedClose = !keepQueued && sendQueue.drop(`The connection failed before this message was sent: ${error.message}`);
         if (!sendQueue.closeFrameTaken || droppedClose) {
             // 1011 carries no detail; the others say briefly what was wrong.
             sendQueue.sendClose(encodeClosePayload(error.closeCode, error instanceof InternalError ? '' : closeReasonFor(error)));
@@ -2593,7 +2593,7 @@ export class ClientHandler {
             return;
         this.#state = 'closed';
         this.#parser.stop();
-        this.#sendQueue.drop(new Error('The connection closed before this message was sent.'));
+        this.#sendQueue.drop('The connection closed before this message was sent.');
         this.#deflate?.close();
         if (this.#closeTimer !== undefined)
             clearTimeout(this.#closeTimer);
@@ -2769,11 +2769,12 @@ class SendQueue {
             this.#socket.end();
     }
     /**
-     * Forgets what waits to be sent (the connection is going): streams are told and their sources destroyed,
-     * compression results ignored, the owed Pong forgotten (our Close frame, taken or about to be, forbids it).
+     * Forgets what waits to be sent (the connection is going): streams are rejected with an Error saying `why`
+     * and their sources destroyed, compression results ignored, the owed Pong forgotten (our Close frame, taken or
+     * about to be, forbids it).
      * @returns whether a Close frame was among what was dropped.
      */
-    drop(reason) {
+    drop(why) {
         this.#pendingPong = undefined;
         const queue = this.#queue;
         if (queue === undefined)
@@ -2782,12 +2783,14 @@ class SendQueue {
         this.#flags &= ~SendState.BUSY;
         this.#queuedBytes = 0;
         let droppedClose = false;
+        // Made only for a stream to reject: an Error records a stack, which every closing connection would pay.
+        let reason;
         for (const item of queue) {
             if (item.kind === 'close')
                 droppedClose = true;
             if (item.kind !== 'stream')
                 continue;
-            item.reject(reason);
+            item.reject((reason ??= new Error(why)));
             const source = item.source;
             if (typeof source.destroy === 'function')
                 source.destroy();
