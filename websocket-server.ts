@@ -133,9 +133,9 @@ export interface BroadcastAdapter {
    */
   start(context: AdapterContext): void | Promise<void>;
   /**
-   * Hands this server's broadcast to the others. Called synchronously from `sendMessageToAll`, before the
-   * server's own clients are sent it: copy the message before returning if it is needed later (the caller may
-   * reuse its buffer). What it throws is logged.
+   * Hands this server's broadcast to the others. Called synchronously from `sendMessageToAll` and `publish`,
+   * before the server's own clients are sent it: copy the message before returning if it is needed later (the
+   * caller may reuse its buffer). What it throws is logged.
    */
   publish(broadcast: Broadcast): void;
   /** This server now has a subscriber to `topic`: deliver the broadcasts published to it from now on. */

@@ -19,19 +19,32 @@ interface ClusterBroadcastEnvelope {
    * their JSON form with the default.
    */
   readonly data: ReadonlyArray<Uint8Array | { type: 'Buffer'; data: number[] }>;
+  /**
+   * The topic of each broadcast in `data` (`null` for none), so that the primary routes them without decoding:
+   * a broadcast with a topic goes only to the workers that have a subscriber to it. Absent: no topics.
+   */
+  readonly topics?: ReadonlyArray<string | null>;
+}
+
+/** A worker's server got its first subscriber to a topic (`subscribe`), or lost its last (`unsubscribe`). */
+interface ClusterInterestEnvelope {
+  readonly [CLUSTER_MESSAGE_TAG]: string;
+  readonly subscribe?: string;
+  readonly unsubscribe?: string;
 }
 
 /** Marks our messages among the application's own on the cluster's IPC channel. */
 const CLUSTER_MESSAGE_TAG = 'websocket-server:broadcast';
 
-function isClusterBroadcast(message: unknown): message is ClusterBroadcastEnvelope {
+function isClusterMessage(message: unknown): message is ClusterBroadcastEnvelope | ClusterInterestEnvelope {
   return typeof message === 'object' && message !== null && typeof (message as Record<string, unknown>)[CLUSTER_MESSAGE_TAG] === 'string';
 }
 
 /**
  * Shares broadcasts among the workers of `node:cluster` on one machine: give one to the server of each worker
  * (`adapter: new ClusterAdapter()`) and call {@link relayClusterBroadcasts} once in the primary. Broadcasts
- * travel worker → primary → every other worker over the IPC channels `node:cluster` already has, in order.
+ * travel worker → primary → every other worker over the IPC channels `node:cluster` already has, in order; a
+ * broadcast to a topic (`server.publish`) only to the workers whose server has a subscriber to it.
  *
  * @example
  * ```ts
@@ -60,9 +73,12 @@ export class ClusterAdapter implements BroadcastAdapter {
   #log: ((level: LogLevel, message: string) => void) | undefined;
   #warnedDisconnected = false;
   /** The broadcasts published in this tick, sent as one IPC message at its end. */
-  readonly #batcher = new TickBatcher((batch) => this.#send(batch));
+  readonly #batcher = new TickBatcher((batch, topics) => this.#send(batch, topics));
   readonly #maxPendingBytes: number;
   #backlog: SendBacklog | undefined;
+  #received = 0;
+  /** The topics this worker's server has subscribers to, as told to the primary. */
+  readonly #topics = new Set<string>();
 
   /**
    * @param options.channel Servers in a worker share broadcasts only with servers on the same channel in the
@@ -85,6 +101,11 @@ export class ClusterAdapter implements BroadcastAdapter {
     return this.#backlog?.dropped ?? 0;
   }
 
+  /** Broadcasts received from the other workers, since start. */
+  get received(): number {
+    return this.#received;
+  }
+
   start({ deliver, log }: AdapterContext): void {
     if (!cluster.isWorker || typeof process.send !== 'function') {
       throw new Error('Cannot start the cluster adapter: this process is not a worker of node:cluster.');
@@ -93,7 +114,7 @@ export class ClusterAdapter implements BroadcastAdapter {
     this.#backlog = new SendBacklog(this.#maxPendingBytes, 'the IPC channel to the primary', log);
     const channel = this.#channel;
     const listener = (message: unknown): void => {
-      if (!isClusterBroadcast(message) || message[CLUSTER_MESSAGE_TAG] !== channel) return;
+      if (!isClusterMessage(message) || message[CLUSTER_MESSAGE_TAG] !== channel || !('data' in message)) return;
       if (!Array.isArray(message.data)) {
         log('error', 'the cluster adapter dropped an IPC message that carries no broadcasts');
         return;
@@ -106,6 +127,7 @@ export class ClusterAdapter implements BroadcastAdapter {
           log('error', `the cluster adapter dropped a broadcast: ${error instanceof Error ? error.message : String(error)}`);
           continue;
         }
+        this.#received++;
         deliver(broadcast);
       }
     };
@@ -124,13 +146,33 @@ export class ClusterAdapter implements BroadcastAdapter {
     this.#batcher.add(broadcast);
   }
 
-  #send(batch: Buffer[]): void {
+  /** Asks the primary for the broadcasts to `topic`: this worker's server has a subscriber to it now. */
+  subscribe(topic: string): void {
+    if (this.#listener === undefined || this.#topics.has(topic)) return;
+    this.#topics.add(topic);
+    this.#tellInterest({ [CLUSTER_MESSAGE_TAG]: this.#channel, subscribe: topic });
+  }
+
+  /** Tells the primary that this worker's server has no subscriber to `topic` any more. */
+  unsubscribe(topic: string): void {
+    if (!this.#topics.delete(topic)) return;
+    this.#tellInterest({ [CLUSTER_MESSAGE_TAG]: this.#channel, unsubscribe: topic });
+  }
+
+  #tellInterest(envelope: ClusterInterestEnvelope): void {
+    // Without the primary there is nobody to tell; a worker that loses it gets nothing from the others anyway.
+    if (process.connected) process.send!(envelope);
+  }
+
+  #send(batch: Buffer[], topics: (string | undefined)[]): void {
     const backlog = this.#backlog;
     if (!process.connected || backlog === undefined) return;
     let bytes = 0;
     for (const encoded of batch) bytes += encoded.length;
     if (!backlog.admit(bytes, batch.length)) return;
-    const envelope: ClusterBroadcastEnvelope = { [CLUSTER_MESSAGE_TAG]: this.#channel, data: batch };
+    const envelope: ClusterBroadcastEnvelope = topics.every((topic) => topic === undefined)
+      ? { [CLUSTER_MESSAGE_TAG]: this.#channel, data: batch }
+      : { [CLUSTER_MESSAGE_TAG]: this.#channel, data: batch, topics: topics.map((topic) => topic ?? null) };
     process.send!(envelope, undefined, {}, () => backlog.settle(bytes));
   }
 
@@ -140,6 +182,7 @@ export class ClusterAdapter implements BroadcastAdapter {
    */
   close(): void {
     this.#batcher.flush();
+    for (const topic of [...this.#topics]) this.unsubscribe(topic);
     if (this.#listener !== undefined) process.off('message', this.#listener);
     this.#listener = undefined;
   }
@@ -167,25 +210,81 @@ export function relayClusterBroadcasts(options: { maxPendingBytes?: number; logg
   const log = new LevelLogger(options.logger, 'warning');
   cluster.setupPrimary({ serialization: 'advanced' });
   const backlogs = new WeakMap<Worker, SendBacklog>();
+  const interest = new TopicInterest();
   const relay = (from: Worker, message: unknown): void => {
-    if (!isClusterBroadcast(message) || !Array.isArray(message.data)) return;
-    let bytes = 0;
-    for (const data of message.data) bytes += data instanceof Uint8Array ? data.length : Array.isArray(data.data) ? data.data.length : 0;
+    if (!isClusterMessage(message)) return;
+    if (!('data' in message)) {
+      interest.update(from, message);
+      return;
+    }
+    if (!Array.isArray(message.data)) return;
     for (const worker of Object.values(cluster.workers ?? {})) {
       if (worker === undefined || worker === from || !worker.isConnected()) continue;
+      // Forwarded as received, or with only the broadcasts of topics it wants: the primary never decodes one.
+      const forwarded = interest.filter(worker, message);
+      if (forwarded === undefined) continue;
       let backlog = backlogs.get(worker);
       if (backlog === undefined) {
         backlog = new SendBacklog(maxPendingBytes, `the IPC channel to worker ${worker.id}`, (level, line) => log.log(level, line));
         backlogs.set(worker, backlog);
       }
-      if (!backlog.admit(bytes, message.data.length)) continue;
+      const bytes = envelopeBytes(forwarded);
+      if (!backlog.admit(bytes, forwarded.data.length)) continue;
       const admitted = backlog;
-      // Forwarded as received: the primary never decodes a broadcast.
-      worker.send(message, undefined, () => admitted.settle(bytes));
+      worker.send(forwarded, undefined, () => admitted.settle(bytes));
     }
   };
   cluster.on('message', relay);
   return () => {
     cluster.off('message', relay);
   };
+}
+
+/** The bytes of the broadcasts an envelope carries. */
+function envelopeBytes(envelope: ClusterBroadcastEnvelope): number {
+  let bytes = 0;
+  for (const data of envelope.data) bytes += data instanceof Uint8Array ? data.length : Array.isArray(data.data) ? data.data.length : 0;
+  return bytes;
+}
+
+/** In the primary: the topics each worker's servers have subscribers to, by adapter channel. */
+class TopicInterest {
+  readonly #byWorker = new WeakMap<Worker, Map<string, Set<string>>>();
+
+  /** A worker's subscribe or unsubscribe message. */
+  update(worker: Worker, message: ClusterInterestEnvelope): void {
+    const channel = message[CLUSTER_MESSAGE_TAG];
+    let channels = this.#byWorker.get(worker);
+    if (typeof message.subscribe === 'string') {
+      if (channels === undefined) this.#byWorker.set(worker, (channels = new Map()));
+      let topics = channels.get(channel);
+      if (topics === undefined) channels.set(channel, (topics = new Set()));
+      topics.add(message.subscribe);
+    } else if (typeof message.unsubscribe === 'string') {
+      const topics = channels?.get(channel);
+      topics?.delete(message.unsubscribe);
+      if (topics?.size === 0) channels!.delete(channel);
+    }
+  }
+
+  /**
+   * What of `envelope` goes to `worker`: all of it when it carries no topic the worker lacks, the broadcasts
+   * without a topic or of the worker's topics otherwise (in order), `undefined` when none.
+   */
+  filter(worker: Worker, envelope: ClusterBroadcastEnvelope): ClusterBroadcastEnvelope | undefined {
+    const topics = envelope.topics;
+    if (!Array.isArray(topics)) return envelope;
+    const wanted = this.#byWorker.get(worker)?.get(envelope[CLUSTER_MESSAGE_TAG]);
+    const keep = (topic: string | null): boolean => topic === null || wanted?.has(topic) === true;
+    if (topics.every(keep)) return envelope;
+    const data: ClusterBroadcastEnvelope['data'][number][] = [];
+    const kept: (string | null)[] = [];
+    for (let i = 0; i < envelope.data.length; i++) {
+      const topic = topics[i] ?? null;
+      if (!keep(topic)) continue;
+      data.push(envelope.data[i]!);
+      kept.push(topic);
+    }
+    return data.length === 0 ? undefined : { [CLUSTER_MESSAGE_TAG]: envelope[CLUSTER_MESSAGE_TAG], data, topics: kept };
+  }
 }

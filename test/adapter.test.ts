@@ -613,6 +613,8 @@ describe('encodeBroadcast and decodeBroadcast', () => {
       assert.ok(decoded.message instanceof Uint8Array, 'binary stays binary');
       assert.ok(Buffer.from(decoded.message).equals(Buffer.from(broadcast.message)), 'the bytes differ');
     }
+    assert.equal(decoded.topic, broadcast.topic);
+    assert.equal('topic' in decoded, broadcast.topic !== undefined, 'a broadcast without a topic decodes without one');
     assert.equal(broadcastOrigin(encodeBroadcast(broadcast)), broadcast.origin);
   }
 
@@ -653,14 +655,14 @@ describe('encodeBroadcast and decodeBroadcast', () => {
     assert.equal(broadcastOrigin(encoded), 'server-a');
     const refused = (error: unknown): boolean => error instanceof RangeError && /^Cannot read the origin of a broadcast: .+\.$/.test(error.message);
     assert.throws(() => broadcastOrigin(Buffer.alloc(0)), refused);
-    assert.throws(() => broadcastOrigin(Buffer.from([2, ...encoded.subarray(1)])), refused);
+    assert.throws(() => broadcastOrigin(Buffer.from([3, ...encoded.subarray(1)])), refused);
     for (let cut = 0; cut < 8 + 'server-a'.length; cut++) {
       assert.throws(() => broadcastOrigin(encoded.subarray(0, cut)), refused, `cut at ${cut}`);
     }
   });
 
   const wrongHeaderBytes = [
-    { title: 'a wrong format version', field: 'version', offset: 0, values: [0, 2, 255] },
+    { title: 'a wrong format version', field: 'version', offset: 0, values: [0, 3, 255] },
     { title: 'an unknown kind', field: 'kind', offset: 1, values: [0, 3, 255] },
   ];
   for (const { title, field, offset, values } of wrongHeaderBytes) {
@@ -696,6 +698,42 @@ describe('encodeBroadcast and decodeBroadcast', () => {
       bytes.writeUInt32BE(count, 5);
       assertNotABroadcast(bytes, `count ${count}`);
     }
+  });
+
+  test('a broadcast without a topic is still format version 1, byte for byte as before topics', () => {
+    const encoded = encodeBroadcast({ origin: 'a', message: 'hi', exclude: [1] });
+    assert.equal(encoded.toString('hex'), '0101' + '0001' + '61' + '00000001' + '3ff0000000000000' + '6869');
+  });
+
+  test('a topic round-trips as format version 2: ASCII, multi-byte, 65,535 bytes; text and binary', () => {
+    assertRoundTrip({ origin: 'a', message: 'to the room', exclude: [2], topic: 'room-1' });
+    assertRoundTrip({ origin: 'a', message: Buffer.from([1, 2]), exclude: [], topic: 'salle-été-🌍' });
+    assertRoundTrip({ origin: 'a', message: '', exclude: [], topic: 't'.repeat(0xffff) });
+    const encoded = encodeBroadcast({ origin: 'a', message: 'hi', exclude: [1], topic: 'r' });
+    assert.equal(encoded.toString('hex'), '0201' + '0001' + '61' + '0001' + '72' + '00000001' + '3ff0000000000000' + '6869');
+  });
+
+  test('an empty topic, or one over 65,535 bytes, cannot be encoded', () => {
+    assert.throws(() => encodeBroadcast({ origin: 'a', message: 'x', exclude: [], topic: '' }), /its topic is empty/);
+    assert.throws(() => encodeBroadcast({ origin: 'a', message: 'x', exclude: [], topic: 'é'.repeat(0x8000) }), /longer than 65,535 bytes/);
+  });
+
+  test('a version 2 broadcast with an empty, truncated or non-UTF-8 topic is refused; every truncation is', () => {
+    const encoded = encodeBroadcast({ origin: 'a', message: '', exclude: [4], topic: 'room' });
+    for (let cut = 0; cut < encoded.length; cut++) assertNotABroadcast(encoded.subarray(0, cut), `cut at ${cut}`);
+    const empty = Buffer.from(encoded);
+    empty.writeUInt16BE(0, 5);
+    assertNotABroadcast(empty, 'topic length 0');
+    const tooLong = Buffer.from(encoded);
+    tooLong.writeUInt16BE(0xffff, 5);
+    assertNotABroadcast(tooLong, 'a topic longer than the bytes');
+    const invalid = Buffer.from(encoded);
+    invalid[7] = 0xff;
+    assertNotABroadcast(invalid, 'a topic that is not UTF-8');
+    // Version 1 bytes read as version 2 never decode as a topic by accident: their id count is no topic.
+    const v1 = Buffer.from(encodeBroadcast({ origin: 'a', message: '', exclude: [] }));
+    v1[0] = 2;
+    assertNotABroadcast(v1, 'version 1 bytes marked 2');
   });
 
   test('text that is not valid UTF-8 is refused with a RangeError; the same bytes as binary decode', () => {

@@ -9,7 +9,8 @@ import { type AdapterContext, type Broadcast, type BroadcastAdapter, type Logger
 /**
  * Shares broadcasts among the workers of `node:cluster` on one machine: give one to the server of each worker
  * (`adapter: new ClusterAdapter()`) and call {@link relayClusterBroadcasts} once in the primary. Broadcasts
- * travel worker → primary → every other worker over the IPC channels `node:cluster` already has, in order.
+ * travel worker → primary → every other worker over the IPC channels `node:cluster` already has, in order; a
+ * broadcast to a topic (`server.publish`) only to the workers whose server has a subscriber to it.
  *
  * @example
  * ```ts
@@ -47,8 +48,14 @@ export declare class ClusterAdapter implements BroadcastAdapter {
     });
     /** Broadcasts not shared because the IPC channel to the primary was backed up (or gone), since start. */
     get dropped(): number;
+    /** Broadcasts received from the other workers, since start. */
+    get received(): number;
     start({ deliver, log }: AdapterContext): void;
     publish(broadcast: Broadcast): void;
+    /** Asks the primary for the broadcasts to `topic`: this worker's server has a subscriber to it now. */
+    subscribe(topic: string): void;
+    /** Tells the primary that this worker's server has no subscriber to `topic` any more. */
+    unsubscribe(topic: string): void;
     /**
      * Stops receiving. The worker's IPC channel stays open (it belongs to `node:cluster`): to let the worker end
      * after `shutdownGracefully()`, call `cluster.worker.disconnect()` or `process.exit()`.

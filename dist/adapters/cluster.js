@@ -11,13 +11,14 @@ import { LevelLogger } from '../websocket-server.js';
 import { checkMaxPendingBytes, decodeBroadcast, describeType, SendBacklog, TickBatcher } from './wire.js';
 /** Marks our messages among the application's own on the cluster's IPC channel. */
 const CLUSTER_MESSAGE_TAG = 'websocket-server:broadcast';
-function isClusterBroadcast(message) {
+function isClusterMessage(message) {
     return typeof message === 'object' && message !== null && typeof message[CLUSTER_MESSAGE_TAG] === 'string';
 }
 /**
  * Shares broadcasts among the workers of `node:cluster` on one machine: give one to the server of each worker
  * (`adapter: new ClusterAdapter()`) and call {@link relayClusterBroadcasts} once in the primary. Broadcasts
- * travel worker → primary → every other worker over the IPC channels `node:cluster` already has, in order.
+ * travel worker → primary → every other worker over the IPC channels `node:cluster` already has, in order; a
+ * broadcast to a topic (`server.publish`) only to the workers whose server has a subscriber to it.
  *
  * @example
  * ```ts
@@ -46,9 +47,12 @@ export class ClusterAdapter {
     #log;
     #warnedDisconnected = false;
     /** The broadcasts published in this tick, sent as one IPC message at its end. */
-    #batcher = new TickBatcher((batch) => this.#send(batch));
+    #batcher = new TickBatcher((batch, topics) => this.#send(batch, topics));
     #maxPendingBytes;
     #backlog;
+    #received = 0;
+    /** The topics this worker's server has subscribers to, as told to the primary. */
+    #topics = new Set();
     /**
      * @param options.channel Servers in a worker share broadcasts only with servers on the same channel in the
      * other workers: one per kind of server when a worker runs several. Default `'default'`.
@@ -68,6 +72,10 @@ export class ClusterAdapter {
     get dropped() {
         return this.#backlog?.dropped ?? 0;
     }
+    /** Broadcasts received from the other workers, since start. */
+    get received() {
+        return this.#received;
+    }
     start({ deliver, log }) {
         if (!cluster.isWorker || typeof process.send !== 'function') {
             throw new Error('Cannot start the cluster adapter: this process is not a worker of node:cluster.');
@@ -76,7 +84,7 @@ export class ClusterAdapter {
         this.#backlog = new SendBacklog(this.#maxPendingBytes, 'the IPC channel to the primary', log);
         const channel = this.#channel;
         const listener = (message) => {
-            if (!isClusterBroadcast(message) || message[CLUSTER_MESSAGE_TAG] !== channel)
+            if (!isClusterMessage(message) || message[CLUSTER_MESSAGE_TAG] !== channel || !('data' in message))
                 return;
             if (!Array.isArray(message.data)) {
                 log('error', 'the cluster adapter dropped an IPC message that carries no broadcasts');
@@ -91,6 +99,7 @@ export class ClusterAdapter {
                     log('error', `the cluster adapter dropped a broadcast: ${error instanceof Error ? error.message : String(error)}`);
                     continue;
                 }
+                this.#received++;
                 deliver(broadcast);
             }
         };
@@ -109,7 +118,25 @@ export class ClusterAdapter {
         }
         this.#batcher.add(broadcast);
     }
-    #send(batch) {
+    /** Asks the primary for the broadcasts to `topic`: this worker's server has a subscriber to it now. */
+    subscribe(topic) {
+        if (this.#listener === undefined || this.#topics.has(topic))
+            return;
+        this.#topics.add(topic);
+        this.#tellInterest({ [CLUSTER_MESSAGE_TAG]: this.#channel, subscribe: topic });
+    }
+    /** Tells the primary that this worker's server has no subscriber to `topic` any more. */
+    unsubscribe(topic) {
+        if (!this.#topics.delete(topic))
+            return;
+        this.#tellInterest({ [CLUSTER_MESSAGE_TAG]: this.#channel, unsubscribe: topic });
+    }
+    #tellInterest(envelope) {
+        // Without the primary there is nobody to tell; a worker that loses it gets nothing from the others anyway.
+        if (process.connected)
+            process.send(envelope);
+    }
+    #send(batch, topics) {
         const backlog = this.#backlog;
         if (!process.connected || backlog === undefined)
             return;
@@ -118,7 +145,9 @@ export class ClusterAdapter {
             bytes += encoded.length;
         if (!backlog.admit(bytes, batch.length))
             return;
-        const envelope = { [CLUSTER_MESSAGE_TAG]: this.#channel, data: batch };
+        const envelope = topics.every((topic) => topic === undefined)
+            ? { [CLUSTER_MESSAGE_TAG]: this.#channel, data: batch }
+            : { [CLUSTER_MESSAGE_TAG]: this.#channel, data: batch, topics: topics.map((topic) => topic ?? null) };
         process.send(envelope, undefined, {}, () => backlog.settle(bytes));
     }
     /**
@@ -127,6 +156,8 @@ export class ClusterAdapter {
      */
     close() {
         this.#batcher.flush();
+        for (const topic of [...this.#topics])
+            this.unsubscribe(topic);
         if (this.#listener !== undefined)
             process.off('message', this.#listener);
         this.#listener = undefined;
@@ -156,29 +187,90 @@ export function relayClusterBroadcasts(options = {}) {
     const log = new LevelLogger(options.logger, 'warning');
     cluster.setupPrimary({ serialization: 'advanced' });
     const backlogs = new WeakMap();
+    const interest = new TopicInterest();
     const relay = (from, message) => {
-        if (!isClusterBroadcast(message) || !Array.isArray(message.data))
+        if (!isClusterMessage(message))
             return;
-        let bytes = 0;
-        for (const data of message.data)
-            bytes += data instanceof Uint8Array ? data.length : Array.isArray(data.data) ? data.data.length : 0;
+        if (!('data' in message)) {
+            interest.update(from, message);
+            return;
+        }
+        if (!Array.isArray(message.data))
+            return;
         for (const worker of Object.values(cluster.workers ?? {})) {
             if (worker === undefined || worker === from || !worker.isConnected())
+                continue;
+            // Forwarded as received, or with only the broadcasts of topics it wants: the primary never decodes one.
+            const forwarded = interest.filter(worker, message);
+            if (forwarded === undefined)
                 continue;
             let backlog = backlogs.get(worker);
             if (backlog === undefined) {
                 backlog = new SendBacklog(maxPendingBytes, `the IPC channel to worker ${worker.id}`, (level, line) => log.log(level, line));
                 backlogs.set(worker, backlog);
             }
-            if (!backlog.admit(bytes, message.data.length))
+            const bytes = envelopeBytes(forwarded);
+            if (!backlog.admit(bytes, forwarded.data.length))
                 continue;
             const admitted = backlog;
-            // Forwarded as received: the primary never decodes a broadcast.
-            worker.send(message, undefined, () => admitted.settle(bytes));
+            worker.send(forwarded, undefined, () => admitted.settle(bytes));
         }
     };
     cluster.on('message', relay);
     return () => {
         cluster.off('message', relay);
     };
+}
+/** The bytes of the broadcasts an envelope carries. */
+function envelopeBytes(envelope) {
+    let bytes = 0;
+    for (const data of envelope.data)
+        bytes += data instanceof Uint8Array ? data.length : Array.isArray(data.data) ? data.data.length : 0;
+    return bytes;
+}
+/** In the primary: the topics each worker's servers have subscribers to, by adapter channel. */
+class TopicInterest {
+    #byWorker = new WeakMap();
+    /** A worker's subscribe or unsubscribe message. */
+    update(worker, message) {
+        const channel = message[CLUSTER_MESSAGE_TAG];
+        let channels = this.#byWorker.get(worker);
+        if (typeof message.subscribe === 'string') {
+            if (channels === undefined)
+                this.#byWorker.set(worker, (channels = new Map()));
+            let topics = channels.get(channel);
+            if (topics === undefined)
+                channels.set(channel, (topics = new Set()));
+            topics.add(message.subscribe);
+        }
+        else if (typeof message.unsubscribe === 'string') {
+            const topics = channels?.get(channel);
+            topics?.delete(message.unsubscribe);
+            if (topics?.size === 0)
+                channels.delete(channel);
+        }
+    }
+    /**
+     * What of `envelope` goes to `worker`: all of it when it carries no topic the worker lacks, the broadcasts
+     * without a topic or of the worker's topics otherwise (in order), `undefined` when none.
+     */
+    filter(worker, envelope) {
+        const topics = envelope.topics;
+        if (!Array.isArray(topics))
+            return envelope;
+        const wanted = this.#byWorker.get(worker)?.get(envelope[CLUSTER_MESSAGE_TAG]);
+        const keep = (topic) => topic === null || wanted?.has(topic) === true;
+        if (topics.every(keep))
+            return envelope;
+        const data = [];
+        const kept = [];
+        for (let i = 0; i < envelope.data.length; i++) {
+            const topic = topics[i] ?? null;
+            if (!keep(topic))
+                continue;
+            data.push(envelope.data[i]);
+            kept.push(topic);
+        }
+        return data.length === 0 ? undefined : { [CLUSTER_MESSAGE_TAG]: envelope[CLUSTER_MESSAGE_TAG], data, topics: kept };
+    }
 }

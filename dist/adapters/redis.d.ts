@@ -7,9 +7,16 @@
  * package: install it beside the server (`npm install redis`). The core file, `websocket-server.ts`, does not
  * import this one and stays free of dependencies.
  *
+ * Topics (`server.publish`) travel on a channel of their own, `<channel>:topic:<topic>`, which a server subscribes
+ * to only while it has a subscriber to the topic: Redis sends a server nothing for the rooms none of its clients
+ * is in, however many rooms the other servers have. (Plain channels rather than Redis 7's sharded pub/sub: they
+ * work with every Redis and every deployment; in a Redis Cluster, sharded pub/sub would spread the topics over
+ * the shards, which this adapter does not do yet.)
+ *
  * What it guarantees, and what not (Redis pub/sub is at most once):
  * - broadcasts of one server reach every other server in the order they were published (one connection
- *   publishes, one receives, and Redis keeps the order of both);
+ *   publishes, one receives, and Redis keeps the order of both), topics included, for a server subscribed to
+ *   them; a server receives a topic's broadcasts from the moment Redis has its subscription, not before;
  * - while Redis is unreachable, each server's broadcasts still reach its own clients; those published meanwhile
  *   are not delivered to the other servers, ever (a server that missed a minute of chat gets the next line, not
  *   a flood of old ones). The adapter logs a warning when Redis becomes unreachable, with the count of dropped
@@ -76,6 +83,10 @@ export declare class RedisAdapter implements BroadcastAdapter {
      */
     start(context: AdapterContext): Promise<void>;
     publish(broadcast: Broadcast): void;
+    /** This server has a subscriber to `topic` now: its channel is subscribed to. */
+    subscribe(topic: string): void;
+    /** This server has no subscriber to `topic` any more: its channel is unsubscribed from. */
+    unsubscribe(topic: string): void;
     /**
      * Unsubscribes and closes both connections (pending publishes are sent first). While Redis is unreachable, the
      * client's wait before its next attempt is not cancelled: the process may take up to `maxReconnectDelay` more

@@ -7,9 +7,16 @@
  * package: install it beside the server (`npm install redis`). The core file, `websocket-server.ts`, does not
  * import this one and stays free of dependencies.
  *
+ * Topics (`server.publish`) travel on a channel of their own, `<channel>:topic:<topic>`, which a server subscribes
+ * to only while it has a subscriber to the topic: Redis sends a server nothing for the rooms none of its clients
+ * is in, however many rooms the other servers have. (Plain channels rather than Redis 7's sharded pub/sub: they
+ * work with every Redis and every deployment; in a Redis Cluster, sharded pub/sub would spread the topics over
+ * the shards, which this adapter does not do yet.)
+ *
  * What it guarantees, and what not (Redis pub/sub is at most once):
  * - broadcasts of one server reach every other server in the order they were published (one connection
- *   publishes, one receives, and Redis keeps the order of both);
+ *   publishes, one receives, and Redis keeps the order of both), topics included, for a server subscribed to
+ *   them; a server receives a topic's broadcasts from the moment Redis has its subscription, not before;
  * - while Redis is unreachable, each server's broadcasts still reach its own clients; those published meanwhile
  *   are not delivered to the other servers, ever (a server that missed a minute of chat gets the next line, not
  *   a flood of old ones). The adapter logs a warning when Redis becomes unreachable, with the count of dropped
@@ -59,8 +66,12 @@ export class RedisAdapter {
     #published = 0;
     #received = 0;
     #dropped = 0;
-    /** The broadcasts published in this tick, sent as one PUBLISH at its end. */
-    #batcher = new TickBatcher((batch) => this.#publishBatch(batch));
+    /** The broadcasts published in this tick, sent at its end: one PUBLISH per run of broadcasts to one channel. */
+    #batcher = new TickBatcher((batch, topics) => this.#publishTick(batch, topics));
+    /** The topics this server has subscribers to: their channels are subscribed to while Redis is reachable. */
+    #topics = new Set();
+    /** The one listener of every channel subscribed to. */
+    #onMessage = (message) => this.#receive(message);
     /**
      * @throws {TypeError} for an option of the wrong type, {@link RangeError} for one out of range.
      */
@@ -127,10 +138,12 @@ export class RedisAdapter {
             connection.on('error', (error) => this.#wentUnreachable(error));
             connection.on('ready', () => this.#maybeBack());
         }
+        // The client subscribes again by itself after a reconnection to what Redis had confirmed; a topic subscribed
+        // to while Redis was away is asked for again here.
+        subscriber.on('ready', () => this.#subscribeTopics([...this.#topics]));
         const subscribed = (async () => {
             await Promise.all([publisher.connect(), subscriber.connect()]);
-            // Subscribed once; the client subscribes again by itself after each reconnection.
-            await subscriber.subscribe(this.#channel, (message) => this.#receive(message), true);
+            await subscriber.subscribe(this.#channel, this.#onMessage, true);
         })();
         let timer;
         const timedOut = new Promise((resolve) => {
@@ -164,8 +177,50 @@ export class RedisAdapter {
             return;
         this.#batcher.add(broadcast);
     }
-    /** Publishes the broadcasts of this tick: one alone as it is, several in a batch. */
-    #publishBatch(batch) {
+    /** This server has a subscriber to `topic` now: its channel is subscribed to. */
+    subscribe(topic) {
+        if (this.#topics.has(topic))
+            return;
+        this.#topics.add(topic);
+        this.#subscribeTopics([topic]);
+    }
+    /** This server has no subscriber to `topic` any more: its channel is unsubscribed from. */
+    unsubscribe(topic) {
+        if (!this.#topics.delete(topic))
+            return;
+        const subscriber = this.#subscriber;
+        if (subscriber?.isReady !== true)
+            return; // not resubscribed after the reconnection, as it is not in the set
+        subscriber.unsubscribe(this.#topicChannel(topic), this.#onMessage, true).catch((error) => {
+            this.#context?.log('warning', `the Redis adapter could not unsubscribe from topic '${topic}': ${describe(error)}`);
+        });
+    }
+    /** Subscribes to the channels of `topics` now if Redis is reachable (a channel already subscribed to costs nothing). */
+    #subscribeTopics(topics) {
+        const subscriber = this.#subscriber;
+        if (topics.length === 0 || subscriber?.isReady !== true)
+            return;
+        subscriber.subscribe(topics.map((topic) => this.#topicChannel(topic)), this.#onMessage, true).catch((error) => {
+            // Asked for again at the next 'ready'.
+            this.#context?.log('warning', `the Redis adapter could not subscribe to ${topics.length} topic(s): ${describe(error)}`);
+        });
+    }
+    #topicChannel(topic) {
+        return `${this.#channel}:topic:${topic}`;
+    }
+    /** Publishes the broadcasts of a tick, in order: one PUBLISH per run of broadcasts to the same channel. */
+    #publishTick(batch, topics) {
+        let start = 0;
+        for (let i = 1; i <= batch.length; i++) {
+            if (i < batch.length && topics[i] === topics[start])
+                continue;
+            const topic = topics[start];
+            this.#publishBatch(batch.slice(start, i), topic === undefined ? this.#channel : this.#topicChannel(topic));
+            start = i;
+        }
+    }
+    /** Publishes broadcasts to one channel: one alone as it is, several in a batch. */
+    #publishBatch(batch, channel) {
         const publisher = this.#publisher;
         if (publisher === undefined)
             return;
@@ -178,7 +233,7 @@ export class RedisAdapter {
         if (!backlog.admit(payload.length, batch.length))
             return;
         this.#published += batch.length;
-        publisher.publish(this.#channel, payload).then(() => backlog.settle(payload.length), (error) => {
+        publisher.publish(channel, payload).then(() => backlog.settle(payload.length), (error) => {
             // The connection dropped with the command in flight: counted as lost, the outage is logged once.
             backlog.settle(payload.length);
             this.#published -= batch.length;
@@ -198,6 +253,8 @@ export class RedisAdapter {
      */
     async close() {
         this.#batcher.flush();
+        // A later start is told again of the topics the server has then.
+        this.#topics.clear();
         const connections = [this.#subscriber, this.#publisher];
         this.#publisher = undefined;
         this.#subscriber = undefined;
@@ -233,7 +290,7 @@ export class RedisAdapter {
             }
         }
         catch (error) {
-            context.log('error', `the Redis adapter dropped a message on '${this.#channel}': ${describe(error)}`);
+            context.log('error', `the Redis adapter dropped a message from Redis: ${describe(error)}`);
         }
     }
     #isReachable() {

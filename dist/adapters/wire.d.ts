@@ -13,14 +13,16 @@ import { Buffer } from 'node:buffer';
 import type { Broadcast } from '../websocket-server.ts';
 /**
  * Encodes a broadcast into one buffer, for adapters whose transport carries bytes (Redis, a socket).
- * Layout: version (1 byte), kind (1: text, 2: binary), origin length (2 bytes) and origin (UTF-8), count of
- * excluded ids (4 bytes) and each id (8-byte float), then the message (text as UTF-8) to the end: the
- * transport must keep each encoded broadcast whole, as Redis pub/sub and IPC do. Integers big-endian.
+ * Layout: version (1 byte), kind (1: text, 2: binary), origin length (2 bytes) and origin (UTF-8); with version
+ * 2 only, topic length (2 bytes, at least 1) and topic (UTF-8); then the count of excluded ids (4 bytes) and each
+ * id (8-byte float), then the message (text as UTF-8) to the end: the transport must keep each encoded
+ * broadcast whole, as Redis pub/sub and IPC do. Integers big-endian.
+ * @throws {RangeError} when the origin or the topic is longer than 65,535 bytes of UTF-8, or the topic is empty.
  *
  * @example
  * ```ts
- * const bytes = encodeBroadcast({ origin: 'server-a', message: 'hello', exclude: [3] });
- * decodeBroadcast(bytes); // { origin: 'server-a', message: 'hello', exclude: [3] }
+ * const bytes = encodeBroadcast({ origin: 'server-a', message: 'hello', exclude: [3], topic: 'room-1' });
+ * decodeBroadcast(bytes); // { origin: 'server-a', message: 'hello', exclude: [3], topic: 'room-1' }
  * ```
  */
 export declare function encodeBroadcast(broadcast: Broadcast): Buffer;

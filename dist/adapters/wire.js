@@ -10,36 +10,52 @@
  * @module
  */
 import { Buffer, isUtf8 } from 'node:buffer';
-/** First byte of an encoded broadcast: the format's version, so that a change of format is detected. */
-const BROADCAST_FORMAT_VERSION = 1;
+/**
+ * First byte of an encoded broadcast: the format's version, so that a change of format is detected. Version 1
+ * carries no topic; version 2 (issue 14) adds one. A broadcast without a topic is still written as version 1, so
+ * that servers of both versions can share `sendMessageToAll` during a rolling upgrade.
+ */
+const FORMAT_WITHOUT_TOPIC = 1;
+const FORMAT_WITH_TOPIC = 2;
 const BROADCAST_KIND_TEXT = 1;
 const BROADCAST_KIND_BINARY = 2;
 /**
  * Encodes a broadcast into one buffer, for adapters whose transport carries bytes (Redis, a socket).
- * Layout: version (1 byte), kind (1: text, 2: binary), origin length (2 bytes) and origin (UTF-8), count of
- * excluded ids (4 bytes) and each id (8-byte float), then the message (text as UTF-8) to the end: the
- * transport must keep each encoded broadcast whole, as Redis pub/sub and IPC do. Integers big-endian.
+ * Layout: version (1 byte), kind (1: text, 2: binary), origin length (2 bytes) and origin (UTF-8); with version
+ * 2 only, topic length (2 bytes, at least 1) and topic (UTF-8); then the count of excluded ids (4 bytes) and each
+ * id (8-byte float), then the message (text as UTF-8) to the end: the transport must keep each encoded
+ * broadcast whole, as Redis pub/sub and IPC do. Integers big-endian.
+ * @throws {RangeError} when the origin or the topic is longer than 65,535 bytes of UTF-8, or the topic is empty.
  *
  * @example
  * ```ts
- * const bytes = encodeBroadcast({ origin: 'server-a', message: 'hello', exclude: [3] });
- * decodeBroadcast(bytes); // { origin: 'server-a', message: 'hello', exclude: [3] }
+ * const bytes = encodeBroadcast({ origin: 'server-a', message: 'hello', exclude: [3], topic: 'room-1' });
+ * decodeBroadcast(bytes); // { origin: 'server-a', message: 'hello', exclude: [3], topic: 'room-1' }
  * ```
  */
 export function encodeBroadcast(broadcast) {
-    const { origin, message, exclude } = broadcast;
+    const { origin, message, exclude, topic } = broadcast;
     const originBytes = Buffer.from(origin, 'utf8');
     if (originBytes.length > 0xffff)
         throw new RangeError('Cannot encode a broadcast: its origin is longer than 65,535 bytes.');
+    const topicBytes = topic === undefined ? undefined : Buffer.from(topic, 'utf8');
+    if (topicBytes !== undefined && (topicBytes.length === 0 || topicBytes.length > 0xffff)) {
+        throw new RangeError(`Cannot encode a broadcast: its topic is ${topicBytes.length === 0 ? 'empty' : 'longer than 65,535 bytes'}.`);
+    }
     const text = typeof message === 'string';
     const payloadLength = text ? Buffer.byteLength(message, 'utf8') : message.length;
-    const headerLength = 8 + originBytes.length + 8 * exclude.length;
+    const topicLength = topicBytes === undefined ? 0 : 2 + topicBytes.length;
+    const headerLength = 8 + originBytes.length + topicLength + 8 * exclude.length;
     const bytes = Buffer.allocUnsafe(headerLength + payloadLength);
-    bytes[0] = BROADCAST_FORMAT_VERSION;
+    bytes[0] = topicBytes === undefined ? FORMAT_WITHOUT_TOPIC : FORMAT_WITH_TOPIC;
     bytes[1] = text ? BROADCAST_KIND_TEXT : BROADCAST_KIND_BINARY;
     bytes.writeUInt16BE(originBytes.length, 2);
     originBytes.copy(bytes, 4);
     let offset = 4 + originBytes.length;
+    if (topicBytes !== undefined) {
+        offset = bytes.writeUInt16BE(topicBytes.length, offset);
+        offset += topicBytes.copy(bytes, offset);
+    }
     bytes.writeUInt32BE(exclude.length, offset);
     offset += 4;
     for (const id of exclude)
@@ -66,12 +82,27 @@ export function broadcastOrigin(bytes) {
 function checkBroadcastHead(view, fail) {
     if (view.length < 8)
         fail(`${view.length} bytes are too few`);
-    if (view[0] !== BROADCAST_FORMAT_VERSION)
-        fail(`format version ${view[0]} is not ${BROADCAST_FORMAT_VERSION}`);
+    if (view[0] !== FORMAT_WITHOUT_TOPIC && view[0] !== FORMAT_WITH_TOPIC) {
+        fail(`format version ${view[0]} is neither ${FORMAT_WITHOUT_TOPIC} nor ${FORMAT_WITH_TOPIC}`);
+    }
     const originEnd = 4 + view.readUInt16BE(2);
     if (view.length < originEnd + 4)
         fail('it ends inside its origin');
     return originEnd;
+}
+/** Reads the topic of a version 2 broadcast at `offset`; returns it and where it ends. */
+function readTopic(view, offset, fail) {
+    if (view.length < offset + 2)
+        fail('it ends inside its topic');
+    const length = view.readUInt16BE(offset);
+    const end = offset + 2 + length;
+    if (length === 0)
+        fail('its topic is empty');
+    if (view.length < end + 4)
+        fail('it ends inside its topic');
+    if (!isUtf8(view.subarray(offset + 2, end)))
+        fail('its topic is not valid UTF-8');
+    return { topic: view.toString('utf8', offset + 2, end), end };
 }
 /**
  * Decodes what {@link encodeBroadcast} made. A binary message is a view of `bytes`.
@@ -89,6 +120,9 @@ export function decodeBroadcast(bytes) {
     if (!isUtf8(view.subarray(4, offset)))
         fail('its origin is not valid UTF-8');
     const origin = view.toString('utf8', 4, offset);
+    let topic;
+    if (view[0] === FORMAT_WITH_TOPIC)
+        ({ topic, end: offset } = readTopic(view, offset, fail));
     const count = view.readUInt32BE(offset);
     offset += 4;
     if (view.length < offset + 8 * count)
@@ -101,11 +135,13 @@ export function decodeBroadcast(bytes) {
         exclude[i] = id;
     }
     const payload = view.subarray(offset);
-    if (kind === BROADCAST_KIND_BINARY)
-        return { origin, message: payload, exclude };
-    if (!isUtf8(payload))
-        fail('its text is not valid UTF-8');
-    return { origin, message: payload.toString('utf8'), exclude };
+    let message = payload;
+    if (kind === BROADCAST_KIND_TEXT) {
+        if (!isUtf8(payload))
+            fail('its text is not valid UTF-8');
+        message = payload.toString('utf8');
+    }
+    return topic === undefined ? { origin, message, exclude } : { origin, message, exclude, topic };
 }
 /** Default `maxPendingBytes` of the adapters: what a transport may hold unsent before broadcasts are dropped. */
 export const DEFAULT_MAX_PENDING_BYTES = 64 * 1024 * 1024;
@@ -219,13 +255,22 @@ export function splitBroadcasts(message) {
 export class TickBatcher {
     #send;
     #pending = [];
-    /** @param send Given the encoded broadcasts of a tick, in the order they were published; never an empty list. */
+    #topics = [];
+    /**
+     * @param send Given the encoded broadcasts of a tick, in the order they were published, never an empty list;
+     * and the topic of each (`undefined` for none), for a transport that routes by topic.
+     */
     constructor(send) {
         this.#send = send;
     }
-    /** Encodes `broadcast` now (the publisher may reuse its buffer once this returns) and queues it for the tick's end. */
+    /**
+     * Encodes `broadcast` now (the publisher may reuse its buffer once this returns) and queues it for the tick's end.
+     * @throws {RangeError} from {@link encodeBroadcast}: nothing is queued then.
+     */
     add(broadcast) {
-        if (this.#pending.push(encodeBroadcast(broadcast)) === 1)
+        const encoded = encodeBroadcast(broadcast);
+        this.#topics.push(broadcast.topic);
+        if (this.#pending.push(encoded) === 1)
             process.nextTick(this.flush);
     }
     /** Hands over what this tick queued now rather than at its end (an adapter that closes). */
@@ -233,8 +278,10 @@ export class TickBatcher {
         const batch = this.#pending;
         if (batch.length === 0)
             return;
+        const topics = this.#topics;
         this.#pending = [];
-        this.#send(batch);
+        this.#topics = [];
+        this.#send(batch, topics);
     };
 }
 /** How a value of the wrong type reads in an error message. @internal */

@@ -206,9 +206,9 @@ describe('ClusterAdapter across the workers of node:cluster', () => {
     await eachReceived([neighbour!, remote], 500);
     assert.deepEqual(received(remote), expected, 'order on the other worker');
     assert.deepEqual(received(neighbour!), expected, 'order on the same worker');
-    type Counters = { broadcastsPublished: number; broadcastsReceived: number };
-    assert.deepEqual(await ask<Counters>(sender!, 'stats'), { broadcastsPublished: 500, broadcastsReceived: 0 });
-    assert.deepEqual(await ask<Counters>(remote, 'stats'), { broadcastsPublished: 0, broadcastsReceived: 500 });
+    type Counters = { broadcastsPublished: number; broadcastsReceived: number; adapterReceived: number };
+    assert.deepEqual(await ask<Counters>(sender!, 'stats'), { broadcastsPublished: 500, broadcastsReceived: 0, adapterReceived: 0 });
+    assert.deepEqual(await ask<Counters>(remote, 'stats'), { broadcastsPublished: 0, broadcastsReceived: 500, adapterReceived: 500 });
   });
 
   test('SIGTERM to the primary closes every client with 1001, and every process exits by itself with code 0', LIMIT, async (t) => {
@@ -234,6 +234,79 @@ describe('ClusterAdapter across the workers of node:cluster', () => {
       assert.throws(() => process.kill(worker.pid, 0), { code: 'ESRCH' }, `worker ${worker.id} is gone`);
     }
     assert.equal(cluster.stderr(), '', 'nothing was logged at warning or above');
+  });
+});
+
+describe('topics across the workers of node:cluster', () => {
+  type Counters = { broadcastsPublished: number; broadcastsReceived: number; adapterReceived: number };
+
+  /** Sends `join:<topic>` (or `leave:`) and waits for its answer, which is taken out of the inbox. */
+  async function control(peer: Peer, command: string): Promise<void> {
+    const before = peer.inbox.length;
+    peer.ws.send(command);
+    await until(() => peer.inbox.length > before, `the answer to ${command}`);
+    const answer = peer.inbox.splice(before, 1)[0]!.data.toString('utf8');
+    assert.equal(answer, command.replace(/^join:/, 'joined:').replace(/^leave:/, 'left:'));
+  }
+
+  /**
+   * Waits until the primary routes `topic` to the member's worker: the subscription crosses another IPC channel
+   * than the publishes do, so the publisher probes (bounded) until one arrives; the probes are then forgotten.
+   */
+  async function routed(member: Peer, publisher: Peer, topic: string): Promise<void> {
+    const timer = setInterval(() => publisher.ws.send(`publish:${topic}:probe`), 20);
+    try {
+      await until(() => member.inbox.length > 0, `the first probe of ${topic} at the member`);
+    } finally {
+      clearInterval(timer);
+    }
+    await delay(100); // probes still in flight arrive meanwhile
+    member.inbox.length = 0;
+  }
+
+  test("a publish on one worker reaches the room's clients on the other; a worker without subscribers is sent nothing for it", LIMIT, async (t) => {
+    const cluster = await startCluster(t);
+    const byWorker = await peersOnEachWorker(t, cluster, 2);
+    const [member, outsider] = byWorker.get(cluster.workers[0]!.id)!;
+    const [publisher, bystander] = byWorker.get(cluster.workers[1]!.id)!;
+    await control(member!, 'join:room');
+    await routed(member!, publisher!, 'room');
+    const probes = (await ask<Counters>(member!, 'stats')).adapterReceived;
+    publisher!.ws.send('publish:room:hello room');
+    await eachReceived([member!], 1);
+    assert.deepEqual(received(member!), ['hello room']);
+    // The member's worker publishes to a topic nobody on the other worker is in: the primary sends it nothing.
+    member!.ws.send('publish:lonely:nobody');
+    bystander!.ws.send('marker'); // a plain broadcast: it reaches every client of both workers
+    await eachReceived([member!, outsider!, publisher!], 1);
+    await until(() => received(member!).includes('marker'), 'the marker at the member');
+    const before = await ask<Counters>(publisher!, 'stats');
+    assert.equal(before.adapterReceived, 0, 'the publisher\'s worker got nothing from the other worker: lonely had no subscriber there');
+    const memberStats = await ask<Counters>(member!, 'stats');
+    assert.equal(memberStats.adapterReceived, probes + 2, 'the member\'s worker got the publish to room and the marker');
+    assert.deepEqual(received(outsider!), ['marker'], 'a client of the member\'s worker outside the room gets only the marker');
+    assert.deepEqual(received(bystander!), [], 'the sender of the marker gets nothing');
+  });
+
+  test('after its last subscriber leaves, a worker is sent no more of the topic', LIMIT, async (t) => {
+    const cluster = await startCluster(t);
+    const byWorker = await peersOnEachWorker(t, cluster, 1);
+    const member = byWorker.get(cluster.workers[0]!.id)![0]!;
+    const publisher = byWorker.get(cluster.workers[1]!.id)![0]!;
+    await control(member, 'join:room');
+    await routed(member, publisher, 'room');
+    publisher.ws.send('publish:room:one');
+    await eachReceived([member], 1);
+    const before = (await ask<Counters>(member, 'stats')).adapterReceived;
+    await control(member, 'leave:room');
+    // The unsubscription reaches the primary over the member's channel; the marker goes the same way back.
+    member.ws.send('marker-from-member');
+    await until(() => received(publisher).includes('marker-from-member'), 'the marker at the publisher');
+    publisher.ws.send('publish:room:two');
+    publisher.ws.send('after'); // a plain broadcast, sent after the publish on the same path
+    await until(() => received(member).includes('after'), 'the plain broadcast at the former member');
+    assert.deepEqual(received(member), ['one', 'after']);
+    assert.equal((await ask<Counters>(member, 'stats')).adapterReceived, before + 1, 'the primary did not forward "two"');
   });
 });
 

@@ -12,7 +12,11 @@
 // Each worker runs a server on 127.0.0.1, port 0: in a cluster, workers that listen on port 0 share one port
 // (the primary picks it at the first listen). What a client sends:
 //   the text "whoami"  answered to that client only: {"worker":<cluster worker id>,"pid":<pid>,"client":<client id>}
-//   the text "stats"   answered to that client only: {"broadcastsPublished":n,"broadcastsReceived":n}
+//   the text "stats"   answered to that client only: {"broadcastsPublished":n,"broadcastsReceived":n,"adapterReceived":n}
+//                      (adapterReceived: what the worker's ClusterAdapter got from the primary)
+//   "join:<topic>"     server.subscribe(client, topic), answered "joined:<topic>"
+//   "leave:<topic>"    server.unsubscribe(client, topic), answered "left:<topic>"
+//   "publish:<topic>:<text>"  server.publish(topic, text, client)
 //   anything else      server.sendMessageToAll(message, client): every client of every worker but the sender
 // The environment variable MAX_PENDING_BYTES, when set, is the maxPendingBytes of the relay and of the workers'
 // adapters (their warnings go to stderr). SERIALIZATION=json forks the workers with node:cluster's default
@@ -64,13 +68,24 @@ function runPrimary(): void {
 const maxPendingBytes = process.env['MAX_PENDING_BYTES'];
 
 async function runWorker(): Promise<void> {
-  const server = new WebsocketServer({ port: 0, host: '127.0.0.1', adapter: new ClusterAdapter(maxPendingBytes === undefined ? {} : { maxPendingBytes: Number(maxPendingBytes) }), loglevel: 'warning' });
+  const adapter = new ClusterAdapter(maxPendingBytes === undefined ? {} : { maxPendingBytes: Number(maxPendingBytes) });
+  const server = new WebsocketServer({ port: 0, host: '127.0.0.1', adapter, loglevel: 'warning' });
   server.setFnMessageReceived((client, self, message) => {
+    const text = typeof message === 'string' ? message : '';
     if (message === 'whoami') {
       self.sendMessage(client, JSON.stringify({ worker: cluster.worker!.id, pid: process.pid, client: client.id }));
     } else if (message === 'stats') {
       const { broadcastsPublished, broadcastsReceived } = self.stats;
-      self.sendMessage(client, JSON.stringify({ broadcastsPublished, broadcastsReceived }));
+      self.sendMessage(client, JSON.stringify({ broadcastsPublished, broadcastsReceived, adapterReceived: adapter.received }));
+    } else if (text.startsWith('join:')) {
+      self.subscribe(client, text.slice(5));
+      self.sendMessage(client, `joined:${text.slice(5)}`);
+    } else if (text.startsWith('leave:')) {
+      self.unsubscribe(client, text.slice(6));
+      self.sendMessage(client, `left:${text.slice(6)}`);
+    } else if (text.startsWith('publish:')) {
+      const [topic = '', ...rest] = text.slice(8).split(':');
+      self.publish(topic, rest.join(':'), client);
     } else {
       self.sendMessageToAll(message, client);
     }

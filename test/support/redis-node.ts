@@ -18,6 +18,9 @@
 //   ctl:spread N SIZE   the server broadcasts N binary messages of SIZE bytes (the first 4 bytes: the index,
 //                       big-endian), each in a turn of the event loop of its own (so each is a PUBLISH of its
 //                       own), then replies ctl:{"spread":N} to the sender
+//   ctl:join TOPIC      server.subscribe(sender, TOPIC); replies ctl:{"joined":TOPIC}
+//   ctl:leave TOPIC     server.unsubscribe(sender, TOPIC); replies ctl:{"left":TOPIC}
+//   ctl:publish TOPIC TEXT   server.publish(TOPIC, TEXT, sender); no reply
 // The environment variable MAX_PENDING_BYTES, when set, is the adapter's maxPendingBytes.
 import { RedisAdapter } from '../../adapters/redis.ts';
 import { WebsocketServer, type Client } from '../../websocket-server.ts';
@@ -74,6 +77,17 @@ function command(client: Client, text: string): void {
       next(0);
       return;
     }
+    case 'join':
+      server.subscribe(client, args[0]!);
+      reply(client, { joined: args[0] });
+      return;
+    case 'leave':
+      server.unsubscribe(client, args[0]!);
+      reply(client, { left: args[0] });
+      return;
+    case 'publish':
+      server.publish(args[0]!, args.slice(1).join(' '), client);
+      return;
     default:
       reply(client, { error: `unknown command ${JSON.stringify(text)}` });
   }

@@ -389,6 +389,82 @@ test('a stalled Redis costs bounded memory: past maxPendingBytes broadcasts stay
   await Promise.all([stopCleanly(a, 'server A'), stopCleanly(b, 'server B')]);
 });
 
+describe('topics through Redis', () => {
+  /** Polls an asynchronous condition every 25 ms until it holds (bounded by `ms`). */
+  async function eventually(condition: () => Promise<boolean>, what: string, ms = 5_000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!(await condition())) {
+      if (Date.now() > deadline) throw new Error(`Timed out after ${ms} ms waiting for ${what}.`);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+
+  /** The servers subscribed to a topic's channel, as Redis counts them (`PUBSUB NUMSUB`). */
+  async function channelSubscribers(redis: TestRedis, topic: string): Promise<number> {
+    const reply = await redis.command('PUBSUB', 'NUMSUB', `websocket-server:broadcast:topic:${topic}`);
+    return Number(reply.trim().split('\n').at(-1));
+  }
+
+  test("a publish on one server reaches the room's clients on another; a server without subscribers is sent nothing for it", LIMIT, async (t) => {
+    const redis = await startRedis(t);
+    const [a, b, c] = await Promise.all([startNode(t, redis, 'A'), startNode(t, redis, 'B'), startNode(t, redis, 'C')]);
+    const [onA, onB, onC] = await Promise.all([connect(t, a, 'a1'), connect(t, b, 'b1'), connect(t, c, 'c1')]);
+    assert.deepEqual(await onB.ask('join room-1'), { joined: 'room-1' });
+    await eventually(async () => (await channelSubscribers(redis, 'room-1')) === 1, 'B subscribed to room-1 in Redis');
+    // The subscription is confirmed by Redis before the publish goes out: nothing is lost to the race.
+    for (let i = 0; i < 20; i++) onA.ws.send(`ctl:publish room-1 line ${i}`);
+    await onB.receive(20);
+    assert.deepEqual(onB.texts(), numbered('line', 20).map((label) => label.replace(':', ' ')));
+    // C has no subscriber to room-1: Redis sends it nothing of the topic; a plain broadcast still reaches it.
+    onA.ws.send('to everyone');
+    await onC.receive(1);
+    await onB.receive(21);
+    assert.deepEqual(onC.texts(), ['to everyone']);
+    assert.deepEqual(onA.texts(), [], 'the publisher is excluded, and is in no room');
+    const statsC = await onC.ask<Stats>('stats');
+    assert.equal(statsC.adapter.received, 1, 'C received only the plain broadcast from Redis');
+    const statsB = await onB.ask<Stats>('stats');
+    assert.equal(statsB.adapter.received, 21);
+    assert.equal(await channelSubscribers(redis, 'room-1'), 1);
+  });
+
+  test("when a server's last subscriber leaves the room, it unsubscribes and receives no more of it", LIMIT, async (t) => {
+    const { redis, a, b } = await startPair(t);
+    const [onA, b1, b2] = await Promise.all([connect(t, a, 'a1'), connect(t, b, 'b1'), connect(t, b, 'b2')]);
+    await b1.ask('join room');
+    await b2.ask('join room');
+    await eventually(async () => (await channelSubscribers(redis, 'room')) === 1, 'B subscribed once');
+    onA.ws.send('ctl:publish room one');
+    await b1.receive(1);
+    await b2.receive(1);
+    await b1.ask('leave room');
+    assert.equal(await channelSubscribers(redis, 'room'), 1, 'b2 is still in the room');
+    await b2.ask('leave room');
+    await eventually(async () => (await channelSubscribers(redis, 'room')) === 0, 'B unsubscribed from the room in Redis');
+    const before = (await b1.ask<Stats>('stats')).adapter.received;
+    onA.ws.send('ctl:publish room two');
+    onA.ws.send('after');
+    await b1.receive(2);
+    assert.deepEqual(b1.texts(), ['one', 'after']);
+    assert.equal((await b1.ask<Stats>('stats')).adapter.received, before + 1, 'Redis did not send B the second publish');
+  });
+
+  test('a room survives a Redis restart: the server subscribes to it again and publishes cross again', LIMIT, async (t) => {
+    const { redis, a, b } = await startPair(t);
+    const [onA, onB] = await Promise.all([connect(t, a, 'a1'), connect(t, b, 'b1')]);
+    await onB.ask('join room');
+    await eventually(async () => (await channelSubscribers(redis, 'room')) === 1, 'B subscribed');
+    await redis.crash();
+    await redis.restart();
+    await eventually(async () => (await channelSubscribers(redis, 'room')) === 1, 'B subscribed again after the restart', 10_000);
+    for (let attempt = 0; attempt < PROBE_ATTEMPTS && onB.texts('probe').length === 0; attempt++) {
+      onA.ws.send(`ctl:publish room probe ${attempt}`);
+      await until(() => onB.texts('probe').length > 0, 'a probe', 100).catch(() => undefined);
+    }
+    assert.ok(onB.texts('probe').length > 0, 'a publish crossed after the restart');
+  });
+});
+
 describe('RedisAdapter on its own', () => {
   test('its options are checked: a URL that is not redis://, an empty channel, limits out of range', () => {
     assert.throws(() => new RedisAdapter({ url: 'http://127.0.0.1:6379' }), TypeError);
