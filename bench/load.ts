@@ -37,6 +37,11 @@ const HOST = '127.0.0.1';
 const OPENING_CONCURRENCY = 64;
 /** Time a connection has to open; a run whose connections do not open fails. */
 const OPEN_TIMEOUT_MS = 15_000;
+/**
+ * Time between the last subscriber's connection and the publisher's, on a server of several processes: enough
+ * for the adapters' subscriptions to reach the other processes (well under a millisecond on an idle machine).
+ */
+const TOPICS_SETTLE_MS = 500;
 /** Time an idle job holds its connections at most, waiting for the orchestrator's stop. */
 const IDLE_LIMIT_MS = 120_000;
 
@@ -251,6 +256,10 @@ async function fanOut(job: BroadcastJob | PublishJob): Promise<LoadResult> {
       topUp();
     };
   });
+  // Across processes, each server tells the others of its topics as its first subscriber to each joins (the
+  // adapter's subscribe: a message to the cluster's primary, a SUBSCRIBE to Redis), and no adapter says when that
+  // is in effect: a publish that overtook it would be lost. Give the last of them time to land.
+  if (publish && ports.length > 1) await delay(TOPICS_SETTLE_MS);
   [sender] = await openMany(ports[0]!, publish ? `/publish/${topics}` : '/sender', 1, () => {
     if (publish) {
       return () => {

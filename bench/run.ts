@@ -99,7 +99,8 @@ async function runMeasured(scenario: Scenario, kind: ServerKind, round: number, 
     return { server: kind, round, ...values };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    const output = server?.exited ? ` Server output: ${server.output}` : '';
+    // What the server printed (why it exited, or what its adapter warned of: a broadcast dropped, Redis gone).
+    const output = server !== undefined && server.output !== '' ? ` Server output: ${server.output}` : '';
     return { server: kind, round, values: {}, error: message + output };
   } finally {
     server?.kill();
