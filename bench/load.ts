@@ -272,7 +272,12 @@ async function fanOut(job: BroadcastJob | PublishJob): Promise<LoadResult> {
   topUp();
   const result = await measure(job, () => delivered);
   // A message lost on its way (a subscriber left out) would stop the window for good: say so rather than measure 0.
-  if (result.count === 0) throw new Error('No delivery in the measured window: a message did not reach all its receivers.');
+  if (result.count === 0) {
+    throw new Error(
+      `No delivery in the measured window: message ${completed + 1} (topic ${completed % topics}) reached ` +
+        `${acks[completed % job.window]} of its ${perTopic} receivers, with ${sent} sent and ${delivered} delivered in all.`,
+    );
+  }
   return result;
 }
 
