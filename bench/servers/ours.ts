@@ -6,12 +6,13 @@
 // The same script is each process of the two-process servers, told by its environment (set by the orchestrator
 // or by servers/cluster.ts): BENCH_ADAPTER=cluster in a worker of `ours-cluster` (a ClusterAdapter), or
 // BENCH_ADAPTER=redis://127.0.0.1:PORT in a process of `ours-redis` (a RedisAdapter on the run's redis-server);
-// BENCH_PORT is the port to listen on (default 0, any free port). Nothing else differs: same options, same
-// handlers, so that what the cross-process runs add to a broadcast is the adapter's work.
+// BENCH_PORT is the port to listen on (default 0, any free port). Nothing else differs: same options (but the log
+// level, which lets an adapter's warnings through), same handlers, so that what the cross-process runs add to a
+// broadcast or a publish is the adapter's work.
 import { WebsocketServer, type BroadcastAdapter } from 'websocket-server';
 import { ClusterAdapter } from 'websocket-server/adapters/cluster';
-import { Publisher, topicOfPath } from './topics.ts';
 import { serveControl } from './control.ts';
+import { Publisher, topicOfPath } from './topics.ts';
 
 // Gone with the orchestrator (or the cluster's primary) even while starting: the Redis adapter's start waits
 // for Redis, and serveControl, which also does this, only runs once the server listens.
