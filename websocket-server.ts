@@ -1718,11 +1718,12 @@ class AdapterBridge {
   /** A broadcast from another server: sent to this server's clients (or a topic's subscribers), never published again. */
   #receive(broadcast: Broadcast): void {
     const message: unknown = broadcast?.message;
-    const topic: unknown = broadcast?.topic;
+    const givenTopic: unknown = broadcast?.topic;
+    const topic = typeof givenTopic === 'string' && givenTopic !== '' ? givenTopic : undefined;
     if (
       typeof broadcast?.origin !== 'string' ||
       (typeof message !== 'string' && !(message instanceof Uint8Array)) ||
-      (topic !== undefined && (typeof topic !== 'string' || topic === ''))
+      (givenTopic !== undefined && topic === undefined)
     ) {
       this.#log.error(`the adapter delivered something that is not a broadcast: ${describeType(broadcast)}`);
       return;

@@ -1161,10 +1161,11 @@ class AdapterBridge {
     /** A broadcast from another server: sent to this server's clients (or a topic's subscribers), never published again. */
     #receive(broadcast) {
         const message = broadcast?.message;
-        const topic = broadcast?.topic;
+        const givenTopic = broadcast?.topic;
+        const topic = typeof givenTopic === 'string' && givenTopic !== '' ? givenTopic : undefined;
         if (typeof broadcast?.origin !== 'string' ||
             (typeof message !== 'string' && !(message instanceof Uint8Array)) ||
-            (topic !== undefined && (typeof topic !== 'string' || topic === ''))) {
+            (givenTopic !== undefined && topic === undefined)) {
             this.#log.error(`the adapter delivered something that is not a broadcast: ${describeType(broadcast)}`);
             return;
         }
