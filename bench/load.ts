@@ -19,6 +19,7 @@ import type {
   LoadEvent,
   LoadJob,
   LoadResult,
+  PublishJob,
 } from './protocol.ts';
 import {
   ExpectedStream,
@@ -36,6 +37,11 @@ const HOST = '127.0.0.1';
 const OPENING_CONCURRENCY = 64;
 /** Time a connection has to open; a run whose connections do not open fails. */
 const OPEN_TIMEOUT_MS = 15_000;
+/**
+ * Time between the last subscriber's connection and the publisher's, on a server of several processes: enough
+ * for the adapters' subscriptions to reach the other processes (well under a millisecond on an idle machine).
+ */
+const TOPICS_SETTLE_MS = 500;
 /** Time an idle job holds its connections at most, waiting for the orchestrator's stop. */
 const IDLE_LIMIT_MS = 120_000;
 
@@ -138,17 +144,23 @@ function openWebSocket(port: number, path: string, handlerFor: (socket: Socket) 
 }
 
 /**
- * Opens `count` connections to `path`, a few dozen handshakes at a time. `port` may be a list (a server of
- * several processes): connection i goes to `port[i % port.length]`.
+ * Opens `count` connections to `path` (or to `path(i)` for connection i), a few dozen handshakes at a time. `port`
+ * may be a list (a server of several processes): connection i goes to `port[i % port.length]`.
  */
-async function openMany(port: number | readonly number[], path: string, count: number, handlerFor: (socket: Socket, index: number) => StreamHandler): Promise<Socket[]> {
+async function openMany(
+  port: number | readonly number[],
+  path: string | ((index: number) => string),
+  count: number,
+  handlerFor: (socket: Socket, index: number) => StreamHandler,
+): Promise<Socket[]> {
   const ports = typeof port === 'number' ? [port] : port;
+  const pathOf = typeof path === 'string' ? () => path : path;
   const opened: Socket[] = new Array<Socket>(count);
   let next = 0;
   async function worker(): Promise<void> {
     while (next < count) {
       const index = next++;
-      opened[index] = await openWebSocket(ports[index % ports.length]!, path, (socket) => handlerFor(socket, index));
+      opened[index] = await openWebSocket(ports[index % ports.length]!, pathOf(index), (socket) => handlerFor(socket, index));
     }
   }
   await Promise.all(Array.from({ length: Math.min(OPENING_CONCURRENCY, count) }, worker));
@@ -195,18 +207,26 @@ async function echo(job: EchoJob): Promise<LoadResult> {
 }
 
 /**
- * Broadcast: R receivers and then one sender at /sender, which keeps at most `window` messages that have not
- * yet reached every receiver, and tops the window up in one write once half of it has been delivered. Counted:
- * deliveries at the receivers (the sender's own copies are checked, not counted). On a server of two processes
- * (`job.ports`), the receivers alternate between them and the sender is on the first: half of the receivers get
- * each message only after it has crossed to the other process, and the window waits for them too.
+ * Broadcast and publish. Broadcast: R receivers and then one sender at /sender, which keeps at most `window`
+ * messages that have not yet reached every receiver, and tops the window up in one write once half of it has been
+ * delivered. Counted: deliveries at the receivers (the sender's own copies are checked, not counted). On a server
+ * of two processes (`job.ports`), the receivers alternate between them and the sender is on the first: half of the
+ * receivers get each message only after it has crossed to the other process, and the window waits for them too.
+ *
+ * Publish: the same with T topics of S subscribers each. Receiver i subscribes to topic t = ⌊i / S⌋ (its path
+ * says which), and the server publishes the sender's message k to topic k mod T: so the k-th frame receiver i
+ * gets is message k·T + t, and a message is complete once its S subscribers have it. The sender subscribes to
+ * nothing: a byte sent to it fails the run. Broadcast is the case T = 1, S = R.
  */
-async function broadcast(job: BroadcastJob): Promise<LoadResult> {
+async function fanOut(job: BroadcastJob | PublishJob): Promise<LoadResult> {
+  const publish = job.kind === 'publish';
+  const topics = publish ? job.topics : 1;
+  const perTopic = publish ? job.subscribers : job.receivers;
   const data = payload(job.size, true);
   const frame = clientFrame(data, true);
   const batch = repeat(frame, job.window);
   const expected = new ExpectedStream(serverFrame(data, true));
-  // acks[m % window] counts the receivers that have message m; `completed` messages have reached all of them.
+  // acks[m % window] counts the receivers that have message m; `completed` messages have reached all of theirs.
   const acks = new Int32Array(job.window);
   let sent = 0;
   let completed = 0;
@@ -220,24 +240,45 @@ async function broadcast(job: BroadcastJob): Promise<LoadResult> {
     sent += frames;
   }
   const ports = job.ports ?? [job.port];
-  await openMany(ports, '/', job.receivers, () => {
+  await openMany(ports, publish ? (index) => `/topic/${Math.floor(index / perTopic)}` : '/', topics * perTopic, (_socket, index) => {
     const checker = new FrameStreamChecker(expected);
-    let count = 0;
+    const topic = Math.floor(index / perTopic);
+    let message = topic; // the message this receiver gets next: topic, topic + T, topic + 2T, …
     return (buffer, length) => {
       const frames = checker.feed(buffer, length);
       if (frames === 0) return;
       delivered += frames;
-      for (let i = 0; i < frames; i++) acks[count++ % job.window]! += 1;
-      while (completed < sent && acks[completed % job.window] === job.receivers) acks[completed++ % job.window] = 0;
+      for (let i = 0; i < frames; i++, message += topics) {
+        if (message >= sent) throw new Error(`Receiver ${index} got message ${message + 1} before it was sent.`);
+        acks[message % job.window]! += 1;
+      }
+      while (completed < sent && acks[completed % job.window] === perTopic) acks[completed++ % job.window] = 0;
       topUp();
     };
   });
-  [sender] = await openMany(ports[0]!, '/sender', 1, () => {
+  // Across processes, each server tells the others of its topics as its first subscriber to each joins (the
+  // adapter's subscribe: a message to the cluster's primary, a SUBSCRIBE to Redis), and no adapter says when that
+  // is in effect: a publish that overtook it would be lost. Give the last of them time to land.
+  if (publish && ports.length > 1) await delay(TOPICS_SETTLE_MS);
+  [sender] = await openMany(ports[0]!, publish ? `/publish/${topics}` : '/sender', 1, () => {
+    if (publish) {
+      return () => {
+        throw new Error('The server sent the publisher a message: it subscribes to no topic.');
+      };
+    }
     const ownCopies = new FrameStreamChecker(expected);
     return (buffer, length) => void ownCopies.feed(buffer, length);
   });
   topUp();
-  return measure(job, () => delivered);
+  const result = await measure(job, () => delivered);
+  // A message lost on its way (a subscriber left out) would stop the window for good: say so rather than measure 0.
+  if (result.count === 0) {
+    throw new Error(
+      `No delivery in the measured window: message ${completed + 1} (topic ${completed % topics}) reached ` +
+        `${acks[completed % job.window]} of its ${perTopic} receivers, with ${sent} sent and ${delivered} delivered in all.`,
+    );
+  }
+  return result;
 }
 
 /**
@@ -451,7 +492,8 @@ async function main(job: LoadJob): Promise<LoadResult> {
     case 'echo':
       return echo(job);
     case 'broadcast':
-      return broadcast(job);
+    case 'publish':
+      return fanOut(job);
     case 'broadcast-latency':
       return broadcastLatency(job);
     case 'handshake':

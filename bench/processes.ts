@@ -283,6 +283,7 @@ export class ServerProcess implements ServerUnderTest {
   static async start(kind: ServerKind, placement: Placement, extraEnv: Record<string, string> = {}): Promise<ServerProcess> {
     const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv };
     delete env['WS_NO_BUFFER_UTIL'];
+    delete env['UWS_USE_FALLBACK']; // (uWS's JavaScript fallback: servers/uws.js refuses it anyway)
     if (kind === 'ws') env['WS_NO_BUFFER_UTIL'] = '1';
     const file = kind === 'ws-bufferutil' ? 'ws' : kind === 'ours-cluster' ? 'cluster' : kind;
     if (file === 'ours-redis') throw new Error('ours-redis is two processes and a redis-server: see redis-server.ts.');
@@ -307,6 +308,10 @@ export class ServerProcess implements ServerUnderTest {
     if (ready.native.bufferutil !== expected) {
       server.kill();
       throw new Error(`The ${kind} server ${ready.native.bufferutil ? 'uses' : 'does not use'} bufferutil: check that the bufferutil devDependency is installed.`);
+    }
+    if (kind === 'uws' && ready.native.uws === undefined) {
+      server.kill();
+      throw new Error('The uws server did not say which uWebSockets.js binary it loaded.');
     }
     return server;
   }

@@ -2,17 +2,19 @@
 // server processes (servers/*.ts) and with the load generator (load.ts). Types only, shared by all three.
 
 /**
- * The servers under test. `net` is a bare `node:net` server, the reference for memory per connection.
+ * The servers under test. `net` is a bare `node:net` server, the reference for memory per connection. `uws` is
+ * uWebSockets.js (its C++ binary, never its JavaScript fallback: the server refuses to start on the fallback).
  * `ours-cluster` and `ours-redis` are our server as two processes that share broadcasts: two workers of
  * `node:cluster` (`ClusterAdapter`, the primary relaying with `relayClusterBroadcasts`), or two independent
  * processes joined by a redis-server of the run's own (`RedisAdapter`). Each of their processes serves one port.
  */
-export type ServerKind = 'ours' | 'ws' | 'ws-bufferutil' | 'net' | 'ours-cluster' | 'ours-redis';
+export type ServerKind = 'ours' | 'uws' | 'ws' | 'ws-bufferutil' | 'net' | 'ours-cluster' | 'ours-redis';
 
 /** What a load generator is asked to do in one run. Every job ends by itself (see `limitMs`). */
 export type LoadJob =
   | EchoJob
   | BroadcastJob
+  | PublishJob
   | BroadcastLatencyJob
   | HandshakeJob
   | LatencyJob
@@ -43,6 +45,23 @@ export interface EchoJob extends TimedJob {
 export interface BroadcastJob extends TimedJob {
   kind: 'broadcast';
   receivers: number;
+  size: number;
+  window: number;
+  ports?: number[];
+}
+
+/**
+ * Publish to topics: `topics` × `subscribers` receivers, receiver i subscribed to topic ⌊i / subscribers⌋ by its
+ * path, `/topic/<n>` (the topic's name is n); one sender at `/publish/<topics>`, each of whose messages the server
+ * publishes to the next topic in turn (message k to topic k mod `topics`), so that the publishes are spread
+ * evenly and every server does the same bookkeeping. At most `window` messages not yet at all their topic's
+ * subscribers. With `ports` (a server of two processes), receiver i connects to `ports[i % ports.length]` and the
+ * sender to `ports[0]`: every topic has subscribers on both processes (with an even number of subscribers each).
+ */
+export interface PublishJob extends TimedJob {
+  kind: 'publish';
+  topics: number;
+  subscribers: number;
   size: number;
   window: number;
   ports?: number[];
@@ -145,7 +164,11 @@ export type ServerReply =
   | { id: number; type: 'memory'; rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number }
   | { id: number; type: 'clients'; count: number; errors: number };
 
-/** How the server unmasks: ws's `bufferutil` addon or a JavaScript loop; reported so the run can check it. */
+/**
+ * How the server unmasks: ws's `bufferutil` addon or a JavaScript loop; reported so the run can check it. `uws`:
+ * the file name of the uWebSockets.js binary that the `uws` server loaded (e.g. `uws_linux_x64_115.node`).
+ */
 export interface NativeInfo {
   bufferutil: boolean;
+  uws?: string;
 }

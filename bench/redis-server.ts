@@ -207,7 +207,8 @@ export class RedisPair implements ServerUnderTest {
   }
 
   get output(): string {
-    return [...this.#servers.map((server, i) => `[server ${i}] ${server.output}`), `[redis-server] ${this.#redis.output}`].join('\n');
+    const parts = [...this.#servers.map((server, i) => [`server ${i}`, server.output]), ['redis-server', this.#redis.output]];
+    return parts.filter(([, output]) => output !== '').map(([name, output]) => `[${name}] ${output}`).join('\n');
   }
 
   get exited(): boolean {

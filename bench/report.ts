@@ -66,16 +66,17 @@ export interface Environment {
   peers: Record<string, string>;
 }
 
-export const SERVER_ORDER: readonly ServerKind[] = ['ours', 'ws', 'ws-bufferutil', 'net', 'ours-cluster', 'ours-redis'];
+export const SERVER_ORDER: readonly ServerKind[] = ['ours', 'uws', 'ws', 'ws-bufferutil', 'net', 'ours-cluster', 'ours-redis'];
 const PEER_NAMES: Record<ServerKind, string> = {
   ours: 'ours',
+  uws: 'uWS',
   ws: 'ws',
   'ws-bufferutil': 'ws+bufferutil',
   net: 'node:net',
   'ours-cluster': 'ours ×2, cluster',
   'ours-redis': 'ours ×2, Redis',
 };
-const RATIO_PEERS: readonly ServerKind[] = ['ws', 'ws-bufferutil'];
+const RATIO_PEERS: readonly ServerKind[] = ['uws', 'ws', 'ws-bufferutil'];
 /** Other processes using more than this share of a core during a run mark it as disturbed. */
 export const DISTURBED = 0.15;
 
@@ -346,7 +347,7 @@ export function svg(environment: Environment, plan: Plan, results: readonly Scen
       rows.push(row);
     }
   }
-  const colors: Partial<Record<ServerKind, string>> = { ws: '#4e79a7', 'ws-bufferutil': '#f28e2b' };
+  const colors: Partial<Record<ServerKind, string>> = { uws: '#59a14f', ws: '#4e79a7', 'ws-bufferutil': '#f28e2b' };
   const labelWidth = 330;
   const plotWidth = 520;
   const rowHeight = 26;
@@ -361,7 +362,8 @@ export function svg(environment: Environment, plan: Plan, results: readonly Scen
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`);
   out.push(`<rect width="100%" height="100%" fill="#ffffff"/>`);
-  out.push(`<text x="10" y="20" font-size="15" font-weight="bold">websocket-server vs ws: how many times better ours is (median of paired ratios)</text>`);
+  const title = rows.some((row) => row.bars.some((bar) => bar.peer === 'uws')) ? 'websocket-server vs ws and uWebSockets.js' : 'websocket-server vs ws';
+  out.push(`<text x="10" y="20" font-size="15" font-weight="bold">${title}: how many times better ours is (median of paired ratios)</text>`);
   out.push(`<text x="10" y="38" fill="#555">${escapeXml(`${environment.date.slice(0, 10)} · ${plan.mode} run, ${plan.rounds} rounds · ${environment.machine.cpu}, ${environment.machine.cores} cores · Node ${environment.machine.node} · right of 1× = ours ahead; latency and memory inverted`)}</text>`);
   for (const tick of [0.25, 0.5, 1, 2, 4, 8]) {
     const tx = x(tick);
@@ -388,6 +390,7 @@ export function svg(environment: Environment, plan: Plan, results: readonly Scen
   out.push(`<rect x="${labelWidth}" y="${legendY - 9}" width="10" height="10" fill="${colors.ws}"/><text x="${labelWidth + 14}" y="${legendY}">vs ws</text>`);
   out.push(`<rect x="${labelWidth + 80}" y="${legendY - 9}" width="10" height="10" fill="${colors['ws-bufferutil']}"/><text x="${labelWidth + 94}" y="${legendY}">vs ws+bufferutil</text>`);
   out.push(`<line x1="${labelWidth + 220}" y1="${legendY - 9}" x2="${labelWidth + 220}" y2="${legendY + 1}" stroke="#c00" stroke-width="2" stroke-dasharray="3,2"/><text x="${labelWidth + 226}" y="${legendY}">goal of issue 5</text>`);
+  out.push(`<rect x="${labelWidth + 340}" y="${legendY - 9}" width="10" height="10" fill="${colors.uws}"/><text x="${labelWidth + 354}" y="${legendY}">vs uWebSockets.js</text>`);
   out.push('</svg>');
   return out.join('\n') + '\n';
 }

@@ -92,14 +92,15 @@ async function runMeasured(scenario: Scenario, kind: ServerKind, round: number, 
     const job = { ...scenario.job, port: server.port } as LoadJob;
     // A server of two processes: the broadcast's receivers are split over both (see load.ts).
     if (server.ports.length > 1) {
-      if (job.kind !== 'broadcast' && job.kind !== 'broadcast-latency') throw new Error(`The ${kind} server runs broadcast scenarios only.`);
+      if (job.kind !== 'broadcast' && job.kind !== 'publish' && job.kind !== 'broadcast-latency') throw new Error(`The ${kind} server runs broadcast and publish scenarios only.`);
       job.ports = [...server.ports];
     }
     const values = job.kind === 'idle' ? await measureMemory(server, job, placement) : await measureTraffic(server, job, placement);
     return { server: kind, round, ...values };
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    const output = server?.exited ? ` Server output: ${server.output}` : '';
+    // What the server printed (why it exited, or what its adapter warned of: a broadcast dropped, Redis gone).
+    const output = server !== undefined && server.output !== '' ? ` Server output: ${server.output}` : '';
     return { server: kind, round, values: {}, error: message + output };
   } finally {
     server?.kill();
@@ -252,8 +253,16 @@ function environment(placement: Placement): Environment {
     },
     placement,
     library: { commit: git('rev-parse', '--short', 'HEAD'), dirty: git('status', '--porcelain', '--', 'websocket-server.ts') !== '', distSha256 },
-    peers: { ws: version('ws'), bufferutil: version('bufferutil'), ...crossingPeers() },
+    peers: { ws: version('ws'), bufferutil: version('bufferutil'), uws: version('@trufflesuite/uws-js-unofficial'), ...crossingPeers() },
   };
+}
+
+/** The versions of the peers: ws and bufferutil, and uWebSockets.js when the plan runs it. */
+function peerVersions(plan: Plan, env: Environment): string {
+  const uws = plan.scenarios.some((scenario) => scenario.servers.includes('uws'))
+    ? `, uWebSockets.js ${env.peers['uws']} (binary for ABI ${process.versions.modules})`
+    : '';
+  return `ws ${env.peers['ws']}, bufferutil ${env.peers['bufferutil']}${uws}`;
 }
 
 /** The versions of what the two-process servers use, when the plan runs them (set by main's check). */
@@ -300,7 +309,7 @@ async function main(): Promise<void> {
   const started = performance.now();
   console.log(`websocket-server benchmark, ${plan.mode} mode: ${plan.scenarios.length} scenarios × ${plan.rounds} rounds`);
   const redisVersions = redisServer === undefined ? '' : `; redis client ${env.peers['redis']}, redis-server ${env.peers['redis-server']}`;
-  console.log(`${env.machine.cpu}, ${env.machine.cores} cores, Node ${env.machine.node}; ws ${env.peers['ws']}, bufferutil ${env.peers['bufferutil']}${redisVersions}; library ${env.library.commit}${env.library.dirty ? ' + uncommitted changes' : ''}`);
+  console.log(`${env.machine.cpu}, ${env.machine.cores} cores, Node ${env.machine.node}; ${peerVersions(plan, env)}${redisVersions}; library ${env.library.commit}${env.library.dirty ? ' + uncommitted changes' : ''}`);
   console.log(placement.pinned ? `server on core ${placement.serverCore}, load generator on core ${placement.loadCore}; open files ${placement.openFiles}` : 'processes not pinned (no taskset or one core)');
   for (const note of plan.notes) console.log(`note: ${note}`);
 
@@ -337,10 +346,11 @@ async function main(): Promise<void> {
   if (comparison !== '') report.push(comparison);
   const crossing = crossingTable(results);
   if (crossing !== '') {
-    report.push('\nBroadcast across two processes: the same receivers split evenly over two server processes, the sender on the first;');
-    report.push('all server processes (and redis-server) share the server\'s core. ratio = 2 processes ÷ 1 process, paired by round');
-    report.push('(deliveries/s: below 1 = crossing costs throughput; µs: above 1 = crossing adds latency). Latency: at the receivers on');
-    report.push('the other process than the sender\'s (in one process: at all). ws has no cross-process broadcast: no peer number.\n');
+    report.push('\nBroadcast and publish across two processes: the same receivers split evenly over two server processes (every topic');
+    report.push('has subscribers on both), the sender on the first; all server processes (and redis-server) share the server\'s core.');
+    report.push('ratio = 2 processes ÷ 1 process, paired by round (deliveries/s: below 1 = crossing costs throughput; µs: above 1 =');
+    report.push('crossing adds latency). Latency: at the receivers on the other process than the sender\'s (in one process: at all).');
+    report.push('ws and uWebSockets.js have no cross-process broadcast or publish: no peer number.\n');
     report.push(crossing);
   }
   const goals = goalSummary(results);
@@ -359,7 +369,7 @@ async function main(): Promise<void> {
   const dated = join(outDir, `${stamp}${plan.mode === 'full' ? '' : `-${plan.mode}`}${partial ? '-partial' : ''}.json`);
   writeFileSync(dated, json);
   if (!partial) {
-    const machine = `${env.machine.cpu}, ${env.machine.cores} cores, Node ${env.machine.node}; ws ${env.peers['ws']}, bufferutil ${env.peers['bufferutil']}; library ${env.library.commit}${env.library.dirty ? ' + uncommitted changes' : ''}`;
+    const machine = `${env.machine.cpu}, ${env.machine.cores} cores, Node ${env.machine.node}; ${peerVersions(plan, env)}; library ${env.library.commit}${env.library.dirty ? ' + uncommitted changes' : ''}`;
     writeFileSync(join(outDir, 'latest.md'), `# \`npm run bench\`: the latest ${plan.mode} run\n\n${machine}\n\n\`\`\`\n${report.join('\n')}\n\`\`\`\n`);
     writeFileSync(join(outDir, 'latest.svg'), svg(env, plan, results));
   }

@@ -1,7 +1,7 @@
 // What the benchmark runs: the scenarios of each mode (full, --quick, --smoke), the metrics each one yields and
 // the goals of issue 5 that apply to them.
 import type { ServerKind } from './protocol.ts';
-import type { BroadcastJob, BroadcastLatencyJob, EchoJob, HandshakeJob, IdleJob, LatencyJob } from './protocol.ts';
+import type { BroadcastJob, BroadcastLatencyJob, EchoJob, HandshakeJob, IdleJob, LatencyJob, PublishJob } from './protocol.ts';
 
 export type Mode = 'full' | 'quick' | 'smoke';
 
@@ -9,6 +9,7 @@ export type Mode = 'full' | 'quick' | 'smoke';
 export type PlannedJob =
   | Omit<EchoJob, 'port'>
   | Omit<BroadcastJob, 'port'>
+  | Omit<PublishJob, 'port'>
   | Omit<BroadcastLatencyJob, 'port'>
   | Omit<HandshakeJob, 'port'>
   | Omit<LatencyJob, 'port'>
@@ -34,7 +35,7 @@ export interface MetricSpec {
 export interface Scenario {
   id: string;
   title: string;
-  group: 'echo' | 'broadcast' | 'broadcast-latency' | 'handshakes' | 'memory' | 'latency';
+  group: 'echo' | 'broadcast' | 'publish' | 'broadcast-latency' | 'handshakes' | 'memory' | 'latency';
   servers: ServerKind[];
   job: PlannedJob;
   metrics: MetricSpec[];
@@ -49,6 +50,12 @@ export interface Plan {
 }
 
 const PEERS: ServerKind[] = ['ours', 'ws', 'ws-bufferutil'];
+/**
+ * The peers of the publish scenarios: uWebSockets.js with its own pub/sub (`ws.subscribe`, `app.publish`), and
+ * `ws` with the room map a user writes (no pub/sub of its own). Plain `ws` only: bufferutil unmasks what the
+ * server receives, here one small message per 10 to 5,000 deliveries.
+ */
+const PUBLISH_PEERS: ServerKind[] = ['ours', 'uws', 'ws'];
 /**
  * Our server as two processes sharing broadcasts (see protocol.ts): compared with `ours` in one process, they
  * give the cost of crossing. `ws` has no cross-process broadcast, so these have no peer.
@@ -101,6 +108,26 @@ function broadcast(receivers: number, size: number, timing: Timing, servers = PE
       key: 'rate', label: 'deliveries', unit: 'deliveries/s', higherIsBetter: true,
       goal: { kind: 'ratio', label: 'broadcast ≥ 2× ws', peer: 'ws', value: 2 },
     }],
+  };
+}
+
+/**
+ * Publish: `topics` topics of `subscribers` subscribers each, the publishes spread evenly over the topics (see
+ * PublishJob). The window: at least the broadcast's 32 messages, and for small topics as many as hold ~32,768
+ * deliveries (the broadcast's 32 messages to 1,000 receivers; 3,277 messages of 10 deliveries), at most 4,096
+ * messages and ~64 MiB on the way.
+ */
+function publish(topics: number, subscribers: number, size: number, timing: Timing, servers: ServerKind[]): Scenario {
+  const byDeliveries = Math.max(32, Math.min(4096, Math.ceil(32_768 / subscribers)));
+  const window = Math.max(4, Math.min(byDeliveries, Math.floor((64 * MiB) / (subscribers * size))));
+  const shape = topics === 1 ? `1 topic × ${subscribers.toLocaleString('en-US')}` : `${topics.toLocaleString('en-US')} topics × ${subscribers.toLocaleString('en-US')}`;
+  return {
+    id: `publish-${size}B-${topics}x${subscribers}`,
+    title: `publish ${sizeLabel(size)}, ${shape}`,
+    group: 'publish',
+    servers,
+    job: { kind: 'publish', topics, subscribers, size, window, ...timing },
+    metrics: [{ key: 'rate', label: 'deliveries', unit: 'deliveries/s', higherIsBetter: true }],
   };
 }
 
@@ -198,9 +225,16 @@ export function makePlan(mode: Mode, openFiles: number): Plan {
       mode,
       rounds: 1,
       notes,
-      scenarios: [echo(4, KiB, true, timing, ['ours', 'ws']), broadcast(20, 32, timing, ['ours', 'ws'])],
+      scenarios: [
+        echo(4, KiB, true, timing, ['ours', 'ws']),
+        broadcast(20, 32, timing, ['ours', 'ws']),
+        publish(5, 4, 32, timing, ['ours', 'ws']),
+      ],
     };
   }
+  // 1,000 topics of 10 subscribers are 10,001 connections in the server and in the load generator.
+  const topics = Math.max(10, Math.min(1_000, Math.floor((openFiles - 256) / 10)));
+  if (topics < 1_000) notes.push(`The open-file limit is ${openFiles}: the publish scenarios have ${topics} topics of 10 instead of 1,000.`);
   if (mode === 'quick') {
     const timing = { warmupMs: 250, measureMs: 700 };
     return {
@@ -213,6 +247,8 @@ export function makePlan(mode: Mode, openFiles: number): Plan {
         echo(16, 64 * KiB, true, timing),
         echo(1, MiB, true, timing),
         broadcast(1_000, 32, timing, [...PEERS, ...CROSS]),
+        publish(topics, 10, 32, timing, [...PUBLISH_PEERS, ...CROSS]),
+        publish(1, 5_000, 32, timing, [...PUBLISH_PEERS, ...CROSS]),
         broadcastLatency(10, 32, 500, timing),
         broadcastLatency(100, 32, 200, timing),
         handshakes(32, timing),
@@ -233,6 +269,10 @@ export function makePlan(mode: Mode, openFiles: number): Plan {
   for (const size of [32, 4 * KiB]) {
     // Across two processes too at 100 and 1,000 receivers (5,000: in one process only).
     for (const receivers of [100, 1_000, 5_000]) scenarios.push(broadcast(receivers, size, timing, receivers <= 1_000 ? [...PEERS, ...CROSS] : PEERS));
+  }
+  // Many small topics and one large one; across two processes too (each topic has subscribers on both).
+  for (const size of [32, KiB]) {
+    scenarios.push(publish(topics, 10, size, timing, [...PUBLISH_PEERS, ...CROSS]), publish(1, 5_000, size, timing, [...PUBLISH_PEERS, ...CROSS]));
   }
   // The hop itself (a small fan-out), then with the fan-out of the broadcast scenarios' smaller size.
   scenarios.push(broadcastLatency(10, 32, 500, timing), broadcastLatency(100, 32, 200, timing));

@@ -743,8 +743,8 @@ export declare class ClientHandler {
 }
 /** What the parser reports. After `onClose` or `onProtocolError` it reports nothing more. */
 export interface FrameParserHandler {
-    /** A complete text message, validated as UTF-8. */
-    onText(text: string): void;
+    /** A complete text message, validated as UTF-8; the parser also gives its bytes as received (valid for the call). */
+    onText(text: string, bytes?: Buffer): void;
     /** A complete binary message. */
     onBinary(data: Buffer): void;
     /** A Ping's payload (at most 125 bytes). */

@@ -3,6 +3,7 @@
 // loopback buffers fill (a few MiB on Linux) and then the server's socket buffer grows.
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
+import { Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { WebsocketServer } from '../websocket-server.ts';
@@ -87,6 +88,44 @@ describe('ClientHandler.bufferedAmount', () => {
     await until(() => client.handler.bufferedAmount === 0, 'bufferedAmount to return to 0');
   });
 });
+
+describe('small frames of one tick', () => {
+  test('leave in one write, in order, counted in bufferedAmount until then; a Ping answered between them keeps its place', LIMIT, async (t) => {
+    const h = await startServer(t, {}, { echo: false });
+    const { raw, client } = await connectRawClient(t, h);
+    const socket = recordWritesTo(client);
+    client.handler.send('one');
+    client.handler.send(Buffer.from([2]));
+    assert.equal(client.handler.bufferedAmount, 5 + 3, 'the two frames wait in the batch');
+    assert.equal(socket.writes.length, 0, 'nothing written yet');
+    client.handler.ping('between'); // a control frame goes at once: the batch before it goes first
+    client.handler.send('three');
+    await new Promise((resolve) => setImmediate(resolve));
+    socket.restore();
+    assert.equal(socket.writes.length, 3, `writes: ${socket.writes.map((w) => w.toString('hex')).join(' ')}`);
+    assert.equal(socket.writes[0]!.length, 8, 'one write for the two frames before the Ping');
+    const frames = await readFrames(raw, 4);
+    assert.deepEqual(frames.map((f) => [f.opcode, f.payload.toString('latin1')]), [
+      [Op.TEXT, 'one'],
+      [Op.BINARY, '\x02'],
+      [Op.PING, 'between'],
+      [Op.TEXT, 'three'],
+    ]);
+    assert.equal(client.handler.bufferedAmount, 0);
+  });
+});
+
+/** Records the buffers written to the server's socket of `client` (told apart by the client's port). */
+function recordWritesTo(client: Client): { writes: Buffer[]; restore: () => void } {
+  const writes: Buffer[] = [];
+  const net = Socket.prototype;
+  const original = net.write;
+  net.write = function (this: Socket, chunk: unknown, ...rest: unknown[]) {
+    if (this.remotePort === client.address.port && Buffer.isBuffer(chunk)) writes.push(chunk);
+    return (original as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+  } as typeof net.write;
+  return { writes, restore: () => (net.write = original) };
+}
 
 // ── maxBufferedAmount and slowClientPolicy ──────────────────────────────────────────────────────────────
 

@@ -1,14 +1,18 @@
 // Our server, as the benchmark runs it: imported by its package name, the way users do, so it runs the built
 // dist/websocket-server.js. Echo on every path; a message from a client whose path is /sender goes to everyone.
+// Topics (the publish scenarios): a client whose path is /topic/<n> is subscribed to topic n when it connects, and
+// the messages of a client whose path is /publish/<T> are published to topics 0, 1, …, T - 1 in turn.
 //
 // The same script is each process of the two-process servers, told by its environment (set by the orchestrator
 // or by servers/cluster.ts): BENCH_ADAPTER=cluster in a worker of `ours-cluster` (a ClusterAdapter), or
 // BENCH_ADAPTER=redis://127.0.0.1:PORT in a process of `ours-redis` (a RedisAdapter on the run's redis-server);
-// BENCH_PORT is the port to listen on (default 0, any free port). Nothing else differs: same options, same
-// handlers, so that what the cross-process runs add to a broadcast is the adapter's work.
+// BENCH_PORT is the port to listen on (default 0, any free port). Nothing else differs: same options (but the log
+// level, which lets an adapter's warnings through), same handlers, so that what the cross-process runs add to a
+// broadcast or a publish is the adapter's work.
 import { WebsocketServer, type BroadcastAdapter } from 'websocket-server';
 import { ClusterAdapter } from 'websocket-server/adapters/cluster';
 import { serveControl } from './control.ts';
+import { Publisher, topicOfPath } from './topics.ts';
 
 // Gone with the orchestrator (or the cluster's primary) even while starting: the Redis adapter's start waits
 // for Redis, and serveControl, which also does this, only runs once the server listens.
@@ -27,10 +31,12 @@ if (adapterSetting === 'cluster') {
   throw new Error(`BENCH_ADAPTER must be 'cluster' or a redis:// URL, not ${adapterSetting}.`);
 }
 
-const server = new WebsocketServer({
+// client.data: the publisher's turn over the topics, on the client at /publish/<T>; undefined on the others.
+const server = new WebsocketServer<Publisher | undefined>({
   port: Number(process.env['BENCH_PORT'] ?? 0),
   host: '127.0.0.1',
-  loglevel: 'critical',
+  // With an adapter, its warnings (a broadcast dropped, Redis unreachable) explain a failed run (see run.ts).
+  loglevel: adapter === undefined ? 'critical' : 'warning',
   maxMessageSize: 16 * 1024 * 1024,
   // A broadcast must reach every receiver: queue for a receiver that is behind rather than close or drop.
   slowClientPolicy: 'queue',
@@ -40,8 +46,14 @@ const server = new WebsocketServer({
 
 let errors = 0;
 server.setFnError(() => errors++);
+server.setFnNewClient((client, server) => {
+  const topic = topicOfPath(client.request.path);
+  if (topic !== undefined) server.subscribe(client, topic);
+  else client.data = Publisher.ofPath(client.request.path);
+});
 server.setFnMessageReceived((client, server, message) => {
-  if (client.request.path === '/sender') server.sendMessageToAll(message);
+  if (client.data !== undefined) server.publish(client.data.next(), message);
+  else if (client.request.path === '/sender') server.sendMessageToAll(message);
   else server.sendMessage(client, message);
 });
 

@@ -1,5 +1,5 @@
-// The benchmark's smoke run: `bench/run.js --smoke` drives our server and `ws` through one short echo and one
-// broadcast scenario and must produce numbers. It checks that the harness works, never how fast anything is.
+// The benchmark's smoke run: `bench/run.js --smoke` drives our server and `ws` through one short echo, one
+// broadcast and one publish scenario and must produce numbers. It checks that the harness works, never how fast anything is.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -35,7 +35,7 @@ function runSmoke(out: string): Promise<{ code: number | null; output: string }>
   });
 }
 
-test('the smoke benchmark runs ours and ws through echo and broadcast and reports numbers and ratios', { timeout: 60_000 }, async (t) => {
+test('the smoke benchmark runs ours and ws through echo, broadcast and publish and reports numbers and ratios', { timeout: 60_000 }, async (t) => {
   const out = mkdtempSync(join(tmpdir(), 'bench-smoke-'));
   t.after(() => rmSync(out, { recursive: true, force: true }));
 
@@ -47,7 +47,7 @@ test('the smoke benchmark runs ours and ws through echo and broadcast and report
   assert.equal(dated.length, 1, `one dated JSON file is written (${readdirSync(out).join(', ')})`);
   const results = JSON.parse(readFileSync(join(out, dated[0]!), 'utf8')) as SmokeResults;
   assert.equal(results.mode, 'smoke');
-  assert.deepEqual(results.scenarios.map((s) => s.id.split('-')[0]), ['echo', 'broadcast']);
+  assert.deepEqual(results.scenarios.map((s) => s.id.split('-')[0]), ['echo', 'broadcast', 'publish']);
   for (const scenario of results.scenarios) {
     assert.deepEqual(scenario.runs.map((run) => run.server), ['ours', 'ws'], scenario.id);
     for (const run of scenario.runs) {
