@@ -55,6 +55,14 @@ export async function runScript(
 }
 
 /** Connects with `ws` as an independent client, sends `message`, and resolves with the first reply; then closes. */
+/**
+ * Waits (bounded) until the `count` workers of `server.ts --cluster` all say they listen: the script's port is
+ * known from the first, and connections made before the others listen would all reach it.
+ */
+export async function workersListening(demo: RunningScript, count: number): Promise<void> {
+  await until(() => (demo.output().match(/worker \d+ \(pid \d+\): Chat demo/g) ?? []).length >= count, `${count} workers to listen`, 15_000);
+}
+
 export async function echoOnce(t: TestContext, port: number, message: string): Promise<string> {
   const ws = await openWs(t, `ws://127.0.0.1:${port}/`);
   try {

@@ -6,7 +6,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { RedisAdapter } from '../../adapters/redis.ts';
-import { joinChat, runScript, type ChatPeer } from '../support/demo.ts';
+import { joinChat, runScript, workersListening, type ChatPeer } from '../support/demo.ts';
 import { startRedis, type TestRedis } from '../support/redis-server.ts';
 import { until } from '../support/wait.ts';
 
@@ -31,6 +31,7 @@ async function roomsUntil(peer: ChatPeer, what: string, condition: (rooms: Map<s
 
 test('the workers of server.ts --cluster share their rooms: a line and a file cross to members only', { timeout: 30_000 }, async (t) => {
   const demo = await runScript(t, demoScript, ['--cluster', '--workers', '2', '--port', '0']);
+  await workersListening(demo, 2);
   // The kernel and the primary hand connections to the workers in turn: a few connections reach both, twice.
   const clients: ChatPeer[] = [];
   const on = (worker: string): ChatPeer[] => clients.filter((client) => client.name.endsWith(`@${worker}`));

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import type WebSocket from 'ws';
-import { runScript } from '../support/demo.ts';
+import { runScript, workersListening } from '../support/demo.ts';
 import { newWs } from '../support/harness.ts';
 import { startRedis } from '../support/redis-server.ts';
 import { until, within } from '../support/wait.ts';
@@ -42,6 +42,7 @@ const said = (client: ChatClient, text: string): boolean =>
 
 test('npm run start:cluster: clients of two workers sharing one port chat as one, files included', { timeout: 30_000 }, async (t) => {
   const demo = await runScript(t, demoScript, ['--cluster', '--workers', '2', '--port', '0']);
+  await workersListening(demo, 2);
   // The kernel and the primary hand connections to the workers in turn: a few connections reach both.
   const clients: ChatClient[] = [];
   t.after(() => {
@@ -73,11 +74,11 @@ test('npm run start:cluster: clients of two workers sharing one port chat as one
 
 test('npm run start:cluster: a worker that crashes is replaced, and the chat goes on across the new one', { timeout: 30_000 }, async (t) => {
   const demo = await runScript(t, demoScript, ['--cluster', '--workers', '2', '--port', '0']);
+  await workersListening(demo, 2);
   const clients: ChatClient[] = [];
   t.after(() => {
     for (const client of clients) client.socket.terminate();
   });
-  await until(() => (demo.output().match(/worker \d+ \(pid \d+\): Chat demo/g) ?? []).length === 2, 'both workers to listen');
   clients.push(await joinChat(t, demo.port));
   const victim = clients[0]!;
   const worker = /@(w\d+)$/.exec(victim.name)![1]!;
