@@ -171,9 +171,7 @@ export class RedisAdapter implements BroadcastAdapter {
       connection.on('error', (error: unknown) => this.#wentUnreachable(error));
       connection.on('ready', () => this.#maybeBack());
     }
-    // The client subscribes again by itself after a reconnection to what Redis had confirmed; a topic subscribed
-    // to while Redis was away is asked for again here.
-    subscriber.on('ready', () => this.#subscribeTopics([...this.#topics]));
+    subscriber.on('ready', () => this.#syncTopics());
     const subscribed = (async () => {
       await Promise.all([publisher.connect(), subscriber.connect()]);
       await subscriber.subscribe(this.#channel, this.#onMessage, true);
@@ -218,7 +216,7 @@ export class RedisAdapter implements BroadcastAdapter {
   unsubscribe(topic: string): void {
     if (!this.#topics.delete(topic)) return;
     const subscriber = this.#subscriber;
-    if (subscriber?.isReady !== true) return; // not resubscribed after the reconnection, as it is not in the set
+    if (subscriber?.isReady !== true) return; // left at the next 'ready' (see #syncTopics)
     subscriber.unsubscribe(this.#topicChannel(topic), this.#onMessage, true).catch((error: unknown) => {
       this.#context?.log('warning', `the Redis adapter could not unsubscribe from topic '${topic}': ${describe(error)}`);
     });
@@ -232,6 +230,25 @@ export class RedisAdapter implements BroadcastAdapter {
       // Asked for again at the next 'ready'.
       this.#context?.log('warning', `the Redis adapter could not subscribe to ${topics.length} topic(s): ${describe(error)}`);
     });
+  }
+
+  /**
+   * At each (re)connection: the client has subscribed again by itself to the channels Redis had confirmed before;
+   * those of topics left meanwhile are left now, and those of topics joined meanwhile are asked for.
+   */
+  #syncTopics(): void {
+    const subscriber = this.#subscriber;
+    if (subscriber?.isReady !== true) return;
+    const prefix = this.#topicChannel('');
+    const stale = [...subscriber.getPubSubListeners('CHANNELS').keys()].filter(
+      (channel) => channel.startsWith(prefix) && !this.#topics.has(channel.slice(prefix.length)),
+    );
+    if (stale.length > 0) {
+      subscriber.unsubscribe(stale, this.#onMessage, true).catch((error: unknown) => {
+        this.#context?.log('warning', `the Redis adapter could not unsubscribe from ${stale.length} topic(s): ${describe(error)}`);
+      });
+    }
+    this.#subscribeTopics([...this.#topics]);
   }
 
   #topicChannel(topic: string): string {

@@ -449,6 +449,23 @@ describe('topics through Redis', () => {
     assert.equal((await b1.ask<Stats>('stats')).adapter.received, before + 1, 'Redis did not send B the second publish');
   });
 
+  test('a room left while Redis was down is not subscribed to again once it is back', LIMIT, async (t) => {
+    const { redis, a, b } = await startPair(t);
+    const [onA, onB] = await Promise.all([connect(t, a, 'a1'), connect(t, b, 'b1')]);
+    await onB.ask('join room');
+    await eventually(async () => (await channelSubscribers(redis, 'room')) === 1, 'B subscribed');
+    await redis.crash();
+    await onB.ask('leave room');
+    await redis.restart();
+    await probeUntilCrossed(onA, onB, 'back'); // both servers are connected again
+    await eventually(async () => (await channelSubscribers(redis, 'room')) === 0, 'nobody subscribed to the room');
+    const before = (await onB.ask<Stats>('stats')).adapter.received;
+    onA.ws.send('ctl:publish room nobody');
+    onA.ws.send('after');
+    await until(() => onB.texts('after').length > 0, 'the plain broadcast at B');
+    assert.equal((await onB.ask<Stats>('stats')).adapter.received, before + 1, 'Redis sent B only the plain broadcast');
+  });
+
   test('a room survives a Redis restart: the server subscribes to it again and publishes cross again', LIMIT, async (t) => {
     const { redis, a, b } = await startPair(t);
     const [onA, onB] = await Promise.all([connect(t, a, 'a1'), connect(t, b, 'b1')]);
