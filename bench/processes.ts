@@ -280,14 +280,14 @@ export class ServerProcess implements ServerUnderTest {
    * Starts a server of `kind` and resolves once it listens; checks that `ws` unmasks the way its kind says.
    * `extraEnv` adds to the environment (the adapter of a process of `ours-redis`).
    */
-  static async start(kind: ServerKind, placement: Placement, extraEnv: Record<string, string> = {}): Promise<ServerProcess> {
+  static async start(kind: ServerKind, placement: Placement, extraEnv: Record<string, string> = {}, nodeFlags: readonly string[] = []): Promise<ServerProcess> {
     const env: NodeJS.ProcessEnv = { ...process.env, ...extraEnv };
     delete env['WS_NO_BUFFER_UTIL'];
     delete env['UWS_USE_FALLBACK']; // (uWS's JavaScript fallback: servers/uws.js refuses it anyway)
     if (kind === 'ws') env['WS_NO_BUFFER_UTIL'] = '1';
     const file = kind === 'ws-bufferutil' ? 'ws' : kind === 'ours-cluster' ? 'cluster' : kind;
     if (file === 'ours-redis') throw new Error('ours-redis is two processes and a redis-server: see redis-server.ts.');
-    const child = spawnNode(script(`servers/${file}.js`), [], placement.serverCore, placement, env, ['--expose-gc']);
+    const child = spawnNode(script(`servers/${file}.js`), [], placement.serverCore, placement, env, ['--expose-gc', ...nodeFlags]);
     const output = keepTail(child);
     const ready = await within(
       new Promise<Extract<ServerMessage, { type: 'ready' }>>((resolve, reject) => {
@@ -340,6 +340,20 @@ export class ServerProcess implements ServerUnderTest {
 
   get exited(): boolean {
     return this.#child.exitCode !== null || this.#child.signalCode !== null;
+  }
+
+  /**
+   * Ends the server the way it ends when the benchmark goes (servers/control.ts exits when its IPC channel
+   * closes), so that what Node writes at exit (a `--cpu-prof` profile) is written; SIGKILL after `limitMs`.
+   */
+  async stop(limitMs = 10_000): Promise<void> {
+    const child = this.#child;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.disconnect();
+    const timer = setTimeout(() => this.kill(), limitMs);
+    await exited;
+    clearTimeout(timer);
   }
 
   kill(): void {

@@ -1,5 +1,5 @@
 // Turning runs into results: medians with min–max per server, the median of the paired ratios ours/peer per
-// round, the goals of issue 5, and the three outputs: a text table, JSON, and an SVG plot of the ratios
+// round, the goals, and the three outputs: a text table, JSON, and an SVG plot of the ratios
 // (hand-written SVG, no dependency).
 import type { ServerKind } from './protocol.ts';
 import { CROSS, type Goal, type MetricSpec, type Plan, type Scenario } from './scenarios.ts';
@@ -49,7 +49,7 @@ export interface MetricResult {
    * on the same core; above 1 for a latency: slower).
    */
   crossing: Partial<Record<ServerKind, { median: number; perRound: number[] }>>;
-  goal?: GoalResult;
+  goals: GoalResult[];
 }
 
 export interface ScenarioResult {
@@ -76,7 +76,7 @@ const PEER_NAMES: Record<ServerKind, string> = {
   'ours-cluster': 'ours ×2, cluster',
   'ours-redis': 'ours ×2, Redis',
 };
-const RATIO_PEERS: readonly ServerKind[] = ['uws', 'ws', 'ws-bufferutil'];
+const RATIO_PEERS: readonly ServerKind[] = ['uws', 'ws', 'ws-bufferutil', 'net'];
 /** Other processes using more than this share of a core during a run mark it as disturbed. */
 export const DISTURBED = 0.15;
 
@@ -129,10 +129,10 @@ export function summarize(scenario: Scenario, runs: RunRecord[]): ScenarioResult
       }
       if (perRound.length > 0) crossing[kind] = { median: median(perRound), perRound };
     }
-    const result: MetricResult = { spec, servers, ratios, crossing };
-    if (spec.goal !== undefined) {
-      const goal = evaluate(spec, spec.goal, result);
-      if (goal !== undefined) result.goal = goal;
+    const result: MetricResult = { spec, servers, ratios, crossing, goals: [] };
+    for (const goal of spec.goals ?? []) {
+      const evaluated = evaluate(spec, goal, result);
+      if (evaluated !== undefined) result.goals.push(evaluated);
     }
     return result;
   });
@@ -157,8 +157,8 @@ function evaluate(spec: MetricSpec, goal: Goal, result: MetricResult): GoalResul
 
 export function formatValue(value: number, unit: string): string {
   if (!Number.isFinite(value)) return '—';
-  if (unit === 'KB/conn') return value.toFixed(2);
-  if (unit === 'µs') return value >= 100 ? value.toFixed(0) : value.toFixed(1);
+  if (unit.startsWith('KB')) return value.toFixed(2);
+  if (unit.startsWith('µs')) return value >= 100 ? value.toFixed(0) : value.toFixed(1);
   if (value >= 1e6) return `${(value / 1e6).toFixed(2)}M`;
   if (value >= 1e4) return `${(value / 1e3).toFixed(1)}k`;
   if (value >= 1e3) return `${(value / 1e3).toFixed(2)}k`;
@@ -205,27 +205,40 @@ function markers(scenario: Scenario, runs: readonly RunRecord[]): string {
   return `${clientBound ? ' *' : ''}${disturbed ? ' !' : ''}`;
 }
 
+/** Short column names, so that every table fits 120 columns. */
+const SHORT_NAMES: Record<ServerKind, string> = { ...PEER_NAMES, 'ws-bufferutil': 'ws+bu' };
+
 /**
- * The results table: one row per metric; medians (min–max), the median paired ratios, and the goal. Empty when
- * no scenario compares ours with another server (every one ran ours alone, or only with the two-process ones).
+ * The results table: one row per metric; our median and each peer's, then the median of the paired ratios
+ * ours ÷ peer (min–max per server are in the JSON). Memory has a table of its own ({@link memoryTable}). Empty
+ * when no scenario compares ours with another server (every one ran ours alone, or only with the two-process
+ * ones).
  */
 export function table(results: readonly ScenarioResult[]): string {
-  const servers = serversIn(results);
+  const shown = results.filter((r) => inMainTable(r.scenario) && r.scenario.group !== 'memory');
+  const servers = serversIn(shown).filter((server) => server !== 'net');
+  return comparison(shown, servers, 'scenario');
+}
+
+/** Idle memory per connection: ours, the peers, and a bare node:net socket (the floor). */
+export function memoryTable(results: readonly ScenarioResult[]): string {
+  const shown = results.filter((r) => r.scenario.group === 'memory');
+  return comparison(shown, serversIn(shown), 'idle connections');
+}
+
+function comparison(results: readonly ScenarioResult[], servers: readonly ServerKind[], title: string): string {
   const peers = RATIO_PEERS.filter((peer) => servers.includes(peer));
-  const header = ['scenario', 'unit', ...servers.map((s) => PEER_NAMES[s]), ...peers.map((p) => `ours/${PEER_NAMES[p]}`), 'goal'];
+  const header = [title, 'unit', ...servers.map((s) => SHORT_NAMES[s]), ...peers.map((p) => `÷${SHORT_NAMES[p]}`)];
   const rows = [header];
   for (const { scenario, metrics, runs: allRuns } of results) {
-    if (!inMainTable(scenario)) continue;
     const runs = allRuns.filter((run) => !CROSS.includes(run.server));
     for (const metric of metrics) {
-      const name = metric === metrics[0] ? scenario.title : '';
-      const goal = metric.goal === undefined ? '' : `${metric.goal.target}: ${metric.goal.met ? 'met' : 'NOT met'}`;
+      const first = metric === metrics[0];
       rows.push([
-        name + (metric === metrics[0] ? markers(scenario, runs) : ''),
-        scenario.metrics.length > 1 ? `${metric.spec.label} ${metric.spec.unit}` : metric.spec.unit,
-        ...servers.map((s) => (scenario.servers.includes(s) ? formatSpread(metric.servers[s], metric.spec.unit) : '')),
+        first ? scenario.title + markers(scenario, runs) : '',
+        metric.spec.unit,
+        ...servers.map((s) => (scenario.servers.includes(s) ? formatValue(metric.servers[s]?.median ?? NaN, metric.spec.unit) : '')),
         ...peers.map((p) => formatRatio(metric.ratios[p]?.median)),
-        goal,
       ]);
     }
   }
@@ -266,15 +279,16 @@ export function crossingTable(results: readonly ScenarioResult[]): string {
   return columns(rows, 2);
 }
 
-/** Every goal of issue 5 that the plan touched, with each of its rows. */
+/** Every goal that the plan touched, with each of its rows. */
 export function goalSummary(results: readonly ScenarioResult[]): string {
   const byGoal = new Map<string, Array<{ title: string; goal: GoalResult; unit: string }>>();
   for (const { scenario, metrics } of results) {
     for (const metric of metrics) {
-      if (metric.goal === undefined) continue;
-      const list = byGoal.get(metric.goal.label) ?? [];
-      list.push({ title: scenario.title, goal: metric.goal, unit: metric.spec.unit });
-      byGoal.set(metric.goal.label, list);
+      for (const goal of metric.goals) {
+        const list = byGoal.get(goal.label) ?? [];
+        list.push({ title: scenario.title, goal, unit: metric.spec.unit });
+        byGoal.set(goal.label, list);
+      }
     }
   }
   const lines: string[] = [];
@@ -313,7 +327,7 @@ export function toJson(plan: Plan, environment: Environment, results: readonly S
         servers: metric.servers,
         ratios: metric.ratios,
         crossing: metric.crossing,
-        goal: metric.goal,
+        goals: metric.goals,
       })),
     })),
   };
@@ -331,20 +345,19 @@ function escapeXml(text: string): string {
  * memory), so a bar right of 1× is always ours ahead. Goal markers where a goal is a ratio.
  */
 export function svg(environment: Environment, plan: Plan, results: readonly ScenarioResult[]): string {
-  const rows: Array<{ label: string; bars: Array<{ peer: ServerKind; advantage: number }>; goal?: number }> = [];
+  const rows: Array<{ label: string; bars: Array<{ peer: ServerKind; advantage: number }>; goals: number[] }> = [];
   for (const { scenario, metrics } of results) {
-    for (const metric of metrics) {
+    // The CPU rows say the same as the throughput rows from the server's side: the table has them.
+    for (const metric of metrics.filter((m) => m.spec.key !== 'cpu')) {
       const bars = RATIO_PEERS.flatMap((peer) => {
         const ratio = metric.ratios[peer]?.median;
         if (ratio === undefined || ratio <= 0) return [];
         return [{ peer, advantage: metric.spec.higherIsBetter ? ratio : 1 / ratio }];
       });
       if (bars.length === 0) continue;
-      const label = scenario.metrics.length > 1 ? `${scenario.title} — ${metric.spec.label}` : scenario.title;
-      const goal = metric.spec.goal;
-      const row: (typeof rows)[number] = { label, bars };
-      if (goal?.kind === 'ratio') row.goal = metric.spec.higherIsBetter ? goal.value : 1 / goal.value;
-      rows.push(row);
+      const label = metrics.filter((m) => m.spec.key !== 'cpu').length > 1 ? `${scenario.title} — ${metric.spec.label}` : scenario.title;
+      const goals = (metric.spec.goals ?? []).flatMap((goal) => (goal.kind === 'ratio' ? [metric.spec.higherIsBetter ? goal.value : 1 / goal.value] : []));
+      rows.push({ label, bars, goals });
     }
   }
   const colors: Partial<Record<ServerKind, string>> = { uws: '#59a14f', ws: '#4e79a7', 'ws-bufferutil': '#f28e2b' };
@@ -381,16 +394,60 @@ export function svg(environment: Environment, plan: Plan, results: readonly Scen
       out.push(`<rect x="${Math.min(from, to).toFixed(1)}" y="${by.toFixed(1)}" width="${Math.max(1, Math.abs(to - from)).toFixed(1)}" height="${(barHeight - 1).toFixed(1)}" fill="${colors[bar.peer]}"><title>${escapeXml(`${row.label} vs ${PEER_NAMES[bar.peer]}: ${bar.advantage.toFixed(2)}×`)}</title></rect>`);
       out.push(`<text x="${(Math.max(from, to) + 4).toFixed(1)}" y="${(by + barHeight - 2).toFixed(1)}" font-size="9" fill="#333">${bar.advantage.toFixed(2)}</text>`);
     });
-    if (row.goal !== undefined) {
-      const gx = x(row.goal);
+    for (const goal of row.goals) {
+      const gx = x(goal);
       out.push(`<line x1="${gx.toFixed(1)}" y1="${y + 1}" x2="${gx.toFixed(1)}" y2="${y + rowHeight - 3}" stroke="#c00" stroke-width="2" stroke-dasharray="3,2"/>`);
     }
   });
   const legendY = height - 14;
   out.push(`<rect x="${labelWidth}" y="${legendY - 9}" width="10" height="10" fill="${colors.ws}"/><text x="${labelWidth + 14}" y="${legendY}">vs ws</text>`);
   out.push(`<rect x="${labelWidth + 80}" y="${legendY - 9}" width="10" height="10" fill="${colors['ws-bufferutil']}"/><text x="${labelWidth + 94}" y="${legendY}">vs ws+bufferutil</text>`);
-  out.push(`<line x1="${labelWidth + 220}" y1="${legendY - 9}" x2="${labelWidth + 220}" y2="${legendY + 1}" stroke="#c00" stroke-width="2" stroke-dasharray="3,2"/><text x="${labelWidth + 226}" y="${legendY}">goal of issue 5</text>`);
+  out.push(`<line x1="${labelWidth + 220}" y1="${legendY - 9}" x2="${labelWidth + 220}" y2="${legendY + 1}" stroke="#c00" stroke-width="2" stroke-dasharray="3,2"/><text x="${labelWidth + 226}" y="${legendY}">goal</text>`);
   out.push(`<rect x="${labelWidth + 340}" y="${legendY - 9}" width="10" height="10" fill="${colors.uws}"/><text x="${labelWidth + 354}" y="${legendY}">vs uWebSockets.js</text>`);
   out.push('</svg>');
   return out.join('\n') + '\n';
+}
+
+// ─── the floor of text echo ───────────────────────────────────────────────────────────────────────────────
+
+/** How far our text echo may be from its floor (see {@link textFloorTable}). */
+export const TEXT_FLOOR_GOAL = 1.2;
+
+/**
+ * Text echo against its floor. The API hands the application a JavaScript string, which no server can do for
+ * less than a binary echo of the same bytes plus one UTF-8 decode (`Buffer#toString`) and, to send a string back,
+ * one encode (`Buffer.from(string)`): `decodeEncodeUs` maps a message size to that decode and encode, timed on the
+ * bench's own text payload in this run. The floor is our binary echo's server CPU per message (same size and
+ * connections, same run) plus that; the goal is our text echo within {@link TEXT_FLOOR_GOAL}× of it. Rows only
+ * where the run has both the text and the binary scenario.
+ */
+export function textFloorTable(results: readonly ScenarioResult[], decodeEncodeUs: ReadonlyMap<number, number>): string {
+  const header = ['text echo', 'ours text', 'ours binary', 'decode+encode', 'floor', 'text ÷ floor', `goal ≤ ${TEXT_FLOOR_GOAL}×`];
+  const rows = [header];
+  const cpuOf = (result: ScenarioResult | undefined): number | undefined =>
+    result?.metrics.find((m) => m.spec.key === 'cpu')?.servers.ours?.median;
+  for (const result of results) {
+    const job = result.scenario.job;
+    if (job.kind !== 'echo' || job.binary) continue;
+    const twin = results.find((r) => r.scenario.job.kind === 'echo' && r.scenario.job.binary
+      && r.scenario.job.size === job.size && r.scenario.job.connections === job.connections);
+    const text = cpuOf(result);
+    const binary = cpuOf(twin);
+    const convert = decodeEncodeUs.get(job.size);
+    if (text === undefined || binary === undefined || convert === undefined) continue;
+    const floor = binary + convert;
+    const ratio = text / floor;
+    rows.push([
+      result.scenario.title,
+      `${formatValue(text, 'µs')} µs`,
+      `${formatValue(binary, 'µs')} µs`,
+      `${formatValue(convert, 'µs')} µs`,
+      `${formatValue(floor, 'µs')} µs`,
+      formatRatio(ratio),
+      ratio <= TEXT_FLOOR_GOAL ? 'met' : 'NOT met',
+    ]);
+  }
+  if (rows.length === 1) return '';
+  return 'Text echo against its floor: server CPU per message; floor = our binary echo of the same size + one\n'
+    + 'Buffer#toString and one Buffer.from(string) of the payload (timed in this run):\n' + columns(rows, 1);
 }

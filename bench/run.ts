@@ -27,12 +27,16 @@ import {
   type ServerUnderTest,
 } from './processes.ts';
 import type { IdleJob, LoadJob, ServerKind } from './protocol.ts';
+import { payload } from './wire.ts';
 import { RedisPair, requireRedisServer } from './redis-server.ts';
 import {
   DISTURBED,
   crossingTable,
   formatValue,
   goalSummary,
+  median,
+  memoryTable,
+  textFloorTable,
   summarize,
   svg,
   table,
@@ -41,7 +45,7 @@ import {
   type RunRecord,
   type ScenarioResult,
 } from './report.ts';
-import { CROSS, makePlan, type Mode, type Plan, type Scenario } from './scenarios.ts';
+import { CROSS, makePlan, uwsNative, type Mode, type Plan, type Scenario } from './scenarios.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** How long a run waits for other processes to leave the two cores before it goes ahead anyway. */
@@ -59,6 +63,7 @@ const { values: options } = parseArgs({
     only: { type: 'string' },
     rounds: { type: 'string' },
     out: { type: 'string' },
+    save: { type: 'boolean', default: false },
   },
 });
 
@@ -193,12 +198,31 @@ async function measureTraffic(server: ServerUnderTest, job: Exclude<LoadJob, Idl
       if (result.skipped) measured.error = `${result.skipped} messages could not be sent on schedule`;
       if (result.latency.samples === 0) throw new Error('No delivery was timed in the measured window.');
     } else {
-      measured.values = { rate: result.count / (result.elapsedMs / 1000) };
+      const rate = result.count / (result.elapsedMs / 1000);
+      measured.values = { rate };
+      // The server's CPU time per message (delivery, handshake): what it costs, whatever limited the rate.
+      if (measured.serverCpu !== undefined && rate > 0) measured.values['cpu'] = (measured.serverCpu / rate) * 1e6;
     }
     return measured;
   } finally {
     load.kill();
   }
+}
+
+/**
+ * `--save`: keeps this run as a report the READMEs may cite, in bench/reports/ under new names
+ * (`<date>-<mode>-node<major>.json`, `.md`, `.svg`); never replaces a file (the benchmark writes nothing git
+ * tracks: the reports are committed by hand). A run of some scenarios only (--only) is not a report.
+ */
+function saveReport(stamp: string, plan: Plan, json: string, summary: string, svgText: string): void {
+  if (options.only !== undefined || plan.mode === 'smoke') throw new Error('--save keeps full and --quick runs only, not --only or --smoke.');
+  const directory = join(ROOT, 'bench', 'reports');
+  mkdirSync(directory, { recursive: true });
+  const base = join(directory, `${stamp}-${plan.mode}-node${process.versions.node.split('.')[0]}`);
+  writeFileSync(`${base}.json`, json, { flag: 'wx' });
+  writeFileSync(`${base}.md`, summary, { flag: 'wx' });
+  writeFileSync(`${base}.svg`, svgText, { flag: 'wx' });
+  console.log(`Saved the report as ${base}.{json,md,svg}: commit them to cite them.`);
 }
 
 function waitForQuiet(): Promise<number> {
@@ -216,6 +240,31 @@ function describeRun(scenario: Scenario, run: RunRecord): string {
   const other = (run.otherCpu ?? 0) > DISTURBED ? `, OTHER PROCESSES ${percent(run.otherCpu!)}` : '';
   const timeWait = run.timeWait === undefined ? '' : `, ${run.timeWait.toLocaleString('en-US')} sockets in TIME_WAIT`;
   return `${values}${cpu}${other}${timeWait}${run.error ? `   (${run.error})` : ''}`;
+}
+
+/**
+ * For each text echo size of the plan, the CPU time of one UTF-8 decode (`Buffer#toString`) and one encode back
+ * (`Buffer.from(string)`) of the load generator's text payload, in µs: the median of 5 batches of a bounded
+ * number of iterations (about 64 MiB per batch), timed here in the orchestrator once the machine is quiet.
+ */
+function decodeEncodeCosts(plan: Plan): Map<number, number> {
+  const costs = new Map<number, number>();
+  for (const scenario of plan.scenarios) {
+    const job = scenario.job;
+    if (job.kind !== 'echo' || job.binary || costs.has(job.size)) continue;
+    const bytes = payload(job.size, false);
+    const iterations = Math.max(16, Math.min(100_000, Math.floor((64 * 1024 * 1024) / job.size)));
+    const batches: number[] = [];
+    let check = 0;
+    for (let batch = 0; batch < 5; batch++) {
+      const start = performance.now();
+      for (let i = 0; i < iterations; i++) check += Buffer.from(bytes.toString('utf8')).length;
+      batches.push(((performance.now() - start) * 1000) / iterations);
+    }
+    if (check !== 5 * iterations * job.size) throw new Error('The text payload did not survive a decode and encode.');
+    costs.set(job.size, median(batches));
+  }
+  return costs;
 }
 
 // ─── the whole benchmark ──────────────────────────────────────────────────────────────────────────────────
@@ -292,6 +341,9 @@ function choosePlan(placement: Placement): Plan {
     if (!(rounds >= 1 && rounds <= 20)) throw new RangeError(`--rounds must be a whole number from 1 to 20, not ${options.rounds}.`);
     plan.rounds = rounds;
   }
+  if (plan.mode !== 'smoke' && !uwsNative()) {
+    plan.notes.push(`uWebSockets.js has no binary for Node ${process.version} (ABI ${process.versions.modules}; its package has Node 16, 18 and 20): it is not in this run.`);
+  }
   if (!placement.pinned) plan.notes.push('taskset is missing or there are fewer than 2 cores: the processes are not pinned.');
   if (plan.scenarios.some((scenario) => scenario.servers.some((server) => CROSS.includes(server)))) {
     plan.notes.push('ws has no cross-process broadcast: the two-process runs (ours ×2 over cluster IPC or Redis) are compared with ours in one process, not with ws.');
@@ -339,11 +391,17 @@ async function main(): Promise<void> {
 
   const minutes = (performance.now() - started) / 60_000;
   const report: string[] = [];
-  report.push(`Results (${env.date.slice(0, 16).replace('T', ' ')} UTC, ${plan.mode}, ${plan.rounds} rounds, ${minutes.toFixed(1)} min): median (min–max) per server; ours/peer = median of the per-round ratios`);
-  report.push('(msg/s, deliveries/s, handshakes/s: higher is better; µs and KB/conn: lower is better; KB = 1,000 bytes;');
-  report.push(` * = the load generator used > 90% of its core in some run; ! = other processes used > ${DISTURBED * 100}% of a core in some run)\n`);
+  report.push(`Results (${env.date.slice(0, 16).replace('T', ' ')} UTC, ${plan.mode}, ${plan.rounds} rounds, ${minutes.toFixed(1)} min): the median per server,`);
+  report.push('and ÷peer = ours ÷ peer, the median of the per-round ratios (min–max of every run: in the JSON).');
+  report.push('uWS = uWebSockets.js; ws+bu = ws with bufferutil. Per second: higher is better; µs and KB: lower is better.');
+  report.push('µs CPU = the server\'s CPU time per message, delivery or handshake. KB = 1,000 bytes.');
+  report.push(`* = the load generator used > 90% of its core in some run; ! = other processes used > ${DISTURBED * 100}% of a core.\n`);
   const comparison = table(results);
   if (comparison !== '') report.push(comparison);
+  const memory = memoryTable(results);
+  if (memory !== '') report.push(`\nIdle memory per connection (node:net = a bare node:net server holding the sockets: the floor):\n${memory}`);
+  const floor = textFloorTable(results, decodeEncodeCosts(plan));
+  if (floor !== '') report.push(`\n${floor}`);
   const crossing = crossingTable(results);
   if (crossing !== '') {
     report.push('\nBroadcast and publish across two processes: the same receivers split evenly over two server processes (every topic');
@@ -354,7 +412,7 @@ async function main(): Promise<void> {
     report.push(crossing);
   }
   const goals = goalSummary(results);
-  if (goals !== '') report.push(`\nGoals of issue 5:\n${goals}`);
+  if (goals !== '') report.push(`\nGoals:\n${goals}`);
   for (const note of plan.notes) report.push(`note: ${note}`);
   console.log(`\n${report.join('\n')}`);
 
@@ -366,14 +424,17 @@ async function main(): Promise<void> {
   const stamp = env.date.slice(0, 19).replace(/:/g, '-');
   // A run of some scenarios only (--only) does not replace latest.md and latest.svg.
   const partial = options.only !== undefined;
+  const machine = `${env.machine.cpu}, ${env.machine.cores} cores, Node ${env.machine.node}; ${peerVersions(plan, env)}; library ${env.library.commit}${env.library.dirty ? ' + uncommitted changes' : ''}`;
+  const summary = `# \`npm run bench\`: a ${plan.mode} run\n\n${machine}\n\n\`\`\`\n${report.join('\n')}\n\`\`\`\n`;
+  const svgText = svg(env, plan, results);
   const dated = join(outDir, `${stamp}${plan.mode === 'full' ? '' : `-${plan.mode}`}${partial ? '-partial' : ''}.json`);
   writeFileSync(dated, json);
   if (!partial) {
-    const machine = `${env.machine.cpu}, ${env.machine.cores} cores, Node ${env.machine.node}; ${peerVersions(plan, env)}; library ${env.library.commit}${env.library.dirty ? ' + uncommitted changes' : ''}`;
-    writeFileSync(join(outDir, 'latest.md'), `# \`npm run bench\`: the latest ${plan.mode} run\n\n${machine}\n\n\`\`\`\n${report.join('\n')}\n\`\`\`\n`);
-    writeFileSync(join(outDir, 'latest.svg'), svg(env, plan, results));
+    writeFileSync(join(outDir, 'latest.md'), summary);
+    writeFileSync(join(outDir, 'latest.svg'), svgText);
   }
   console.log(`\nWrote ${dated}${partial ? '' : ', latest.md and latest.svg'}`);
+  if (options.save) saveReport(stamp, plan, json, summary, svgText);
   const failed = results.flatMap((r) => r.runs).filter((run) => Object.keys(run.values).length === 0).length;
   if (failed > 0) {
     console.log(`${failed} run(s) failed; see above.`);

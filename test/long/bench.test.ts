@@ -1,7 +1,7 @@
 // The benchmark's smoke run: `bench/run.js --smoke` drives our server and `ws` through one short echo, one
 // broadcast and one publish scenario and must produce numbers. It checks that the harness works, never how fast anything is.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,7 +41,7 @@ test('the smoke benchmark runs ours and ws through echo, broadcast and publish a
 
   const { code, output } = await runSmoke(out);
   assert.equal(code, 0, output);
-  assert.match(output, /ours\/ws/, 'the table has a ratio column');
+  assert.match(output, /÷ws/, 'the table has a ratio column');
 
   const dated = readdirSync(out).filter((name) => name.endsWith('-smoke.json'));
   assert.equal(dated.length, 1, `one dated JSON file is written (${readdirSync(out).join(', ')})`);
@@ -55,8 +55,27 @@ test('the smoke benchmark runs ours and ws through echo, broadcast and publish a
       assert.ok(Number.isFinite(run.values['rate']) && run.values['rate']! > 0, `${scenario.id} ${run.server} measured a rate`);
     }
     assert.ok(Number.isFinite(scenario.metrics[0]?.ratios['ws']?.median), `${scenario.id} has a ratio to ws`);
+    const cpu = scenario.metrics.find((metric) => metric.key === 'cpu');
+    assert.ok(Number.isFinite(cpu?.ratios['ws']?.median), `${scenario.id} has the server CPU per unit, and its ratio to ws`);
   }
-  assert.match(readFileSync(join(out, 'latest.md'), 'utf8'), /ours\/ws/, 'the committed summary has the ratio column');
+  const summary = readFileSync(join(out, 'latest.md'), 'utf8');
+  assert.match(summary, /÷ws/, 'the summary has the ratio column');
+  assert.match(summary, /µs CPU\/msg/, 'the summary has the server CPU per message');
+  const wide = summary.split('\n').filter((line) => [...line].length > 120);
+  assert.deepEqual(wide, [], 'every line of the summary fits 120 columns');
+  assert.doesNotMatch(summary, /issue \d/i, 'the summary names no internal issue');
   assert.equal(existsSync(join(out, 'latest.json')), false, 'no copy of the dated JSON');
   assert.match(readFileSync(join(out, 'latest.svg'), 'utf8'), /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+});
+
+test('the benchmark writes nothing git tracks: its default output directory is ignored and holds no tracked file', () => {
+  const root = fileURLToPath(new URL('../../../', import.meta.url));
+  const git = (...args: string[]): { status: number | null; stdout: string } => {
+    const result = spawnSync('git', args, { cwd: root, encoding: 'utf8' });
+    return { status: result.status, stdout: result.stdout };
+  };
+  assert.equal(git('ls-files', '--', 'bench/results').stdout, '', 'no file under bench/results/ is tracked');
+  for (const name of ['latest.md', 'latest.svg', '2026-01-01T00-00-00.json', 'profile-2026-01-01T00-00-00/profile.md']) {
+    assert.equal(git('check-ignore', '-q', `bench/results/${name}`).status, 0, `bench/results/${name} is ignored`);
+  }
 });
