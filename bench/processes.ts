@@ -38,15 +38,15 @@ const children = new Set<ChildProcess>();
  */
 let stageDirectory: string | undefined;
 
-export function stage(root: string): string {
+export function stage(root: string, library = root): string {
   const directory = mkdtempSync(join(tmpdir(), 'websocket-server-bench-'));
   stageDirectory = directory;
   cpSync(join(root, 'build', 'bench'), join(directory, 'bench'), { recursive: true });
   mkdirSync(join(directory, 'dist'));
-  cpSync(join(root, 'dist', 'websocket-server.js'), join(directory, 'dist', 'websocket-server.js'));
+  cpSync(join(library, 'dist', 'websocket-server.js'), join(directory, 'dist', 'websocket-server.js'));
   const exports: Record<string, string> = { '.': './dist/websocket-server.js' };
   // The adapters (for `ours-cluster` and `ours-redis`), imported as users do: 'websocket-server/adapters/cluster'.
-  const adapters = join(root, 'dist', 'adapters');
+  const adapters = join(library, 'dist', 'adapters');
   if (existsSync(adapters)) {
     mkdirSync(join(directory, 'dist', 'adapters'));
     for (const file of readdirSync(adapters).filter((name) => name.endsWith('.js'))) {

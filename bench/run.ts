@@ -1,10 +1,12 @@
-// `npm run bench [-- options]`: runs our server, plain `ws` and `ws` with `bufferutil` one at a time, in
-// alternating rounds (ours, ws, ws+bufferutil, ours, …), each in a fresh process pinned to core 0 with the
-// load generator pinned to core 1; prints medians with min–max and the median of the paired ratios; writes
-// bench/results/<date>.json (every run, not committed), latest.md (the summary) and latest.svg. See bench/README.md.
+// `npm run bench [-- options]`: runs our server, uWebSockets.js, plain `ws` and `ws` with `bufferutil` one at a
+// time, in alternating rounds (ours, uWS, ws, ws+bufferutil, ours, …), each in a fresh process pinned to core 0
+// with the load generator pinned to core 1; prints medians and the median of the paired ratios; writes
+// bench/results/<date>.json (every run), latest.md (the summary) and latest.svg, none of them tracked by git.
+// See bench/README.md.
 //
-// Options: --quick (about a minute), --smoke (a few seconds: ours and ws, two tiny scenarios; for the test),
-// --only=REGEX (scenarios whose id matches), --rounds=N, --out=DIR (where the results go).
+// Options: --quick (a subset, shorter runs), --smoke (a few seconds: ours and ws, three tiny scenarios; for the
+// test), --only=REGEX (scenarios whose id matches), --rounds=N, --out=DIR (where the results go), --save (keep
+// the run in bench/reports/ under new names, to cite it), --lib=DIR (ours from another checkout's dist/).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -48,6 +50,7 @@ import {
 import { CROSS, makePlan, uwsNative, type Mode, type Plan, type Scenario } from './scenarios.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
 /** How long a run waits for other processes to leave the two cores before it goes ahead anyway. */
 const QUIET_WAIT_MS = 30_000;
 /**
@@ -64,8 +67,15 @@ const { values: options } = parseArgs({
     rounds: { type: 'string' },
     out: { type: 'string' },
     save: { type: 'boolean', default: false },
+    lib: { type: 'string' },
   },
 });
+
+/**
+ * Where "ours" comes from: this repository's dist/, or with `--lib=DIR` another checkout's (its built dist/,
+ * e.g. a git worktree of an older commit), to compare two versions with the same benchmark.
+ */
+const LIBRARY = options.lib ?? ROOT;
 
 process.on('exit', () => {
   killChildren();
@@ -272,7 +282,7 @@ function decodeEncodeCosts(plan: Plan): Map<number, number> {
 function environment(placement: Placement): Environment {
   const git = (...args: string[]): string => {
     try {
-      return execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+      return execFileSync('git', args, { cwd: LIBRARY, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     } catch {
       return '';
     }
@@ -286,7 +296,7 @@ function environment(placement: Placement): Environment {
   };
   let distSha256 = '';
   try {
-    distSha256 = createHash('sha256').update(readFileSync(join(ROOT, 'dist', 'websocket-server.js'))).digest('hex').slice(0, 16);
+    distSha256 = createHash('sha256').update(readFileSync(join(LIBRARY, 'dist', 'websocket-server.js'))).digest('hex').slice(0, 16);
   } catch {
     distSha256 = 'missing';
   }
@@ -356,7 +366,7 @@ async function main(): Promise<void> {
   const plan = choosePlan(placement);
   // The Redis runs need a redis-server: without one, the benchmark fails here rather than skip them.
   if (plan.scenarios.some((scenario) => scenario.servers.includes('ours-redis'))) redisServer = requireRedisServer();
-  stage(ROOT);
+  stage(ROOT, LIBRARY);
   const env = environment(placement);
   const started = performance.now();
   console.log(`websocket-server benchmark, ${plan.mode} mode: ${plan.scenarios.length} scenarios × ${plan.rounds} rounds`);
