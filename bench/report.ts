@@ -158,7 +158,7 @@ function evaluate(spec: MetricSpec, goal: Goal, result: MetricResult): GoalResul
 export function formatValue(value: number, unit: string): string {
   if (!Number.isFinite(value)) return '—';
   if (unit.startsWith('KB')) return value.toFixed(2);
-  if (unit.startsWith('µs')) return value >= 100 ? value.toFixed(0) : value.toFixed(1);
+  if (unit.startsWith('µs')) return value >= 100 ? value.toFixed(0) : value >= 10 ? value.toFixed(1) : value.toFixed(2);
   if (value >= 1e6) return `${(value / 1e6).toFixed(2)}M`;
   if (value >= 1e4) return `${(value / 1e3).toFixed(1)}k`;
   if (value >= 1e3) return `${(value / 1e3).toFixed(2)}k`;

@@ -6,7 +6,8 @@
 //
 // Options: --quick (a subset, shorter runs), --smoke (a few seconds: ours and ws, three tiny scenarios; for the
 // test), --only=REGEX (scenarios whose id matches), --rounds=N, --out=DIR (where the results go), --save (keep
-// the run in bench/reports/ under new names, to cite it), --lib=DIR (ours from another checkout's dist/).
+// the run in bench/reports/ under new names, to cite it), --lib=DIR (ours from another checkout's dist/),
+// --servers=LIST (the peers to run beside ours, e.g. uws,ws).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -68,6 +69,7 @@ const { values: options } = parseArgs({
     out: { type: 'string' },
     save: { type: 'boolean', default: false },
     lib: { type: 'string' },
+    servers: { type: 'string' },
   },
 });
 
@@ -345,6 +347,11 @@ function choosePlan(placement: Placement): Plan {
     const pattern = new RegExp(options.only);
     plan.scenarios = plan.scenarios.filter((scenario) => pattern.test(scenario.id));
     if (plan.scenarios.length === 0) throw new Error(`No scenario id matches --only=${options.only}; ids: ${makePlan(mode, placement.openFiles).scenarios.map((s) => s.id).join(', ')}.`);
+  }
+  if (options.servers !== undefined) {
+    // Some servers only (ours always): e.g. --servers=uws to compare with uWebSockets.js alone.
+    const wanted = new Set(['ours', ...options.servers.split(',')]);
+    for (const scenario of plan.scenarios) scenario.servers = scenario.servers.filter((server) => wanted.has(server));
   }
   if (options.rounds !== undefined) {
     const rounds = Number.parseInt(options.rounds, 10);
