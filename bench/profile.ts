@@ -5,7 +5,8 @@
 // Prints a Markdown report and writes it, with the .cpuprofile files (open them in Chrome DevTools), to
 // bench/results/profile-<date>/ (not committed). See bench/README.md, "Where the time goes".
 //
-// Options: --only=REGEX (case ids, as in `npm run bench`), --top=N (functions per case, 12), --out=DIR.
+// Options: --only=REGEX (case ids, as in `npm run bench`), --top=N (functions per case, 12), --out=DIR,
+// --lib=DIR (profile another checkout's built dist/, e.g. a worktree of an older commit, for before/after).
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +24,7 @@ const { values: options } = parseArgs({
     only: { type: 'string' },
     top: { type: 'string', default: '12' },
     out: { type: 'string' },
+    lib: { type: 'string' },
   },
 });
 
@@ -150,8 +152,9 @@ async function main(): Promise<void> {
   if (!(top >= 1 && top <= 100)) throw new RangeError(`--top must be a whole number from 1 to 100, not ${options.top}.`);
   const stamp = new Date().toISOString().slice(0, 19).replace(/:/g, '-');
   const outDir = options.out ?? join(ROOT, 'bench', 'results', `profile-${stamp}`);
-  stage(ROOT);
-  const sections = [`# Where our server's time goes (${stamp.slice(0, 10)}, Node ${process.version})`, ''];
+  stage(ROOT, options.lib ?? ROOT);
+  const library = options.lib === undefined ? '' : `, library from ${options.lib}`;
+  const sections = [`# Where our server's time goes (${stamp.slice(0, 10)}, Node ${process.version}${library})`, ''];
   for (const scenario of cases) {
     await waitForQuietMachine(30_000, () => console.log('  (waiting for other processes to stop)'));
     console.log(`profiling: ${scenario.title}`);
