@@ -300,7 +300,10 @@ export interface ServerStats {
   readonly bytesOut: number;
   /** Messages not sent: to a client not open, or dropped by `slowClientPolicy`. */
   readonly messagesDropped: number;
-  /** Refused handshakes by error code (e.g. `WS_ERR_HANDSHAKE_INVALID_KEY`). */
+  /**
+   * Refused handshakes by error code (e.g. `WS_ERR_HANDSHAKE_INVALID_KEY`), and with `proxyProtocol` the
+   * connections closed for their PROXY header (`WS_ERR_HANDSHAKE_PROXY_HEADER_INVALID`, `…_TOO_LONG`, `…_TIMEOUT`).
+   */
   readonly handshakeFailures: Readonly<Record<string, number>>;
   /** Clients that left, by close code (`closeCode` of each, 1006 when no Close frame). */
   readonly closeCodes: Readonly<Record<string, number>>;
@@ -3055,7 +3058,7 @@ class ProxyTrust {
   readonly #subnets: readonly Subnet[];
 
   /** @param option a checked `trustProxy` value */
-  constructor(option: number | readonly string[]) {
+  constructor(option: Exclude<ResolvedOptions['trustProxy'], false>) {
     this.#hops = typeof option === 'number' ? option : 0;
     this.#subnets = typeof option === 'number' ? [] : option.map((entry) => parseSubnet(entry)!);
   }
