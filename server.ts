@@ -8,6 +8,8 @@
  *   npm start -- --port 8080 --host 0.0.0.0
  *   PORT=8080 HOST=0.0.0.0 npm start
  *   node --experimental-strip-types server.ts   # Node >= 22.6, no build step
+ *   npm start -- --trust-proxy 1           # behind one proxy (nginx): client addresses from X-Forwarded-For
+ *   npm start -- --trust-proxy 127.0.0.1,10.0.0.0/8   # or trust the proxies at these addresses and ranges
  *
  * Beyond one process (the rooms span every process):
  *   npm run start:cluster                  # one worker per core, sharing the port (node:cluster)
@@ -67,6 +69,7 @@ const { values: flags } = parseArgs({
     cluster: { type: 'boolean', default: false },
     workers: { type: 'string', default: String(availableParallelism()) },
     redis: { type: 'string' },
+    'trust-proxy': { type: 'string' },
   },
 });
 const port = Number(flags.port);
@@ -75,6 +78,10 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`Cannot start the demo: --port must be a number from 0 to 65535, not '${flags.port}'.`);
   process.exit(2);
 }
+/** `--trust-proxy`: a number of hops, or a comma-separated list of addresses and CIDR ranges (`trustProxy`). */
+const trustProxy = flags['trust-proxy'] === undefined ? undefined
+  : /^\d+$/.test(flags['trust-proxy']) ? Number(flags['trust-proxy'])
+  : flags['trust-proxy'].split(',').map((entry) => entry.trim());
 const workers = Number(flags.workers);
 if (flags.cluster && (!Number.isInteger(workers) || workers < 1 || workers > 1024)) {
   console.error(`Cannot start the demo: --workers must be a number from 1 to 1024, not '${flags.workers}'.`);
@@ -662,6 +669,7 @@ async function runChat(): Promise<void> {
     logger: console,
     maxMessageSize: MAX_MESSAGE_SIZE,
     perMessageDeflate: true,
+    ...(trustProxy !== undefined && { trustProxy }),
     // The snapshots of the other servers' rooms go to the directory (made just below, before any can arrive).
     ...(adapter && { adapter: withDirectory(adapter, (broadcast) => directory.receive(broadcast)) }),
     // Readable in the log lines of the cluster's workers; elsewhere the default, a UUID, is unique across hosts.

@@ -42,7 +42,7 @@ import { readFileSync } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
 import { Server as HttpServer, STATUS_CODES, type IncomingMessage } from 'node:http';
 import { Server as HttpsServer } from 'node:https';
-import { createServer, Socket, type Server as NetServer } from 'node:net';
+import { createServer, isIPv4, isIPv6, Socket, type Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import {
   constants as zlibConstants,
@@ -300,7 +300,10 @@ export interface ServerStats {
   readonly bytesOut: number;
   /** Messages not sent: to a client not open, or dropped by `slowClientPolicy`. */
   readonly messagesDropped: number;
-  /** Refused handshakes by error code (e.g. `WS_ERR_HANDSHAKE_INVALID_KEY`). */
+  /**
+   * Refused handshakes by error code (e.g. `WS_ERR_HANDSHAKE_INVALID_KEY`), and with `proxyProtocol` the
+   * connections closed for their PROXY header (`WS_ERR_HANDSHAKE_PROXY_HEADER_INVALID`, `…_TOO_LONG`, `…_TIMEOUT`).
+   */
   readonly handshakeFailures: Readonly<Record<string, number>>;
   /** Clients that left, by close code (`closeCode` of each, 1006 when no Close frame). */
   readonly closeCodes: Readonly<Record<string, number>>;
@@ -448,6 +451,29 @@ export interface WebsocketServerOptions {
    * that it never delivers its own again. Must differ from every other server's. Default: a random UUID.
    */
   serverId?: string;
+  /**
+   * Which proxies in front of the server are trusted to say where a client connects from, so that
+   * `client.address` and `request.remoteAddress` are the client's rather than the proxy's: a number of hops (the
+   * peer and the proxies before it, each assumed to append the address it received from to `X-Forwarded-For` or
+   * `Forwarded`, RFC 7239), or a list of the proxies' addresses and CIDR ranges, IPv4 or IPv6 (`'10.0.0.0/8'`,
+   * `'::1'`; an IPv4 entry also matches its IPv4-mapped IPv6 form). The headers are read from the right, only as
+   * far as trusted proxies wrote them; a peer that is not trusted is its own address, whatever it sends.
+   * Default `false`: the address is the TCP peer's (or what the PROXY protocol gave).
+   */
+  trustProxy?: false | number | readonly string[];
+  /**
+   * When `true`, every connection to our own listener must begin with a PROXY protocol header, version 1 or 2
+   * (as HAProxy and AWS NLB send it), which gives the client's address; one without it, or with a malformed one,
+   * is closed without an answer. Not with `server` (the PROXY protocol is then the business of that server's
+   * listener) nor, for now, with `key`/`cert`. Default `false`.
+   */
+  proxyProtocol?: boolean;
+  /**
+   * Milliseconds a connection has to send its PROXY protocol header (a proxy sends it at once); a slower one is
+   * closed without an answer. `handshakeTimeout` still runs from the TCP connection. Needs {@link proxyProtocol}.
+   * Default 5,000.
+   */
+  proxyProtocolTimeout?: number;
 }
 
 /** See {@link WebsocketServerOptions.slowClientPolicy}. */
@@ -514,6 +540,9 @@ const DEFAULTS = {
   pingInterval: 20_000,
   pingTimeout: 20_000,
   requireSubprotocol: false,
+  trustProxy: false,
+  proxyProtocol: false,
+  proxyProtocolTimeout: 5_000,
 } as const satisfies Required<Omit<WebsocketServerOptions, OptionWithoutDefault>>;
 
 /** The options as the server keeps them: every default filled in, the logger apart. */
@@ -610,6 +639,7 @@ function resolveOptions(options: WebsocketServerOptions): ResolvedOptions {
   checkAttachOptions(options, resolved);
   checkStringList('origins', resolved.origins);
   checkAdapterOptions(resolved);
+  checkProxyOptions(options, resolved);
   return resolved;
 }
 
@@ -748,6 +778,51 @@ function checkAdapterOptions(options: ResolvedOptions): void {
   }
 }
 
+/**
+ * `trustProxy` is hops or addresses and CIDR ranges; `proxyProtocol` needs a listener of our own that speaks
+ * plain TCP, as the header precedes everything else on the connection.
+ */
+function checkProxyOptions(given: WebsocketServerOptions, options: ResolvedOptions): void {
+  const trust: unknown = options.trustProxy;
+  if (typeof trust === 'number') {
+    checkInteger('trustProxy', trust, 0, MAX_TRUSTED_HOPS);
+  } else if (Array.isArray(trust)) {
+    checkStringList('trustProxy', trust);
+    for (const entry of trust as string[]) {
+      if (parseSubnet(entry) === undefined) {
+        throw new RangeError(
+          `Cannot create the server: '${entry}' in 'trustProxy' is not an IPv4 or IPv6 address or CIDR range (e.g. '10.0.0.0/8', 'fd00::/8').`,
+        );
+      }
+    }
+  } else if (trust !== false) {
+    throw new TypeError(
+      `Cannot create the server: 'trustProxy' must be false, a number of hops or a list of addresses, not ${describeType(trust)}` +
+        (trust === true ? ': true would trust whatever any client claims.' : '.'),
+    );
+  }
+  if (typeof options.proxyProtocol !== 'boolean') {
+    throw new TypeError(`Cannot create the server: 'proxyProtocol' must be a boolean, not ${describeType(options.proxyProtocol)}.`);
+  }
+  checkInteger('proxyProtocolTimeout', options.proxyProtocolTimeout, 1, TIMER_MAX);
+  if (given.proxyProtocolTimeout !== undefined && !options.proxyProtocol) {
+    throw new TypeError("Cannot create the server: 'proxyProtocolTimeout' needs 'proxyProtocol: true'.");
+  }
+  if (!options.proxyProtocol) return;
+  if (options.server !== undefined) {
+    throw new TypeError(
+      "Cannot create the server: 'proxyProtocol' cannot be given with 'server': the PROXY header is read by the listener " +
+        "that accepts the connection, the application's server (trustProxy works with it).",
+    );
+  }
+  if (options.key !== undefined) {
+    throw new TypeError(
+      "Cannot create the server: 'proxyProtocol' does not work with 'key' and 'cert' yet: terminate TLS at the proxy, " +
+        'or let the proxy speak TLS to the server without the PROXY protocol.',
+    );
+  }
+}
+
 function checkStringList(name: string, value: unknown): void {
   if (value === undefined) return;
   if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || item === '')) {
@@ -812,6 +887,15 @@ const MAX_CLOSE_REASON_BYTES = MAX_CONTROL_PAYLOAD - 2;
 const MAX_HEADER_COUNT = 100;
 /** A request line longer than this is answered 414. */
 const MAX_REQUEST_LINE = 8 * 1024;
+/** Most hops `trustProxy` may count: more proxies than this in front of one server is a mistake of configuration. */
+const MAX_TRUSTED_HOPS = 100;
+/** The longest PROXY protocol v1 header, CR LF included (HAProxy's proxy-protocol.txt §2.1). */
+const PROXY_V1_MAX_LENGTH = 107;
+/**
+ * The most bytes of addresses and TLVs a PROXY protocol v2 header may announce (its 16-bit length allows 65,535):
+ * addresses take 216 at most, and the TLVs that load balancers add (AWS's endpoint id, TLS details) a few hundred.
+ */
+const PROXY_V2_MAX_LENGTH = 4096;
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 // 4. Errors
@@ -955,6 +1039,10 @@ const HANDSHAKE_FAILURES = {
   AUTHENTICATION_FAILED: [500, 'authentication failed with an error'],
   AUTHENTICATION_TIMEOUT: [503, 'authentication did not answer in time'],
   HANDSHAKE_TIMEOUT: [408, 'the opening handshake did not complete in time'],
+  // With `proxyProtocol`: these close the connection without an answer, as the peer is a proxy, not the client.
+  PROXY_HEADER_INVALID: [400, 'the connection did not begin with a valid PROXY protocol header (v1 or v2)'],
+  PROXY_HEADER_TOO_LONG: [400, `the PROXY protocol header is longer than ${PROXY_V1_MAX_LENGTH} bytes (v1) or announces more than ${PROXY_V2_MAX_LENGTH} (v2)`],
+  PROXY_HEADER_TIMEOUT: [408, 'the PROXY protocol header did not arrive within proxyProtocolTimeout'],
 } as const satisfies Record<string, readonly [number, string, Readonly<Record<string, string>>?]>;
 
 /** The refusal for a handshake failure, with the stable code `WS_ERR_HANDSHAKE_<kind>`. */
@@ -1983,14 +2071,18 @@ interface AcceptedHandshake {
 interface PendingHandshake {
   readonly handshake: Handshake;
   /**
-   * `reading` the request head; `deciding` once the head is complete, while it is checked and
-   * `setFnAuthenticate` answers (bytes that arrive are held for the parser); `refused` once an error response
-   * went out (later bytes are ignored).
+   * `proxy` while the PROXY protocol header is read (with `proxyProtocol`); `reading` the request head;
+   * `deciding` once the head is complete, while it is checked and `setFnAuthenticate` answers (bytes that
+   * arrive are held for the parser); `refused` once an error response went out (later bytes are ignored).
    */
-  phase: 'reading' | 'deciding' | 'refused';
-  /** While reading: the bytes of the incomplete head. While deciding: the bytes that followed the head. */
+  phase: 'proxy' | 'reading' | 'deciding' | 'refused';
+  /** While reading: the bytes of the incomplete head (or PROXY header). While deciding: the bytes that followed the head. */
   bytes: Buffer | undefined;
   timer: ReturnType<typeof setTimeout>;
+  /** The client's address as the PROXY header gave it; `undefined`: the socket's peer. */
+  source?: ClientAddress | undefined;
+  /** With `proxyProtocol`: when `handshakeTimeout`, counted from TCP accept, ends (`performance.now()` time). */
+  deadline?: number;
 }
 
 const kPendingHandshake = Symbol('websocket-server.pendingHandshake');
@@ -2031,6 +2123,10 @@ class Handshake {
   readonly #failures: Record<string, number> = {};
   /** Set when `maxConnections` refused a connection, cleared when one is accepted: one warning per episode. */
   #atLimitWarned = false;
+  /** The `trustProxy` rule; `undefined` when no proxy is trusted. */
+  readonly #proxyTrust: ProxyTrust | undefined;
+  /** Set at the first trouble with a proxy's header or PROXY header: that one is a warning, later ones info. */
+  #proxyWarned = false;
 
   constructor(
     options: ResolvedOptions,
@@ -2045,6 +2141,8 @@ class Handshake {
     this.#zlibLimiter = zlibLimiter;
     this.#host = host;
     this.#origins = options.origins && new Set(options.origins.map((origin) => origin.toLowerCase()));
+    const trust = options.trustProxy;
+    this.#proxyTrust = trust === false || trust === 0 || (Array.isArray(trust) && trust.length === 0) ? undefined : new ProxyTrust(trust);
   }
 
   /** The refusals so far, by code: a copy. */
@@ -2055,7 +2153,9 @@ class Handshake {
   /** A connection whose request head is yet to be read (for TLS: once TLS is done, with what is left of the time). */
   accept(socket: HandshakingSocket, timeout = this.#options.handshakeTimeout): void {
     const full = this.#atConnectionLimit();
-    this.#track(socket, 'reading', timeout);
+    const proxied = this.#options.proxyProtocol;
+    const pending = this.#track(socket, proxied ? 'proxy' : 'reading', proxied ? Math.min(timeout, this.#options.proxyProtocolTimeout) : timeout);
+    if (proxied) pending.deadline = performance.now() + timeout;
     // Answered at once, before reading: holding the request of a connection we will refuse costs for nothing.
     if (full) this.#refuse(socket, handshakeFailure('TOO_MANY_CONNECTIONS'));
     else this.#atLimitWarned = false;
@@ -2165,6 +2265,7 @@ class Handshake {
     const pending = this[kPendingHandshake];
     if (pending === undefined) return;
     if (pending.phase === 'reading') pending.handshake.#readRequestHead(this, pending, chunk);
+    else if (pending.phase === 'proxy') pending.handshake.#readProxyHeader(this, pending, chunk);
     else if (pending.phase === 'deciding') pending.bytes = concatBytes(pending.bytes, chunk);
   }
 
@@ -2199,10 +2300,72 @@ class Handshake {
       socket.destroy();
       return;
     }
+    if (pending.phase === 'proxy') {
+      pending.handshake.#dropWithoutProxyHeader(socket, handshakeFailure('PROXY_HEADER_TIMEOUT'));
+      return;
+    }
     pending.handshake.#refuse(
       socket,
       handshakeFailure(pending.phase === 'deciding' ? 'AUTHENTICATION_TIMEOUT' : 'HANDSHAKE_TIMEOUT'),
     );
+  }
+
+  // ── the PROXY header, before the request ─────────────────────────────────────────────────────────────────
+
+  /**
+   * Collects the PROXY header across TCP chunks (with `proxyProtocol`); once complete, the client's address is
+   * noted, the rest of the time is `handshakeTimeout`'s, and the bytes after the header are the request head.
+   */
+  #readProxyHeader(socket: HandshakingSocket, pending: PendingHandshake, chunk: Buffer): void {
+    const bytes = concatBytes(pending.bytes, chunk);
+    const header = parseProxyHeader(bytes);
+    if (header === 'incomplete') {
+      pending.bytes = bytes;
+      return;
+    }
+    if (header instanceof HandshakeError) {
+      this.#dropWithoutProxyHeader(socket, header);
+      return;
+    }
+    pending.source = header.source;
+    pending.phase = 'reading';
+    pending.bytes = undefined;
+    clearTimeout(pending.timer);
+    pending.timer = setTimeout(Handshake.#onTimeout, Math.max(1, Math.ceil(pending.deadline! - performance.now())), socket);
+    if (bytes.length > header.length) this.#readRequestHead(socket, pending, bytes.subarray(header.length));
+  }
+
+  /**
+   * Closes a connection whose PROXY header is missing, malformed, too long or late, without an answer: the peer
+   * is a proxy that speaks another protocol, or not a proxy at all. Counted in `stats` like a refusal.
+   */
+  #dropWithoutProxyHeader(socket: HandshakingSocket, error: HandshakeError): void {
+    const pending = socket[kPendingHandshake]!;
+    pending.phase = 'refused';
+    pending.bytes = undefined;
+    const level = this.#proxyWarned ? 'info' : 'warning';
+    this.#proxyWarned = true;
+    this.#log.log(
+      level,
+      `closed a connection from ${formatHostPort(socket.remoteAddress, socket.remotePort)}: ${error.message} ` +
+        '(proxyProtocol is on: does every peer send the PROXY protocol, e.g. `send-proxy` in HAProxy?)',
+    );
+    this.#countFailure(error);
+    this.#host.refused(error);
+    socket.destroy();
+  }
+
+  /** The client's address: the peer's (or the PROXY header's), else what the proxies trusted by `trustProxy` say. */
+  #clientAddress(socket: HandshakingSocket, head: RequestHead): ClientAddress {
+    const peer = socket[kPendingHandshake]?.source ?? { host: socket.remoteAddress ?? '', port: socket.remotePort ?? 0 };
+    if (this.#proxyTrust === undefined) return peer;
+    const origin = this.#proxyTrust.clientOrigin(peer, head.headers);
+    if (origin.problem !== undefined) {
+      const level = this.#proxyWarned ? 'info' : 'warning';
+      this.#proxyWarned = true;
+      this.#log.log(level, `the client address of a request from ${formatHostPort(peer.host, peer.port)} is that proxy's own: ${origin.problem}`);
+    }
+    return origin.address;
   }
 
   // ── the request: read, checked, decided ───────────────────────────────────────────────────────────────────
@@ -2256,7 +2419,8 @@ class Handshake {
     }
     const deflate = this.#negotiateDeflate(head.headers['sec-websocket-extensions']);
     if (deflate instanceof HandshakeError) return deflate;
-    const request = new UpgradeRequest(head, socket.remoteAddress ?? '', socket.remotePort ?? 0);
+    const client = this.#clientAddress(socket, head);
+    const request = new UpgradeRequest(head, client.host, client.port);
     const protocol = this.#chooseSubprotocol(offered, request);
     if (protocol instanceof HandshakeError) return protocol;
     return { request, accepted: { key, protocol, data: undefined, deflate } };
@@ -2748,6 +2912,286 @@ function httpErrorResponse(error: HandshakeError): string {
     `Content-Length: ${Buffer.byteLength(body)}\r\n`;
   for (const [name, value] of Object.entries(error.headers)) response += `${name}: ${value}\r\n`;
   return `${response}\r\n${body}`;
+}
+
+// ── the client's address behind proxies: trustProxy (X-Forwarded-For, RFC 7239 Forwarded) ─────────────────
+
+/** A range of addresses, as 16 bytes (IPv4 as IPv4-mapped IPv6, RFC 4291 §2.5.5.2) and a prefix length. */
+interface Subnet {
+  readonly bytes: Uint8Array;
+  readonly prefix: number;
+}
+
+/** A `trustProxy` entry: an address or a CIDR range, IPv4 or IPv6; `undefined` when it is neither. */
+function parseSubnet(entry: string): Subnet | undefined {
+  const slash = entry.indexOf('/');
+  const address = slash === -1 ? entry : entry.slice(0, slash);
+  const bytes = addressBytes(address);
+  if (bytes === undefined || address.includes('%')) return undefined;
+  // An IPv4 range is a range of IPv4-mapped addresses: its prefix counts after the 96 bits of ::ffff:0:0/96.
+  const offset = isIPv4(address) ? 96 : 0;
+  if (slash === -1) return { bytes, prefix: 128 };
+  const prefix = entry.slice(slash + 1);
+  if (!/^(0|[1-9]\d{0,2})$/.test(prefix) || Number(prefix) > 128 - offset) return undefined;
+  return { bytes, prefix: offset + Number(prefix) };
+}
+
+/** Whether an address (as from {@link addressBytes}) lies in a range. */
+function inSubnet(bytes: Uint8Array, subnet: Subnet): boolean {
+  const whole = subnet.prefix >> 3;
+  for (let i = 0; i < whole; i++) if (bytes[i] !== subnet.bytes[i]) return false;
+  const bits = subnet.prefix & 7;
+  if (bits === 0) return true;
+  const mask = (0xff << (8 - bits)) & 0xff;
+  return (bytes[whole]! & mask) === (subnet.bytes[whole]! & mask);
+}
+
+/** An IP address as 16 bytes, an IPv4 one mapped into IPv6; `undefined` for anything else. A zone id is ignored. */
+function addressBytes(text: string): Uint8Array | undefined {
+  const bytes = new Uint8Array(16);
+  if (isIPv4(text)) {
+    bytes[10] = 0xff;
+    bytes[11] = 0xff;
+    bytes.set(text.split('.').map(Number), 12);
+    return bytes;
+  }
+  if (!isIPv6(text)) return undefined;
+  let rest = text.replace(/%.*$/, '');
+  const lastColon = rest.lastIndexOf(':');
+  if (rest.includes('.', lastColon)) {
+    // An IPv4 tail (RFC 4291 §2.2, form 3) is the last two groups.
+    const [a, b, c, d] = rest.slice(lastColon + 1).split('.').map(Number) as [number, number, number, number];
+    rest = `${rest.slice(0, lastColon + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [left, right] = rest.split('::') as [string, string | undefined];
+  const head = left === '' ? [] : left.split(':');
+  const tail = right === undefined || right === '' ? [] : right.split(':');
+  const groups = right === undefined ? head : [...head, ...new Array<string>(8 - head.length - tail.length).fill('0'), ...tail];
+  groups.forEach((group, i) => {
+    const value = parseInt(group, 16);
+    bytes[i * 2] = value >> 8;
+    bytes[i * 2 + 1] = value & 0xff;
+  });
+  return bytes;
+}
+
+/** A hop of a forwarding header: an address (its port `0` when not given), or a node hidden by its proxy. */
+type ForwardedNode = ClientAddress | 'hidden' | undefined;
+
+/**
+ * A node of `X-Forwarded-For` (an address, perhaps with a port, IPv6 perhaps in brackets) or of a `Forwarded`
+ * `for=` value (RFC 7239 §6: IPv4, `"[IPv6]"`, either with `:port`; `unknown` and `_obfuscated` names are
+ * hidden nodes). `undefined` when malformed.
+ */
+function parseForwardedNode(text: string): ForwardedNode {
+  if (text.toLowerCase() === 'unknown' || /^_[A-Za-z0-9._-]+$/.test(text)) return 'hidden';
+  let host = text;
+  let port = '';
+  if (text.startsWith('[')) {
+    const close = text.indexOf(']');
+    if (close === -1 || (close + 1 < text.length && text[close + 1] !== ':')) return undefined;
+    host = text.slice(1, close);
+    port = text.slice(close + 2);
+    if (!isIPv6(host) || (close + 1 < text.length && port === '')) return undefined;
+  } else if (!isIPv6(text)) {
+    const colon = text.indexOf(':');
+    if (colon !== -1) [host, port] = [text.slice(0, colon), text.slice(colon + 1)];
+    if (!isIPv4(host)) return undefined;
+  }
+  // §6.3: an obfuscated port says nothing we can use.
+  if (port.startsWith('_') && /^_[A-Za-z0-9._-]+$/.test(port)) port = '';
+  if (port !== '' && (!/^(0|[1-9]\d{0,4})$/.test(port) || Number(port) > 65535)) return undefined;
+  return { host, port: port === '' ? 0 : Number(port) };
+}
+
+/**
+ * The `for=` values of a `Forwarded` header (RFC 7239 §4), nearest proxy first. `undefined` when it is malformed:
+ * elements `pair *(";" pair)` separated by commas, a pair `token "=" (token / quoted-string)`, each parameter at
+ * most once per element. An element without `for` is a hidden node.
+ */
+function forwardedForValues(header: string): string[] | undefined {
+  const values: string[] = [];
+  const pair = /[ \t]*([!#$%&'*+\-.^_`|~0-9A-Za-z]+)=(?:([!#$%&'*+\-.^_`|~0-9A-Za-z]+)|"((?:[^"\\\x00-\x08\x0a-\x1f\x7f]|\\[\t\x20-\x7e\x80-\xff])*)")[ \t]*/y;
+  let names = new Set<string>();
+  let forValue = 'unknown';
+  for (let at = 0; ; ) {
+    pair.lastIndex = at;
+    const match = pair.exec(header);
+    if (match === null) return undefined;
+    const name = match[1]!.toLowerCase();
+    if (names.has(name)) return undefined;
+    names.add(name);
+    if (name === 'for') forValue = match[2] ?? match[3]!.replace(/\\(.)/g, '$1');
+    at = pair.lastIndex;
+    if (at === header.length || header[at] === ',') {
+      values.push(forValue);
+      // Empty list elements are allowed and ignored (RFC 9110 §5.6.1.2).
+      while (at < header.length && /[ \t,]/.test(header[at]!)) at++;
+      if (at === header.length) return values.reverse();
+      names = new Set();
+      forValue = 'unknown';
+    } else if (header[at] === ';') {
+      at++;
+    } else {
+      return undefined;
+    }
+  }
+}
+
+/** Where a client connects from, as {@link ProxyTrust} read it; `problem` when a trusted header could not be used. */
+interface ClientOrigin {
+  readonly address: ClientAddress;
+  readonly problem?: string | undefined;
+}
+
+/**
+ * The `trustProxy` rule: which peers are trusted proxies, and the client's address they report. Pure, for tests.
+ *
+ * The chain is the peer, then the nodes of `X-Forwarded-For` (or of `Forwarded`) from the right: each trusted
+ * proxy appended the address it received the request from, so the walk moves left while the node it stands on
+ * is trusted, and stops at the first that is not (the client, as far as anyone trusted can tell). What the
+ * client itself wrote, to the left, is never reached. Both headers present must name the same client: a proxy
+ * appends to one of them only, so a second one the client sent cannot win.
+ */
+class ProxyTrust {
+  readonly #hops: number;
+  readonly #subnets: readonly Subnet[];
+
+  /** @param option a checked `trustProxy` value */
+  constructor(option: Exclude<ResolvedOptions['trustProxy'], false>) {
+    this.#hops = typeof option === 'number' ? option : 0;
+    this.#subnets = typeof option === 'number' ? [] : option.map((entry) => parseSubnet(entry)!);
+  }
+
+  /** Whether the node at `hop` (0: the TCP peer) is a proxy whose header is believed. */
+  trusts(host: string, hop: number): boolean {
+    if (this.#subnets.length === 0) return hop < this.#hops;
+    const bytes = addressBytes(host);
+    return bytes !== undefined && this.#subnets.some((subnet) => inSubnet(bytes, subnet));
+  }
+
+  /** The client's address, given the peer's and the request's header fields (by lower-case name). */
+  clientOrigin(peer: ClientAddress, headers: Readonly<Record<string, string>>): ClientOrigin {
+    if (!this.trusts(peer.host, 0)) return { address: peer };
+    const forwardedFor = headers['x-forwarded-for'];
+    const forwarded = headers['forwarded'];
+    const fromXff = forwardedFor === undefined ? undefined : this.#walk(peer, forwardedFor.split(',').map((node) => node.trim()).filter((node) => node !== '').reverse());
+    const fromForwarded = forwarded === undefined ? undefined : this.#walk(peer, forwardedForValues(forwarded));
+    if (fromXff === undefined) return fromForwarded ?? { address: peer };
+    if (fromForwarded === undefined || fromXff.problem !== undefined) return fromXff;
+    if (fromForwarded.problem !== undefined) return fromForwarded;
+    if (fromXff.address.host.toLowerCase() !== fromForwarded.address.host.toLowerCase()) {
+      return { address: peer, problem: 'X-Forwarded-For and Forwarded name different clients' };
+    }
+    return fromForwarded;
+  }
+
+  /** Walks the nodes (nearest first) while the current one is trusted; `undefined` nodes: a malformed header. */
+  #walk(peer: ClientAddress, nodes: readonly string[] | undefined): ClientOrigin {
+    if (nodes === undefined) return { address: peer, problem: 'the Forwarded header is malformed' };
+    let current = peer;
+    for (let hop = 0; hop < nodes.length && this.trusts(current.host, hop); hop++) {
+      const node = parseForwardedNode(nodes[hop]!);
+      if (node === undefined) return { address: peer, problem: `a trusted proxy forwarded '${nodes[hop]}', which is not an address` };
+      // RFC 7239 §6.2-6.3: the proxy hid the client; the nearest address known is that proxy's own.
+      if (node === 'hidden') return { address: current };
+      current = node;
+    }
+    return { address: current };
+  }
+}
+
+// ── the PROXY protocol (HAProxy's proxy-protocol.txt), versions 1 and 2 ──────────────────────────────────────
+
+/** A complete PROXY header: its length, and the client's address (`undefined`: LOCAL or UNKNOWN, the peer's). */
+interface ProxyHeader {
+  readonly length: number;
+  readonly source: ClientAddress | undefined;
+}
+
+const PROXY_V1_PREFIX = Buffer.from('PROXY ', 'latin1');
+/** The v2 signature (proxy-protocol.txt §2.2): it cannot begin any HTTP request. */
+const PROXY_V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
+const PROXY_PORT = /^(0|[1-9]\d{0,4})$/;
+
+/**
+ * Reads a PROXY header from the bytes a connection began with: the header, `'incomplete'` while it may still
+ * be one, or the failure. Garbage is refused from its first byte that fits neither version's signature, and a
+ * header too long before it is all buffered.
+ */
+function parseProxyHeader(bytes: Buffer): ProxyHeader | 'incomplete' | HandshakeError {
+  const v2 = bytes[0] === PROXY_V2_SIGNATURE[0];
+  const signature = v2 ? PROXY_V2_SIGNATURE : PROXY_V1_PREFIX;
+  const compared = Math.min(bytes.length, signature.length);
+  if (bytes.compare(signature, 0, compared, 0, compared) !== 0) return handshakeFailure('PROXY_HEADER_INVALID');
+  if (bytes.length < signature.length) return 'incomplete';
+  return v2 ? parseProxyV2(bytes) : parseProxyV1(bytes);
+}
+
+/** Version 1 (§2.1): `PROXY TCP4|TCP6 source destination sport dport CRLF`, or `PROXY UNKNOWN … CRLF`. */
+function parseProxyV1(bytes: Buffer): ProxyHeader | 'incomplete' | HandshakeError {
+  const end = bytes.indexOf('\r\n', 0, 'latin1');
+  if (end === -1 || end + 2 > PROXY_V1_MAX_LENGTH) {
+    if (bytes.length >= PROXY_V1_MAX_LENGTH) return handshakeFailure('PROXY_HEADER_TOO_LONG');
+    return bytes.includes(0x0a) ? handshakeFailure('PROXY_HEADER_INVALID') : 'incomplete';
+  }
+  const fields = bytes.toString('latin1', 0, end).split(' ');
+  // "UNKNOWN": the proxy cannot tell (e.g. a health check); the receiver ignores the rest of the line.
+  if (fields[1] === 'UNKNOWN') return { length: end + 2, source: undefined };
+  const [, family, source, destination, sourcePort, destinationPort] = fields;
+  const isAddress = family === 'TCP4' ? isIPv4 : family === 'TCP6' ? isIPv6 : undefined;
+  if (
+    fields.length !== 6 ||
+    isAddress === undefined ||
+    !isAddress(source!) ||
+    !isAddress(destination!) ||
+    [sourcePort!, destinationPort!].some((port) => !PROXY_PORT.test(port) || Number(port) > 65535)
+  ) {
+    return handshakeFailure('PROXY_HEADER_INVALID');
+  }
+  return { length: end + 2, source: { host: source!, port: Number(sourcePort) } };
+}
+
+/**
+ * Version 2 (§2.2): the signature, version and command, family and transport, a 16-bit length, then the
+ * addresses and TLVs (skipped). The length is checked against the limit before the rest is buffered.
+ */
+function parseProxyV2(bytes: Buffer): ProxyHeader | 'incomplete' | HandshakeError {
+  if (bytes.length < 16) return 'incomplete';
+  const versionCommand = bytes[12]!;
+  const command = versionCommand & 0x0f;
+  if (versionCommand >> 4 !== 2 || command > 1) return handshakeFailure('PROXY_HEADER_INVALID');
+  const addressLength = bytes.readUInt16BE(14);
+  if (addressLength > PROXY_V2_MAX_LENGTH) return handshakeFailure('PROXY_HEADER_TOO_LONG');
+  const length = 16 + addressLength;
+  if (bytes.length < length) return 'incomplete';
+  const family = bytes[13]! >> 4;
+  const transport = bytes[13]! & 0x0f;
+  // LOCAL (the proxy's own connection, e.g. a health check), AF_UNSPEC and AF_UNIX: the peer's address stands.
+  if (command === 0 || family === 0 || family === 3) return { length, source: undefined };
+  const needed = family === 1 ? 12 : family === 2 ? 36 : Infinity;
+  if (transport !== 1 || addressLength < needed) return handshakeFailure('PROXY_HEADER_INVALID');
+  if (family === 1) {
+    return { length, source: { host: Array.from(bytes.subarray(16, 20)).join('.'), port: bytes.readUInt16BE(24) } };
+  }
+  return { length, source: { host: formatIPv6(bytes.subarray(16, 32)), port: bytes.readUInt16BE(48) } };
+}
+
+/** 16 bytes as an IPv6 address the way sockets report one: the longest run of zero groups shortened to `::`. */
+function formatIPv6(bytes: Uint8Array): string {
+  if (bytes.subarray(0, 10).every((byte) => byte === 0) && bytes[10] === 0xff && bytes[11] === 0xff) {
+    return `::ffff:${Array.from(bytes.subarray(12)).join('.')}`;
+  }
+  const groups = Array.from({ length: 8 }, (_, i) => ((bytes[i * 2]! << 8) | bytes[i * 2 + 1]!).toString(16));
+  let bestStart = -1;
+  let bestLength = 1;
+  for (let start = 0; start < 8; start++) {
+    let length = 0;
+    while (start + length < 8 && groups[start + length] === '0') length++;
+    if (length > bestLength) [bestStart, bestLength] = [start, length];
+  }
+  if (bestStart === -1) return groups.join(':');
+  return `${groups.slice(0, bestStart).join(':')}::${groups.slice(bestStart + bestLength).join(':')}`;
 }
 
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════

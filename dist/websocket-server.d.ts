@@ -268,7 +268,10 @@ export interface ServerStats {
     readonly bytesOut: number;
     /** Messages not sent: to a client not open, or dropped by `slowClientPolicy`. */
     readonly messagesDropped: number;
-    /** Refused handshakes by error code (e.g. `WS_ERR_HANDSHAKE_INVALID_KEY`). */
+    /**
+     * Refused handshakes by error code (e.g. `WS_ERR_HANDSHAKE_INVALID_KEY`), and with `proxyProtocol` the
+     * connections closed for their PROXY header (`WS_ERR_HANDSHAKE_PROXY_HEADER_INVALID`, `…_TOO_LONG`, `…_TIMEOUT`).
+     */
     readonly handshakeFailures: Readonly<Record<string, number>>;
     /** Clients that left, by close code (`closeCode` of each, 1006 when no Close frame). */
     readonly closeCodes: Readonly<Record<string, number>>;
@@ -411,6 +414,29 @@ export interface WebsocketServerOptions {
      * that it never delivers its own again. Must differ from every other server's. Default: a random UUID.
      */
     serverId?: string;
+    /**
+     * Which proxies in front of the server are trusted to say where a client connects from, so that
+     * `client.address` and `request.remoteAddress` are the client's rather than the proxy's: a number of hops (the
+     * peer and the proxies before it, each assumed to append the address it received from to `X-Forwarded-For` or
+     * `Forwarded`, RFC 7239), or a list of the proxies' addresses and CIDR ranges, IPv4 or IPv6 (`'10.0.0.0/8'`,
+     * `'::1'`; an IPv4 entry also matches its IPv4-mapped IPv6 form). The headers are read from the right, only as
+     * far as trusted proxies wrote them; a peer that is not trusted is its own address, whatever it sends.
+     * Default `false`: the address is the TCP peer's (or what the PROXY protocol gave).
+     */
+    trustProxy?: false | number | readonly string[];
+    /**
+     * When `true`, every connection to our own listener must begin with a PROXY protocol header, version 1 or 2
+     * (as HAProxy and AWS NLB send it), which gives the client's address; one without it, or with a malformed one,
+     * is closed without an answer. Not with `server` (the PROXY protocol is then the business of that server's
+     * listener) nor, for now, with `key`/`cert`. Default `false`.
+     */
+    proxyProtocol?: boolean;
+    /**
+     * Milliseconds a connection has to send its PROXY protocol header (a proxy sends it at once); a slower one is
+     * closed without an answer. `handshakeTimeout` still runs from the TCP connection. Needs {@link proxyProtocol}.
+     * Default 5,000.
+     */
+    proxyProtocolTimeout?: number;
 }
 /** See {@link WebsocketServerOptions.slowClientPolicy}. */
 export type SlowClientPolicy = 'close' | 'drop' | 'queue';
