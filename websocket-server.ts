@@ -375,7 +375,7 @@ export interface MessageOutEvent {
   readonly client: Client | undefined;
   /** The topic of a `publish` (or of another server's published broadcast); `undefined` otherwise. */
   readonly topic: string | undefined;
-  /** The message as the application gave it. */
+  /** The message: a `string` for text; for binary, what the application gave, or (a broadcast) a view of its bytes. */
   readonly data: Sendable | Uint8Array;
   readonly binary: boolean;
   /** Its length in bytes (UTF-8 for text), before compression. */
