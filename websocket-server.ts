@@ -40,6 +40,7 @@ import { Buffer, isUtf8 } from 'node:buffer';
 import { createHash, getRandomValues, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
+import { channel as diagnosticsChannel } from 'node:diagnostics_channel';
 import { Server as HttpServer, STATUS_CODES, type IncomingMessage } from 'node:http';
 import { Server as HttpsServer } from 'node:https';
 import { createServer, isIPv4, isIPv6, Socket, type Server as NetServer } from 'node:net';
@@ -313,6 +314,87 @@ export interface ServerStats {
   readonly broadcastsReceived: number;
 }
 
+/**
+ * Who ended a connection, in a `websocket-server:connection-close` event: `'client'` sent the first Close frame;
+ * `'server'` closed, failed or dropped it (`close`, a protocol error, a slow client, a missed Pong, a shutdown);
+ * `'network'`: the TCP connection ended with no closing handshake that either side had started.
+ */
+export type ClosedBy = 'client' | 'server' | 'network';
+
+/** Published on `websocket-server:connection-open` once a client is in `server.clients`, before new-client. */
+export interface ConnectionOpenEvent {
+  readonly server: WebsocketServer;
+  readonly client: Client;
+}
+
+/** Published on `websocket-server:connection-close` once a client's TCP connection has closed, before client-left. */
+export interface ConnectionCloseEvent {
+  readonly server: WebsocketServer;
+  readonly client: Client;
+  /** As `client.handler.closeCode`: the code received, or sent when the server failed the connection; 1006 for none. */
+  readonly code: number;
+  /** As `client.handler.closeReason` (empty if none). */
+  readonly reason: string;
+  readonly closedBy: ClosedBy;
+  /** Milliseconds from the 101 response to the end of the TCP connection. */
+  readonly duration: number;
+}
+
+/** Published on `websocket-server:handshake-refused` for every refused opening handshake, as it is answered. */
+export interface HandshakeRefusedEvent {
+  readonly server: WebsocketServer;
+  /** The HTTP status answered (none reaches a connection dropped during TLS, which is published all the same). */
+  readonly status: number;
+  /** The refusal's stable code, e.g. `'WS_ERR_HANDSHAKE_UPGRADE_REQUIRED'` (as in `stats.handshakeFailures`). */
+  readonly code: string;
+  /** Why, in a sentence (`error.message`). */
+  readonly reason: string;
+  readonly error: HandshakeError;
+  /** The peer's address and port, as the socket reports them. */
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+}
+
+/** Published on `websocket-server:message-in` for every complete message received, before message-received. */
+export interface MessageInEvent {
+  readonly server: WebsocketServer;
+  readonly client: Client;
+  /** The message as message-received gets it: a `string` for text, a `Buffer` for binary. */
+  readonly data: Message;
+  readonly binary: boolean;
+  /** Its length in bytes (UTF-8 for text), after decompression. */
+  readonly byteLength: number;
+}
+
+/**
+ * Published on `websocket-server:message-out` once per call that sends a message: `sendMessage` or
+ * `client.handler.send` (with `client`), and once per broadcast, not per delivery: `sendMessageToAll`, `publish`,
+ * or a broadcast of another server arriving through the `adapter` (with `client` undefined). Streamed messages
+ * (`sendStream`, `sendFile`) are not published: their size is not known when they start.
+ */
+export interface MessageOutEvent {
+  readonly server: WebsocketServer;
+  /** The client it was sent to; `undefined` for a broadcast. */
+  readonly client: Client | undefined;
+  /** The topic of a `publish` (or of another server's published broadcast); `undefined` otherwise. */
+  readonly topic: string | undefined;
+  /** The message: a `string` for text; for binary, what the application gave, or (a broadcast) a view of its bytes. */
+  readonly data: Sendable | Uint8Array;
+  readonly binary: boolean;
+  /** Its length in bytes (UTF-8 for text), before compression. */
+  readonly byteLength: number;
+  /** How many of this server's clients it was written or queued to: 0 or 1 for a send, any number for a broadcast. */
+  readonly recipients: number;
+}
+
+/** Published on `websocket-server:error` for every failure `setFnError` receives (with or without one set). */
+export interface ServerErrorEvent {
+  readonly server: WebsocketServer;
+  readonly error: Error;
+  /** The client concerned; `null` for a refused handshake, or a callback failure without a client. */
+  readonly client: Client | null;
+}
+
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 // 2. Options: types, defaults and validation
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
@@ -474,6 +556,14 @@ export interface WebsocketServerOptions {
    * Default 5,000.
    */
   proxyProtocolTimeout?: number;
+  /**
+   * Stops the server when aborted, as `shutdownGracefully()` does: every client is closed with 1001 (Going Away)
+   * and the server stops listening. A signal already aborted lets nothing start: `runForever()` rejects (with the
+   * signal's reason as `cause`) and handshakes given to `handleUpgrade` are answered 503. The server listens to
+   * the signal from `runForever()` (or the first `handleUpgrade()`) until it shuts down, however it does.
+   * Default: none.
+   */
+  signal?: AbortSignal;
 }
 
 /** See {@link WebsocketServerOptions.slowClientPolicy}. */
@@ -519,6 +609,7 @@ const OPTIONS_WITHOUT_DEFAULT = [
   'origins',
   'adapter',
   'serverId',
+  'signal',
 ] as const;
 type OptionWithoutDefault = (typeof OPTIONS_WITHOUT_DEFAULT)[number];
 
@@ -640,6 +731,9 @@ function resolveOptions(options: WebsocketServerOptions): ResolvedOptions {
   checkStringList('origins', resolved.origins);
   checkAdapterOptions(resolved);
   checkProxyOptions(options, resolved);
+  if (resolved.signal !== undefined && !(resolved.signal instanceof AbortSignal)) {
+    throw new TypeError(`Cannot create the server: 'signal' must be an AbortSignal, not ${describeType(resolved.signal)}.`);
+  }
   return resolved;
 }
 
@@ -1063,8 +1157,81 @@ function errorWithCause(message: string, cause: unknown): Error {
 // 5. The server: lifecycle, listening, the client list, callbacks, broadcast, heartbeat, stats
 // ════════════════════════════════════════════════════════════════════════════════════════════════════════════
 
+/**
+ * The names of the `node:diagnostics_channel` channels the server publishes on, one per event of a connection's
+ * life; each event's fields are documented on its type ({@link ConnectionOpenEvent} and the others). An event is
+ * built only when its channel has a subscriber: with none, publishing costs one read of `hasSubscribers`.
+ *
+ * @example
+ * ```ts
+ * import { subscribe } from 'node:diagnostics_channel';
+ * subscribe(DiagnosticsChannel.CONNECTION_CLOSE, (message) => {
+ *   const { client, code, closedBy, duration } = message as ConnectionCloseEvent;
+ *   console.log(`client ${client.id} closed by the ${closedBy} with ${code} after ${duration} ms`);
+ * });
+ * ```
+ */
+export const DiagnosticsChannel = {
+  CONNECTION_OPEN: 'websocket-server:connection-open',
+  CONNECTION_CLOSE: 'websocket-server:connection-close',
+  HANDSHAKE_REFUSED: 'websocket-server:handshake-refused',
+  MESSAGE_IN: 'websocket-server:message-in',
+  MESSAGE_OUT: 'websocket-server:message-out',
+  ERROR: 'websocket-server:error',
+} as const;
+
+/**
+ * The channels, made once for the module. `diagnostics_channel` keeps one channel object per name for the
+ * process, so every copy of this file (and every subscriber) shares them.
+ */
+const channels = {
+  connectionOpen: diagnosticsChannel(DiagnosticsChannel.CONNECTION_OPEN),
+  connectionClose: diagnosticsChannel(DiagnosticsChannel.CONNECTION_CLOSE),
+  handshakeRefused: diagnosticsChannel(DiagnosticsChannel.HANDSHAKE_REFUSED),
+  messageIn: diagnosticsChannel(DiagnosticsChannel.MESSAGE_IN),
+  messageOut: diagnosticsChannel(DiagnosticsChannel.MESSAGE_OUT),
+  error: diagnosticsChannel(DiagnosticsChannel.ERROR),
+} as const;
+
+// Each publisher below is called only after its caller found `hasSubscribers` true. A subscriber that throws does
+// not reach the server: `diagnostics_channel` catches it and rethrows it on the next tick, as an
+// 'uncaughtException' of the process, where the application sees its own bug.
+
+function publishMessageIn(server: WebsocketServer, client: Client, data: Message, utf8: Buffer | undefined): void {
+  const binary = typeof data !== 'string';
+  const byteLength = typeof data === 'string' ? (utf8?.length ?? Buffer.byteLength(data, 'utf8')) : data.length;
+  channels.messageIn.publish({ server, client, data, binary, byteLength } satisfies MessageInEvent);
+}
+
+function publishMessageOut(
+  server: WebsocketServer,
+  client: Client | undefined,
+  topic: string | undefined,
+  data: Sendable | Uint8Array,
+  recipients: number,
+): void {
+  const byteLength = typeof data === 'string' ? Buffer.byteLength(data, 'utf8') : data.byteLength;
+  const event: MessageOutEvent = { server, client, topic, data, binary: typeof data !== 'string', byteLength, recipients };
+  channels.messageOut.publish(event);
+}
+
+function publishRefusal(server: WebsocketServer, socket: Socket, error: HandshakeError): void {
+  const event: HandshakeRefusedEvent = {
+    server,
+    status: error.status,
+    code: error.code,
+    reason: error.message,
+    error,
+    remoteAddress: socket.remoteAddress ?? '',
+    remotePort: socket.remotePort ?? 0,
+  };
+  channels.handshakeRefused.publish(event);
+}
+
 /** What a {@link ClientHandler} needs from its server. One per server, shared by all its connections. */
 interface ServerContext {
+  /** The server, as diagnostics events name it. */
+  readonly server: WebsocketServer;
   readonly maxMessageSize: number;
   readonly maxFragments: number;
   readonly maxBufferedChunks: number;
@@ -1132,6 +1299,10 @@ export class WebsocketServer<Data = unknown> {
   #lifecycle: 'stopped' | 'starting' | 'running' = 'stopped';
   /** Counts the shutdowns, so that a start they overtook can tell. */
   #runs = 0;
+  /** The `signal` option, listened to while the server runs. */
+  readonly #signal: SignalWatch;
+  /** The shutdown that `Symbol.asyncDispose` started: a second call waits for the same one. */
+  #disposed: Promise<void> | undefined;
   #nextClientId = 1;
   #acceptingConnections = true;
   readonly #deflateConfig: ResolvedDeflateOptions | undefined;
@@ -1163,6 +1334,7 @@ export class WebsocketServer<Data = unknown> {
     this.#deflateConfig = resolveDeflateOptions(this.#options.perMessageDeflate);
     this.#zlibLimiter = this.#deflateConfig && new ZlibLimiter(this.#deflateConfig.concurrencyLimit);
     this.#context = {
+      server: this as WebsocketServer,
       maxMessageSize: this.#options.maxMessageSize,
       maxFragments: this.#options.maxFragments,
       maxBufferedChunks: this.#options.maxBufferedChunks,
@@ -1178,8 +1350,9 @@ export class WebsocketServer<Data = unknown> {
       drained: (client) => this.#runCallback(this.#onDrain, client as Client<Data>, 'drain'),
     };
     this.#handshake = new Handshake(this.#options, this.#log, this.#deflateConfig, this.#zlibLimiter, {
+      server: this as WebsocketServer,
       connectionCount: () => this.#clients.size,
-      accepting: () => this.#acceptingConnections,
+      accepting: () => this.#acceptingConnections && this.#options.signal?.aborted !== true,
       authenticator: () => this.#onAuthenticate,
       connect: (socket, request, accepted, codec) => this.#addClient(socket, request, accepted, codec),
       callbackFailed: (error, name) => this.#callbackFailed(error, null, name),
@@ -1196,6 +1369,10 @@ export class WebsocketServer<Data = unknown> {
         topics: () => this.#topics.names(),
       });
     this.#topics = new Topics((topic, exists) => this.#adapter?.topicChanged(topic, exists));
+    this.#signal = new SignalWatch(this.#options.signal, () => {
+      this.#log.info('the signal was aborted: shutting down');
+      this.shutdownGracefully().catch((error: unknown) => this.#log.error(`the shutdown failed: ${describeError(error)}`));
+    });
   }
 
   /**
@@ -1254,9 +1431,13 @@ export class WebsocketServer<Data = unknown> {
    */
   async runForever(): Promise<void> {
     if (this.#lifecycle !== 'stopped') throw new Error('Cannot start the server: it is already running.');
+    const signal = this.#options.signal;
+    if (signal?.aborted === true) throw errorWithCause('Cannot start the server: its signal is aborted.', signal.reason);
     this.#lifecycle = 'starting';
     const run = this.#runs;
     const overtaken = (): boolean => this.#runs !== run;
+    // Watched from the start: an abort while starting shuts down, which the start notices (`overtaken`).
+    this.#signal.watch();
     try {
       if (this.#adapter !== undefined) {
         await this.#adapter.start();
@@ -1266,6 +1447,7 @@ export class WebsocketServer<Data = unknown> {
       this.#lifecycle = 'running';
     } catch (error) {
       this.#lifecycle = 'stopped';
+      this.#signal.unwatch();
       // Whatever failed after the adapter started must not leave its connections behind.
       await this.#adapter?.close();
       throw error;
@@ -1326,7 +1508,7 @@ export class WebsocketServer<Data = unknown> {
     const excluded = exclude === undefined ? undefined : excludedIds(exclude);
     // Published first: the other servers' clients need not wait for the whole local fan-out.
     this.#adapter?.publish(message, excluded, undefined);
-    return this.#sendToClients(message, excluded, this.#clients);
+    return this.#sendToClients(message, excluded, this.#clients, undefined);
   }
 
   /**
@@ -1364,7 +1546,7 @@ export class WebsocketServer<Data = unknown> {
     const excluded = exclude === undefined ? undefined : excludedIds(exclude);
     this.#adapter?.publish(message, excluded, topic);
     const subscribers = this.#topics.subscribersOf(topic);
-    return subscribers === undefined ? 0 : this.#sendToClients(message, excluded, subscribers);
+    return this.#sendToClients(message, excluded, subscribers ?? NO_CLIENTS, topic);
   }
 
   /** How many of this server's clients are subscribed to `topic`. */
@@ -1381,11 +1563,11 @@ export class WebsocketServer<Data = unknown> {
   /** A broadcast from another server: to all this server's clients, or to its subscribers of the topic. */
   #deliverBroadcast(message: string | Uint8Array, topic: string | undefined): void {
     const targets = topic === undefined ? this.#clients : this.#topics.subscribersOf(topic);
-    if (targets !== undefined) this.#sendToClients(message, undefined, targets);
+    this.#sendToClients(message, undefined, targets ?? NO_CLIENTS, topic);
   }
 
-  /** Sends a message to every open client of `targets` whose id is not in `excluded`. */
-  #sendToClients(message: Sendable, excluded: ReadonlySet<number> | undefined, targets: Iterable<Client>): number {
+  /** Sends a message to every open client of `targets` whose id is not in `excluded`; one message-out event. */
+  #sendToClients(message: Sendable, excluded: ReadonlySet<number> | undefined, targets: Iterable<Client>, topic: string | undefined): number {
     // The bytes are needed only to compress; the plain frame encodes the message itself.
     let bytes: Buffer | undefined;
     const opcode = typeof message === 'string' ? Opcode.TEXT : Opcode.BINARY;
@@ -1414,6 +1596,7 @@ export class WebsocketServer<Data = unknown> {
       }
       if (result !== 'dropped') sent++;
     }
+    if (channels.messageOut.hasSubscribers) publishMessageOut(this.#context.server, undefined, topic, message, sent);
     return sent;
   }
 
@@ -1492,6 +1675,7 @@ export class WebsocketServer<Data = unknown> {
     if (!(socket instanceof Socket)) {
       throw new TypeError(`handleUpgrade needs the net.Socket of an 'upgrade' event, not ${describeType(socket)}.`);
     }
+    this.#signal.watch();
     if (this.#adapter !== undefined && !this.#adapter.running) {
       // Without runForever() nothing else starts it; a failure leaves this server's own broadcasts working.
       this.#adapter.start().catch((error: unknown) => this.#log.error(`the adapter could not start: ${describeError(error)}`));
@@ -1503,10 +1687,16 @@ export class WebsocketServer<Data = unknown> {
   #stopListening(): Promise<void> {
     this.#runs++;
     if (this.#lifecycle === 'running') this.#lifecycle = 'stopped';
+    this.#signal.unwatch();
     const listenerClosed = this.#listener.stop();
     this.#handshake.dropAll();
     this.#stopHeartbeat();
     return listenerClosed;
+  }
+
+  static {
+    // `await using server = …` shuts the server down gracefully at the end of the block, once.
+    defineAsyncDispose(WebsocketServer.prototype, (server) => (server.#disposed ??= server.shutdownGracefully()));
   }
 
   // ── the clients: joining, callbacks into the application, leaving ─────────────────────────────────────────
@@ -1519,6 +1709,7 @@ export class WebsocketServer<Data = unknown> {
     this.#clients.add(client);
     this.#clientList = undefined;
     this.#startHeartbeat();
+    if (channels.connectionOpen.hasSubscribers) channels.connectionOpen.publish({ server: this.#context.server, client } satisfies ConnectionOpenEvent);
     // Guarded: building the line costs more than the rest of this bookkeeping.
     if (this.#log.enabled('info')) {
       this.#log.info(
@@ -1559,6 +1750,7 @@ export class WebsocketServer<Data = unknown> {
   }
 
   #reportError(error: Error, client: Client<Data> | null): void {
+    if (channels.error.hasSubscribers) channels.error.publish({ server: this.#context.server, error, client } satisfies ServerErrorEvent);
     if (error instanceof WebSocketError && !(error instanceof HandshakeError) && client !== null) {
       this.#log.info(`client ${client.id} failed: ${error.closeCode} ${error.message}`);
     }
@@ -1619,6 +1811,81 @@ export class WebsocketServer<Data = unknown> {
     for (const client of this.#clients) internals.heartbeat(client.handler, now, pingInterval, pingTimeout);
   }
 }
+
+/**
+ * `Symbol.asyncDispose`'s type where the compiler's library declares it (TypeScript >= 5.2, or the polyfill in
+ * @types/node 20 and 22); `never` where it does not (TypeScript 5.0 or 5.1 with @types/node 24).
+ */
+type AsyncDisposeSymbol = SymbolConstructor extends { readonly asyncDispose: infer Key extends symbol } ? Key : never;
+
+/** A server's `[Symbol.asyncDispose]()`, where the symbol is declared; nothing where it is not. */
+type AsyncDisposableServer = { [Key in AsyncDisposeSymbol]: () => Promise<void> };
+
+/**
+ * `[Symbol.asyncDispose]()` shuts the server down gracefully, as `shutdownGracefully()` does (1001, Going Away);
+ * called again, it returns the same promise. So `await using` stops a server at the end of its block.
+ *
+ * @example
+ * ```ts
+ * {
+ *   await using server = new WebsocketServer({ port: 0 });
+ *   await server.runForever();
+ *   // ... serve ...
+ * } // every client has been closed with 1001 and the server has stopped listening
+ * ```
+ */
+export interface WebsocketServer<Data = unknown> extends AsyncDisposableServer {}
+
+/**
+ * Defines `[Symbol.asyncDispose]()` on the server's prototype, where the runtime has the symbol (Node >= 20, Bun,
+ * Deno). Not in the class body: TypeScript 5.0's library has no `Symbol.asyncDispose` to name the method by; its
+ * type is declared by the interface {@link WebsocketServer}, merged with the class, wherever the symbol is declared.
+ */
+function defineAsyncDispose(prototype: WebsocketServer, dispose: (server: WebsocketServer) => Promise<void>): void {
+  const asyncDispose = (Symbol as { readonly asyncDispose?: symbol }).asyncDispose;
+  if (asyncDispose === undefined) return;
+  Object.defineProperty(prototype, asyncDispose, {
+    value: function (this: WebsocketServer): Promise<void> {
+      return dispose(this);
+    },
+    writable: true,
+    configurable: true,
+  });
+}
+
+/**
+ * The `signal` option: listened to from the start of the server until it shuts down, however it does, so that a
+ * long-lived signal (a process-wide one, reused by servers made again and again) collects no listener.
+ */
+class SignalWatch {
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort: () => void;
+  #watching = false;
+
+  constructor(signal: AbortSignal | undefined, aborted: () => void) {
+    this.#signal = signal;
+    this.#onAbort = () => {
+      this.#watching = false;
+      aborted();
+    };
+  }
+
+  /** Listens, if there is a signal not listened to yet. An aborted one is left alone: it stopped nothing. */
+  watch(): void {
+    if (this.#signal === undefined || this.#signal.aborted || this.#watching) return;
+    this.#watching = true;
+    this.#signal.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  unwatch(): void {
+    if (!this.#watching) return;
+    this.#watching = false;
+    this.#signal!.removeEventListener('abort', this.#onAbort);
+  }
+}
+
+/** The empty set of clients, for a broadcast to a topic nobody is subscribed to. */
+const NO_CLIENTS: ReadonlySet<Client> = new Set();
 
 /**
  * A server's topics (`subscribe`, `publish`): each topic's subscribers, in the order they joined. A topic exists
@@ -2041,6 +2308,8 @@ async function readPem(value: string | Buffer, name: 'key' | 'cert'): Promise<st
 
 /** What the opening handshake needs from its server. */
 interface HandshakeHost {
+  /** The server, as diagnostics events name it. */
+  readonly server: WebsocketServer;
   /** The connected clients: with the handshakes in progress, they count toward `maxConnections`. */
   connectionCount(): number;
   /** `false` after `denyNewConnections()`: handshakes are answered 503. */
@@ -2121,12 +2390,11 @@ class Handshake {
   readonly #inTls = new Map<Socket, { readonly timer: ReturnType<typeof setTimeout>; readonly deadline: number }>();
   /** Refusals by code, for `stats`. */
   readonly #failures: Record<string, number> = {};
-  /** Set when `maxConnections` refused a connection, cleared when one is accepted: one warning per episode. */
-  #atLimitWarned = false;
   /** The `trustProxy` rule; `undefined` when no proxy is trusted. */
   readonly #proxyTrust: ProxyTrust | undefined;
   /** Set at the first trouble with a proxy's header or PROXY header: that one is a warning, later ones info. */
   #proxyWarned = false;
+  readonly #refusalLog: RefusalLog;
 
   constructor(
     options: ResolvedOptions,
@@ -2143,6 +2411,7 @@ class Handshake {
     this.#origins = options.origins && new Set(options.origins.map((origin) => origin.toLowerCase()));
     const trust = options.trustProxy;
     this.#proxyTrust = trust === false || trust === 0 || (Array.isArray(trust) && trust.length === 0) ? undefined : new ProxyTrust(trust);
+    this.#refusalLog = new RefusalLog(log, options);
   }
 
   /** The refusals so far, by code: a copy. */
@@ -2158,7 +2427,6 @@ class Handshake {
     if (proxied) pending.deadline = performance.now() + timeout;
     // Answered at once, before reading: holding the request of a connection we will refuse costs for nothing.
     if (full) this.#refuse(socket, handshakeFailure('TOO_MANY_CONNECTIONS'));
-    else this.#atLimitWarned = false;
   }
 
   /** A connection whose request `node:http` has already read (`handleUpgrade`); `head` is what followed it. */
@@ -2221,20 +2489,15 @@ class Handshake {
 
   /** Logs, counts and drops a connection refused before it could get an HTTP answer (still in its TLS handshake). */
   #dropDuringTls(socket: Socket, error: HandshakeError): void {
-    this.#log.info(`dropped a connection from ${formatHostPort(socket.remoteAddress, socket.remotePort)} during TLS: ${error.message}`);
-    this.#countFailure(error);
+    this.#refusalLog.refused(error, `dropped a connection from ${formatHostPort(socket.remoteAddress, socket.remotePort)} during TLS: ${error.message}`);
+    this.#countFailure(socket, error);
     socket.destroy();
   }
 
-  /** Counts a refusal by its code in `stats`; the first of an episode at `maxConnections` is also a warning. */
-  #countFailure(error: HandshakeError): void {
+  /** Counts a refusal by its code in `stats`, and publishes it to diagnostics subscribers. */
+  #countFailure(socket: Socket, error: HandshakeError): void {
     this.#failures[error.code] = (this.#failures[error.code] ?? 0) + 1;
-    if (error.code !== 'WS_ERR_HANDSHAKE_TOO_MANY_CONNECTIONS' || this.#atLimitWarned) return;
-    this.#atLimitWarned = true;
-    this.#log.log(
-      'warning',
-      `maxConnections (${this.#options.maxConnections}) is reached: new connections are refused until some leave`,
-    );
+    if (channels.handshakeRefused.hasSubscribers) publishRefusal(this.#host.server, socket, error);
   }
 
   /** Watches a socket until its handshake completes or is refused: timer, listeners, shutdown. */
@@ -2350,7 +2613,7 @@ class Handshake {
       `closed a connection from ${formatHostPort(socket.remoteAddress, socket.remotePort)}: ${error.message} ` +
         '(proxyProtocol is on: does every peer send the PROXY protocol, e.g. `send-proxy` in HAProxy?)',
     );
-    this.#countFailure(error);
+    this.#countFailure(socket, error);
     this.#host.refused(error);
     socket.destroy();
   }
@@ -2534,11 +2797,11 @@ class Handshake {
     pending.phase = 'refused';
     pending.bytes = undefined;
     socket.resume();
-    this.#log.info(
-      `refused a handshake from ${formatHostPort(socket.remoteAddress, socket.remotePort)}: ` +
-        `${error.status} ${error.message}`,
+    this.#refusalLog.refused(
+      error,
+      `refused a handshake from ${formatHostPort(socket.remoteAddress, socket.remotePort)}: ${error.status} ${error.message}`,
     );
-    this.#countFailure(error);
+    this.#countFailure(socket, error);
     if (!REFUSALS_AFTER_CALLBACK_FAILURE.has(error.code)) this.#host.refused(error);
     // The descriptor is freed as soon as the answer (and our FIN) has reached the kernel, which delivers it:
     // a refused connection, above all one refused for want of room, must not hold a descriptor for seconds.
@@ -2571,6 +2834,93 @@ class Handshake {
     request.detach();
     const handler = this.#host.connect(socket, request, accepted, codec);
     if (firstFrames.length > 0) connectionInternals.receive(handler, firstFrames);
+  }
+}
+
+/** At most one warning per kind of refusal in this many milliseconds; the others are logged at `info`. */
+const REFUSAL_WARNING_INTERVAL = 60_000;
+
+/**
+ * What an operator should check when a kind of refusal happens, as the warning about it says. Kinds without a hint
+ * are logged at `info` only: the application's own refusals (`setFnAuthenticate`: FORBIDDEN, REFUSED), and those
+ * that follow a failure of its function, which is logged at `error` already.
+ */
+const REFUSAL_HINTS: Partial<Record<keyof typeof HANDSHAKE_FAILURES, (options: ResolvedOptions) => string>> = {
+  MALFORMED_REQUEST_LINE: () => 'a client that does not speak HTTP/1.1: a port scanner, or a TLS client on a plain ws:// port?',
+  MALFORMED_HEADER: () => 'a client or proxy that sends malformed header lines',
+  BARE_LINE_FEED: () => 'a hand-written client that ends lines with LF alone instead of CR LF',
+  HTTP_VERSION_TOO_OLD: () => 'a proxy that speaks HTTP/1.0 upstream? (nginx: proxy_http_version 1.1)',
+  HTTP_VERSION_NOT_SUPPORTED: () => 'a client or proxy speaking HTTP/2 or later to us: make the proxy speak HTTP/1.1 upstream',
+  REQUEST_LINE_TOO_LONG: () => 'clients put long query strings in the URL: move the data into the first message',
+  HEADERS_TOO_LARGE: (options) => `large cookies, or headers a proxy adds? raise maxHeaderSize (now ${options.maxHeaderSize} bytes) if the clients are yours`,
+  TOO_MANY_HEADERS: () => 'a client or a chain of proxies that sends more header fields than any browser does',
+  NOT_ACCEPTING: () => 'denyNewConnections() was called, or the signal option was aborted: call allowNewConnections() to accept again',
+  TOO_MANY_CONNECTIONS: (options) =>
+    `maxConnections (${options.maxConnections}) is reached: new connections are refused until some leave; raise ` +
+    'maxConnections (and the descriptor limit, ulimit -n) if the machine can hold more',
+  METHOD_NOT_ALLOWED: () => 'a health check or crawler sends other methods than GET here: point it at another path',
+  UPGRADE_REQUIRED: () =>
+    'a request reached us without "Upgrade: websocket": a proxy that drops hop-by-hop headers? (nginx: ' +
+    'proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade"), or a plain HTTP request',
+  MISSING_CONNECTION_UPGRADE: () => 'a proxy that drops or rewrites the Connection header? (nginx: proxy_set_header Connection "upgrade")',
+  MISSING_HOST: () => 'a hand-written client that sends no Host header',
+  MISSING_VERSION: () => 'a client that is not a WebSocket client, or a proxy that drops Sec-WebSocket-* headers',
+  UNSUPPORTED_VERSION: () => 'an old WebSocket client (only version 13, RFC 6455, is spoken)',
+  INVALID_KEY: () => 'a client or proxy that mangles Sec-WebSocket-Key',
+  UNEXPECTED_BODY: () => 'a client that sends a body with its upgrade request',
+  INVALID_EXTENSIONS: () => 'a client whose Sec-WebSocket-Extensions header is malformed',
+  NOT_FOUND: (options) => `clients ask for another path than '${options.path ?? ''}': check their URL, and whether a proxy rewrites it`,
+  INVALID_SUBPROTOCOLS: () => 'a client whose Sec-WebSocket-Protocol header is malformed',
+  ORIGIN_NOT_ALLOWED: () => 'a page from an origin not in the origins option: add it there if the page is yours',
+  SUBPROTOCOL_REQUIRED: () => 'clients offer none of the subprotocols option: an old version of the client?',
+  AUTHENTICATION_TIMEOUT: (options) => `setFnAuthenticate did not answer within handshakeTimeout (${options.handshakeTimeout} ms): a slow session store?`,
+  HANDSHAKE_TIMEOUT: (options) =>
+    `clients that do not complete their request within handshakeTimeout (${options.handshakeTimeout} ms): idle proxy ` +
+    'connections, slow networks, a TLS client on a plain port, or a slow-loris attack',
+};
+
+/**
+ * The log of refusals an operator can act on: the first refusal of each kind (by its stable code) is a warning
+ * with a hint, as is the first after {@link REFUSAL_WARNING_INTERVAL}, which also counts those logged at `info`
+ * meanwhile. The default level (`warning`) thus says why upgrades fail when a proxy or a setting breaks them all,
+ * without a line per request. Memory is bounded: one entry per kind, and the kinds are a fixed set.
+ */
+class RefusalLog {
+  readonly #log: LevelLogger;
+  readonly #options: ResolvedOptions;
+  /** By refusal code: when its last warning was written, and how many refusals were logged at info since. */
+  readonly #warned = new Map<string, { at: number; since: number }>();
+
+  constructor(log: LevelLogger, options: ResolvedOptions) {
+    this.#log = log;
+    this.#options = options;
+  }
+
+  /** Logs `line`, the refusal's own: as a warning with a hint, or at info when this kind warned recently. */
+  refused(error: HandshakeError, line: string): void {
+    const hint = REFUSAL_HINTS[error.code.slice('WS_ERR_HANDSHAKE_'.length) as keyof typeof HANDSHAKE_FAILURES];
+    if (hint === undefined || !this.#log.enabled('warning')) {
+      this.#log.info(line);
+      return;
+    }
+    // Wall-clock time, read only on refusals: coarse enough for a once-a-minute limit.
+    const now = Date.now();
+    const last = this.#warned.get(error.code);
+    if (last !== undefined && now - last.at < REFUSAL_WARNING_INTERVAL) {
+      last.since++;
+      this.#log.info(line);
+      return;
+    }
+    this.#warned.set(error.code, { at: now, since: 0 });
+    const count =
+      last === undefined
+        ? 'the first of its kind'
+        : `${last.since} more of its kind since the last warning ${Math.round((now - last.at) / 1000)} s ago`;
+    this.#log.log(
+      'warning',
+      `${line} (${count}; at most one warning a minute for ${error.status} ${error.code}, the others at info). ` +
+        `Check: ${hint(this.#options)}.`,
+    );
   }
 }
 
@@ -3338,6 +3688,10 @@ export class ClientHandler {
   #closeCode: number | undefined;
   #closeReason = '';
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Who started the end of the connection: set by the first to, `'network'` if neither did. */
+  #closedBy: ClosedBy | undefined;
+  /** When the 101 response went (`performance.now()`), for the duration in the connection-close event. */
+  readonly #openedAt: number;
   #closed: Promise<void> | undefined;
   #resolveClosed: (() => void) | undefined;
   /** Why reading is paused: bits of {@link ReadPause}, none while reading. */
@@ -3358,7 +3712,7 @@ export class ClientHandler {
     this.request = request;
     this.protocol = accepted.protocol;
     this.client = new ClientRecord(id, this, request, accepted);
-    this.#pingSentAt = performance.now();
+    this.#pingSentAt = this.#openedAt = performance.now();
     this.#parser = new FrameParser(new ClientHandler.#ParserEvents(this), {
       maxMessageSize: context.maxMessageSize,
       inflater: deflate,
@@ -3482,10 +3836,15 @@ export class ClientHandler {
    * @returns `'written'`, `'queued'`, or `'dropped'` (connection not open, or a slow client: `slowClientPolicy`).
    */
   send(message: Sendable): SendResult {
-    if (this.#state !== 'open') return this.#sendQueue.dropped();
+    let result: SendResult;
     const deflate = this.#deflate;
-    if (deflate === undefined) return this.#sendQueue.sendFrame(encodeDataFrame(message));
-    return this.#sendQueue.sendWithDeflate(message, deflate);
+    if (this.#state !== 'open') result = this.#sendQueue.dropped();
+    else if (deflate === undefined) result = this.#sendQueue.sendFrame(encodeDataFrame(message));
+    else result = this.#sendQueue.sendWithDeflate(message, deflate);
+    if (channels.messageOut.hasSubscribers) {
+      publishMessageOut(this.#context.server, this.client, undefined, message, result === 'dropped' ? 0 : 1);
+    }
+    return result;
   }
 
   /** Sends a message as compressed for this connection, or shared with others (a broadcast). */
@@ -3553,6 +3912,7 @@ export class ClientHandler {
     checkCloseArguments(code, reason);
     if (this.#state !== 'open') return;
     this.#state = 'closing';
+    this.#closedBy ??= 'server';
     this.#sendQueue.sendClose(encodeClosePayload(code, reason));
     this.#armCloseTimer();
   }
@@ -3562,6 +3922,7 @@ export class ClientHandler {
     if (this.#state === 'closed') return;
     this.#parser.stop();
     if (this.#state === 'open') this.#state = 'closing';
+    this.#closedBy ??= 'server';
     this.#socket.destroy();
   }
 
@@ -3586,6 +3947,7 @@ export class ClientHandler {
   #onText(text: string, bytes: Buffer | undefined): void {
     if (this.#context.log.debugEnabled) this.#context.log.debug(`client ${this.client.id} sent text (${text.length} chars)`);
     this.#context.stats.messagesIn++;
+    if (channels.messageIn.hasSubscribers) publishMessageIn(this.#context.server, this.client, text, bytes);
     // A message callback may read more (resumeReading): the text of an outer callback is put back after.
     const outer = deliveredText.text;
     const outerBytes = deliveredText.bytes;
@@ -3602,6 +3964,7 @@ export class ClientHandler {
   #onBinary(data: Buffer): void {
     if (this.#context.log.debugEnabled) this.#context.log.debug(`client ${this.client.id} sent binary (${data.length} bytes)`);
     this.#context.stats.messagesIn++;
+    if (channels.messageIn.hasSubscribers) publishMessageIn(this.#context.server, this.client, data, undefined);
     this.#context.messageReceived(this.client, data);
   }
 
@@ -3628,6 +3991,7 @@ export class ClientHandler {
   #onClose(code: number, reason: string): void {
     this.#closeCode = code;
     this.#closeReason = reason;
+    this.#closedBy ??= 'client';
     const sendQueue = this.#sendQueue;
     if (!sendQueue.closeFrameTaken) {
       // Echo the code (§5.5.1) at once, dropping what was queued; a Close without a code is answered without one.
@@ -3701,6 +4065,7 @@ export class ClientHandler {
     if (this.#state === 'closed') return;
     this.#closeCode = error.closeCode;
     this.#closeReason = '';
+    this.#closedBy ??= 'server';
     this.#context.connectionFailed(this.client, error);
     const sendQueue = this.#sendQueue;
     const droppedClose =
@@ -3769,10 +4134,23 @@ export class ClientHandler {
     if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
     this.#closeTimer = undefined;
     this.#closeCode ??= CloseCode.ABNORMAL;
+    if (channels.connectionClose.hasSubscribers) this.#publishClose();
     this.#context.connectionClosed(this.client);
     const resolve = this.#resolveClosed;
     this.#resolveClosed = undefined;
     resolve?.();
+  }
+
+  #publishClose(): void {
+    const event: ConnectionCloseEvent = {
+      server: this.#context.server,
+      client: this.client,
+      code: this.#closeCode ?? CloseCode.ABNORMAL,
+      reason: this.#closeReason,
+      closedBy: this.#closedBy ?? 'network',
+      duration: performance.now() - this.#openedAt,
+    };
+    channels.connectionClose.publish(event);
   }
 }
 

@@ -280,6 +280,80 @@ export interface ServerStats {
     /** Broadcasts of other servers received from the `adapter` and sent to this server's clients. */
     readonly broadcastsReceived: number;
 }
+/**
+ * Who ended a connection, in a `websocket-server:connection-close` event: `'client'` sent the first Close frame;
+ * `'server'` closed, failed or dropped it (`close`, a protocol error, a slow client, a missed Pong, a shutdown);
+ * `'network'`: the TCP connection ended with no closing handshake that either side had started.
+ */
+export type ClosedBy = 'client' | 'server' | 'network';
+/** Published on `websocket-server:connection-open` once a client is in `server.clients`, before new-client. */
+export interface ConnectionOpenEvent {
+    readonly server: WebsocketServer;
+    readonly client: Client;
+}
+/** Published on `websocket-server:connection-close` once a client's TCP connection has closed, before client-left. */
+export interface ConnectionCloseEvent {
+    readonly server: WebsocketServer;
+    readonly client: Client;
+    /** As `client.handler.closeCode`: the code received, or sent when the server failed the connection; 1006 for none. */
+    readonly code: number;
+    /** As `client.handler.closeReason` (empty if none). */
+    readonly reason: string;
+    readonly closedBy: ClosedBy;
+    /** Milliseconds from the 101 response to the end of the TCP connection. */
+    readonly duration: number;
+}
+/** Published on `websocket-server:handshake-refused` for every refused opening handshake, as it is answered. */
+export interface HandshakeRefusedEvent {
+    readonly server: WebsocketServer;
+    /** The HTTP status answered (none reaches a connection dropped during TLS, which is published all the same). */
+    readonly status: number;
+    /** The refusal's stable code, e.g. `'WS_ERR_HANDSHAKE_UPGRADE_REQUIRED'` (as in `stats.handshakeFailures`). */
+    readonly code: string;
+    /** Why, in a sentence (`error.message`). */
+    readonly reason: string;
+    readonly error: HandshakeError;
+    /** The peer's address and port, as the socket reports them. */
+    readonly remoteAddress: string;
+    readonly remotePort: number;
+}
+/** Published on `websocket-server:message-in` for every complete message received, before message-received. */
+export interface MessageInEvent {
+    readonly server: WebsocketServer;
+    readonly client: Client;
+    /** The message as message-received gets it: a `string` for text, a `Buffer` for binary. */
+    readonly data: Message;
+    readonly binary: boolean;
+    /** Its length in bytes (UTF-8 for text), after decompression. */
+    readonly byteLength: number;
+}
+/**
+ * Published on `websocket-server:message-out` once per call that sends a message: `sendMessage` or
+ * `client.handler.send` (with `client`), and once per broadcast, not per delivery: `sendMessageToAll`, `publish`,
+ * or a broadcast of another server arriving through the `adapter` (with `client` undefined). Streamed messages
+ * (`sendStream`, `sendFile`) are not published: their size is not known when they start.
+ */
+export interface MessageOutEvent {
+    readonly server: WebsocketServer;
+    /** The client it was sent to; `undefined` for a broadcast. */
+    readonly client: Client | undefined;
+    /** The topic of a `publish` (or of another server's published broadcast); `undefined` otherwise. */
+    readonly topic: string | undefined;
+    /** The message: a `string` for text; for binary, what the application gave, or (a broadcast) a view of its bytes. */
+    readonly data: Sendable | Uint8Array;
+    readonly binary: boolean;
+    /** Its length in bytes (UTF-8 for text), before compression. */
+    readonly byteLength: number;
+    /** How many of this server's clients it was written or queued to: 0 or 1 for a send, any number for a broadcast. */
+    readonly recipients: number;
+}
+/** Published on `websocket-server:error` for every failure `setFnError` receives (with or without one set). */
+export interface ServerErrorEvent {
+    readonly server: WebsocketServer;
+    readonly error: Error;
+    /** The client concerned; `null` for a refused handshake, or a callback failure without a client. */
+    readonly client: Client | null;
+}
 /** Options of {@link WebsocketServer}. Every one is optional. */
 export interface WebsocketServerOptions {
     /** TCP port to listen on. Default `0`: an ephemeral port, read back from {@link WebsocketServer.port}. */
@@ -437,6 +511,14 @@ export interface WebsocketServerOptions {
      * Default 5,000.
      */
     proxyProtocolTimeout?: number;
+    /**
+     * Stops the server when aborted, as `shutdownGracefully()` does: every client is closed with 1001 (Going Away)
+     * and the server stops listening. A signal already aborted lets nothing start: `runForever()` rejects (with the
+     * signal's reason as `cause`) and handshakes given to `handleUpgrade` are answered 503. The server listens to
+     * the signal from `runForever()` (or the first `handleUpgrade()`) until it shuts down, however it does.
+     * Default: none.
+     */
+    signal?: AbortSignal;
 }
 /** See {@link WebsocketServerOptions.slowClientPolicy}. */
 export type SlowClientPolicy = 'close' | 'drop' | 'queue';
@@ -531,6 +613,28 @@ export declare class HandshakeError extends WebSocketError {
     readonly headers: Readonly<Record<string, string>>;
     constructor(message: string, code: string, status: number, headers?: Readonly<Record<string, string>>);
 }
+/**
+ * The names of the `node:diagnostics_channel` channels the server publishes on, one per event of a connection's
+ * life; each event's fields are documented on its type ({@link ConnectionOpenEvent} and the others). An event is
+ * built only when its channel has a subscriber: with none, publishing costs one read of `hasSubscribers`.
+ *
+ * @example
+ * ```ts
+ * import { subscribe } from 'node:diagnostics_channel';
+ * subscribe(DiagnosticsChannel.CONNECTION_CLOSE, (message) => {
+ *   const { client, code, closedBy, duration } = message as ConnectionCloseEvent;
+ *   console.log(`client ${client.id} closed by the ${closedBy} with ${code} after ${duration} ms`);
+ * });
+ * ```
+ */
+export declare const DiagnosticsChannel: {
+    readonly CONNECTION_OPEN: 'websocket-server:connection-open';
+    readonly CONNECTION_CLOSE: 'websocket-server:connection-close';
+    readonly HANDSHAKE_REFUSED: 'websocket-server:handshake-refused';
+    readonly MESSAGE_IN: 'websocket-server:message-in';
+    readonly MESSAGE_OUT: 'websocket-server:message-out';
+    readonly ERROR: 'websocket-server:error';
+};
 /**
  * A WebSocket server with the callback API of Python's `python-websocket-server`.
  *
@@ -678,6 +782,32 @@ export declare class WebsocketServer<Data = unknown> {
      * @throws {TypeError} if `socket` is not a `net.Socket` (or a `tls.TLSSocket`).
      */
     handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
+}
+/**
+ * `Symbol.asyncDispose`'s type where the compiler's library declares it (TypeScript >= 5.2, or the polyfill in
+ * @types/node 20 and 22); `never` where it does not (TypeScript 5.0 or 5.1 with @types/node 24).
+ */
+type AsyncDisposeSymbol = SymbolConstructor extends {
+    readonly asyncDispose: infer Key extends symbol;
+} ? Key : never;
+/** A server's `[Symbol.asyncDispose]()`, where the symbol is declared; nothing where it is not. */
+type AsyncDisposableServer = {
+    [Key in AsyncDisposeSymbol]: () => Promise<void>;
+};
+/**
+ * `[Symbol.asyncDispose]()` shuts the server down gracefully, as `shutdownGracefully()` does (1001, Going Away);
+ * called again, it returns the same promise. So `await using` stops a server at the end of its block.
+ *
+ * @example
+ * ```ts
+ * {
+ *   await using server = new WebsocketServer({ port: 0 });
+ *   await server.runForever();
+ *   // ... serve ...
+ * } // every client has been closed with 1001 and the server has stopped listening
+ * ```
+ */
+export interface WebsocketServer<Data = unknown> extends AsyncDisposableServer {
 }
 /**
  * One client's connection: `client.handler`. Sends messages, pings, and closes; reports its state.
@@ -840,3 +970,4 @@ export declare class FrameParser {
     /** Discards all further input and frees what is buffered. */
     stop(): void;
 }
+export {};

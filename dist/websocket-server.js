@@ -40,6 +40,7 @@ import { Buffer, isUtf8 } from 'node:buffer';
 import { createHash, getRandomValues, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
+import { channel as diagnosticsChannel } from 'node:diagnostics_channel';
 import { Server as HttpServer, STATUS_CODES } from 'node:http';
 import { Server as HttpsServer } from 'node:https';
 import { createServer, isIPv4, isIPv6, Socket } from 'node:net';
@@ -59,6 +60,7 @@ const OPTIONS_WITHOUT_DEFAULT = [
     'origins',
     'adapter',
     'serverId',
+    'signal',
 ];
 /** The default of every other option (each documented on {@link WebsocketServerOptions}). */
 const DEFAULTS = {
@@ -165,6 +167,9 @@ function resolveOptions(options) {
     checkStringList('origins', resolved.origins);
     checkAdapterOptions(resolved);
     checkProxyOptions(options, resolved);
+    if (resolved.signal !== undefined && !(resolved.signal instanceof AbortSignal)) {
+        throw new TypeError(`Cannot create the server: 'signal' must be an AbortSignal, not ${describeType(resolved.signal)}.`);
+    }
     return resolved;
 }
 /** The permessage-deflate settings with their defaults, or `undefined` when compression is off. */
@@ -534,6 +539,68 @@ function handshakeFailure(kind) {
 function errorWithCause(message, cause) {
     return new Error(message, { cause });
 }
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+// 5. The server: lifecycle, listening, the client list, callbacks, broadcast, heartbeat, stats
+// ════════════════════════════════════════════════════════════════════════════════════════════════════════════
+/**
+ * The names of the `node:diagnostics_channel` channels the server publishes on, one per event of a connection's
+ * life; each event's fields are documented on its type ({@link ConnectionOpenEvent} and the others). An event is
+ * built only when its channel has a subscriber: with none, publishing costs one read of `hasSubscribers`.
+ *
+ * @example
+ * ```ts
+ * import { subscribe } from 'node:diagnostics_channel';
+ * subscribe(DiagnosticsChannel.CONNECTION_CLOSE, (message) => {
+ *   const { client, code, closedBy, duration } = message as ConnectionCloseEvent;
+ *   console.log(`client ${client.id} closed by the ${closedBy} with ${code} after ${duration} ms`);
+ * });
+ * ```
+ */
+export const DiagnosticsChannel = {
+    CONNECTION_OPEN: 'websocket-server:connection-open',
+    CONNECTION_CLOSE: 'websocket-server:connection-close',
+    HANDSHAKE_REFUSED: 'websocket-server:handshake-refused',
+    MESSAGE_IN: 'websocket-server:message-in',
+    MESSAGE_OUT: 'websocket-server:message-out',
+    ERROR: 'websocket-server:error',
+};
+/**
+ * The channels, made once for the module. `diagnostics_channel` keeps one channel object per name for the
+ * process, so every copy of this file (and every subscriber) shares them.
+ */
+const channels = {
+    connectionOpen: diagnosticsChannel(DiagnosticsChannel.CONNECTION_OPEN),
+    connectionClose: diagnosticsChannel(DiagnosticsChannel.CONNECTION_CLOSE),
+    handshakeRefused: diagnosticsChannel(DiagnosticsChannel.HANDSHAKE_REFUSED),
+    messageIn: diagnosticsChannel(DiagnosticsChannel.MESSAGE_IN),
+    messageOut: diagnosticsChannel(DiagnosticsChannel.MESSAGE_OUT),
+    error: diagnosticsChannel(DiagnosticsChannel.ERROR),
+};
+// Each publisher below is called only after its caller found `hasSubscribers` true. A subscriber that throws does
+// not reach the server: `diagnostics_channel` catches it and rethrows it on the next tick, as an
+// 'uncaughtException' of the process, where the application sees its own bug.
+function publishMessageIn(server, client, data, utf8) {
+    const binary = typeof data !== 'string';
+    const byteLength = typeof data === 'string' ? (utf8?.length ?? Buffer.byteLength(data, 'utf8')) : data.length;
+    channels.messageIn.publish({ server, client, data, binary, byteLength });
+}
+function publishMessageOut(server, client, topic, data, recipients) {
+    const byteLength = typeof data === 'string' ? Buffer.byteLength(data, 'utf8') : data.byteLength;
+    const event = { server, client, topic, data, binary: typeof data !== 'string', byteLength, recipients };
+    channels.messageOut.publish(event);
+}
+function publishRefusal(server, socket, error) {
+    const event = {
+        server,
+        status: error.status,
+        code: error.code,
+        reason: error.message,
+        error,
+        remoteAddress: socket.remoteAddress ?? '',
+        remotePort: socket.remotePort ?? 0,
+    };
+    channels.handshakeRefused.publish(event);
+}
 /**
  * A WebSocket server with the callback API of Python's `python-websocket-server`.
  *
@@ -576,6 +643,10 @@ export class WebsocketServer {
     #lifecycle = 'stopped';
     /** Counts the shutdowns, so that a start they overtook can tell. */
     #runs = 0;
+    /** The `signal` option, listened to while the server runs. */
+    #signal;
+    /** The shutdown that `Symbol.asyncDispose` started: a second call waits for the same one. */
+    #disposed;
     #nextClientId = 1;
     #acceptingConnections = true;
     #deflateConfig;
@@ -605,6 +676,7 @@ export class WebsocketServer {
         this.#deflateConfig = resolveDeflateOptions(this.#options.perMessageDeflate);
         this.#zlibLimiter = this.#deflateConfig && new ZlibLimiter(this.#deflateConfig.concurrencyLimit);
         this.#context = {
+            server: this,
             maxMessageSize: this.#options.maxMessageSize,
             maxFragments: this.#options.maxFragments,
             maxBufferedChunks: this.#options.maxBufferedChunks,
@@ -620,8 +692,9 @@ export class WebsocketServer {
             drained: (client) => this.#runCallback(this.#onDrain, client, 'drain'),
         };
         this.#handshake = new Handshake(this.#options, this.#log, this.#deflateConfig, this.#zlibLimiter, {
+            server: this,
             connectionCount: () => this.#clients.size,
-            accepting: () => this.#acceptingConnections,
+            accepting: () => this.#acceptingConnections && this.#options.signal?.aborted !== true,
             authenticator: () => this.#onAuthenticate,
             connect: (socket, request, accepted, codec) => this.#addClient(socket, request, accepted, codec),
             callbackFailed: (error, name) => this.#callbackFailed(error, null, name),
@@ -636,6 +709,10 @@ export class WebsocketServer {
                     topics: () => this.#topics.names(),
                 });
         this.#topics = new Topics((topic, exists) => this.#adapter?.topicChanged(topic, exists));
+        this.#signal = new SignalWatch(this.#options.signal, () => {
+            this.#log.info('the signal was aborted: shutting down');
+            this.shutdownGracefully().catch((error) => this.#log.error(`the shutdown failed: ${describeError(error)}`));
+        });
     }
     /**
      * The connected clients, in the order they connected (by `id`): a frozen array, the same one until a client
@@ -688,9 +765,14 @@ export class WebsocketServer {
     async runForever() {
         if (this.#lifecycle !== 'stopped')
             throw new Error('Cannot start the server: it is already running.');
+        const signal = this.#options.signal;
+        if (signal?.aborted === true)
+            throw errorWithCause('Cannot start the server: its signal is aborted.', signal.reason);
         this.#lifecycle = 'starting';
         const run = this.#runs;
         const overtaken = () => this.#runs !== run;
+        // Watched from the start: an abort while starting shuts down, which the start notices (`overtaken`).
+        this.#signal.watch();
         try {
             if (this.#adapter !== undefined) {
                 await this.#adapter.start();
@@ -702,6 +784,7 @@ export class WebsocketServer {
         }
         catch (error) {
             this.#lifecycle = 'stopped';
+            this.#signal.unwatch();
             // Whatever failed after the adapter started must not leave its connections behind.
             await this.#adapter?.close();
             throw error;
@@ -755,7 +838,7 @@ export class WebsocketServer {
         const excluded = exclude === undefined ? undefined : excludedIds(exclude);
         // Published first: the other servers' clients need not wait for the whole local fan-out.
         this.#adapter?.publish(message, excluded, undefined);
-        return this.#sendToClients(message, excluded, this.#clients);
+        return this.#sendToClients(message, excluded, this.#clients, undefined);
     }
     /**
      * Subscribes a client to a topic: it receives what is {@link publish}ed to it, from this server and, with an
@@ -790,7 +873,7 @@ export class WebsocketServer {
         const excluded = exclude === undefined ? undefined : excludedIds(exclude);
         this.#adapter?.publish(message, excluded, topic);
         const subscribers = this.#topics.subscribersOf(topic);
-        return subscribers === undefined ? 0 : this.#sendToClients(message, excluded, subscribers);
+        return this.#sendToClients(message, excluded, subscribers ?? NO_CLIENTS, topic);
     }
     /** How many of this server's clients are subscribed to `topic`. */
     subscriberCount(topic) {
@@ -804,11 +887,10 @@ export class WebsocketServer {
     /** A broadcast from another server: to all this server's clients, or to its subscribers of the topic. */
     #deliverBroadcast(message, topic) {
         const targets = topic === undefined ? this.#clients : this.#topics.subscribersOf(topic);
-        if (targets !== undefined)
-            this.#sendToClients(message, undefined, targets);
+        this.#sendToClients(message, undefined, targets ?? NO_CLIENTS, topic);
     }
-    /** Sends a message to every open client of `targets` whose id is not in `excluded`. */
-    #sendToClients(message, excluded, targets) {
+    /** Sends a message to every open client of `targets` whose id is not in `excluded`; one message-out event. */
+    #sendToClients(message, excluded, targets, topic) {
         // The bytes are needed only to compress; the plain frame encodes the message itself.
         let bytes;
         const opcode = typeof message === 'string' ? Opcode.TEXT : Opcode.BINARY;
@@ -840,6 +922,8 @@ export class WebsocketServer {
             if (result !== 'dropped')
                 sent++;
         }
+        if (channels.messageOut.hasSubscribers)
+            publishMessageOut(this.#context.server, undefined, topic, message, sent);
         return sent;
     }
     /** Streams a message of unknown size to one client: see {@link ClientHandler.sendStream}. */
@@ -910,6 +994,7 @@ export class WebsocketServer {
         if (!(socket instanceof Socket)) {
             throw new TypeError(`handleUpgrade needs the net.Socket of an 'upgrade' event, not ${describeType(socket)}.`);
         }
+        this.#signal.watch();
         if (this.#adapter !== undefined && !this.#adapter.running) {
             // Without runForever() nothing else starts it; a failure leaves this server's own broadcasts working.
             this.#adapter.start().catch((error) => this.#log.error(`the adapter could not start: ${describeError(error)}`));
@@ -921,10 +1006,15 @@ export class WebsocketServer {
         this.#runs++;
         if (this.#lifecycle === 'running')
             this.#lifecycle = 'stopped';
+        this.#signal.unwatch();
         const listenerClosed = this.#listener.stop();
         this.#handshake.dropAll();
         this.#stopHeartbeat();
         return listenerClosed;
+    }
+    static {
+        // `await using server = …` shuts the server down gracefully at the end of the block, once.
+        defineAsyncDispose(WebsocketServer.prototype, (server) => (server.#disposed ??= server.shutdownGracefully()));
     }
     // ── the clients: joining, callbacks into the application, leaving ─────────────────────────────────────────
     /** A completed opening handshake becomes a client: its handler, its place in `clients`, the new-client callback. */
@@ -935,6 +1025,8 @@ export class WebsocketServer {
         this.#clients.add(client);
         this.#clientList = undefined;
         this.#startHeartbeat();
+        if (channels.connectionOpen.hasSubscribers)
+            channels.connectionOpen.publish({ server: this.#context.server, client });
         // Guarded: building the line costs more than the rest of this bookkeeping.
         if (this.#log.enabled('info')) {
             this.#log.info(`client ${client.id} connected from ${formatHostPort(client.address.host, client.address.port)}` +
@@ -975,6 +1067,8 @@ export class WebsocketServer {
         this.#reportError(error, client);
     }
     #reportError(error, client) {
+        if (channels.error.hasSubscribers)
+            channels.error.publish({ server: this.#context.server, error, client });
         if (error instanceof WebSocketError && !(error instanceof HandshakeError) && client !== null) {
             this.#log.info(`client ${client.id} failed: ${error.closeCode} ${error.message}`);
         }
@@ -1036,6 +1130,54 @@ export class WebsocketServer {
             internals.heartbeat(client.handler, now, pingInterval, pingTimeout);
     }
 }
+/**
+ * Defines `[Symbol.asyncDispose]()` on the server's prototype, where the runtime has the symbol (Node >= 20, Bun,
+ * Deno). Not in the class body: TypeScript 5.0's library has no `Symbol.asyncDispose` to name the method by; its
+ * type is declared by the interface {@link WebsocketServer}, merged with the class, wherever the symbol is declared.
+ */
+function defineAsyncDispose(prototype, dispose) {
+    const asyncDispose = Symbol.asyncDispose;
+    if (asyncDispose === undefined)
+        return;
+    Object.defineProperty(prototype, asyncDispose, {
+        value: function () {
+            return dispose(this);
+        },
+        writable: true,
+        configurable: true,
+    });
+}
+/**
+ * The `signal` option: listened to from the start of the server until it shuts down, however it does, so that a
+ * long-lived signal (a process-wide one, reused by servers made again and again) collects no listener.
+ */
+class SignalWatch {
+    #signal;
+    #onAbort;
+    #watching = false;
+    constructor(signal, aborted) {
+        this.#signal = signal;
+        this.#onAbort = () => {
+            this.#watching = false;
+            aborted();
+        };
+    }
+    /** Listens, if there is a signal not listened to yet. An aborted one is left alone: it stopped nothing. */
+    watch() {
+        if (this.#signal === undefined || this.#signal.aborted || this.#watching)
+            return;
+        this.#watching = true;
+        this.#signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+    unwatch() {
+        if (!this.#watching)
+            return;
+        this.#watching = false;
+        this.#signal.removeEventListener('abort', this.#onAbort);
+    }
+}
+/** The empty set of clients, for a broadcast to a topic nobody is subscribed to. */
+const NO_CLIENTS = new Set();
 /**
  * A server's topics (`subscribe`, `publish`): each topic's subscribers, in the order they joined. A topic exists
  * while it has a subscriber: the last to leave takes it away, so a topic nobody is in holds no memory. Each
@@ -1452,12 +1594,11 @@ class Handshake {
     #inTls = new Map();
     /** Refusals by code, for `stats`. */
     #failures = {};
-    /** Set when `maxConnections` refused a connection, cleared when one is accepted: one warning per episode. */
-    #atLimitWarned = false;
     /** The `trustProxy` rule; `undefined` when no proxy is trusted. */
     #proxyTrust;
     /** Set at the first trouble with a proxy's header or PROXY header: that one is a warning, later ones info. */
     #proxyWarned = false;
+    #refusalLog;
     constructor(options, log, deflateConfig, zlibLimiter, host) {
         this.#options = options;
         this.#log = log;
@@ -1467,6 +1608,7 @@ class Handshake {
         this.#origins = options.origins && new Set(options.origins.map((origin) => origin.toLowerCase()));
         const trust = options.trustProxy;
         this.#proxyTrust = trust === false || trust === 0 || (Array.isArray(trust) && trust.length === 0) ? undefined : new ProxyTrust(trust);
+        this.#refusalLog = new RefusalLog(log, options);
     }
     /** The refusals so far, by code: a copy. */
     failureCounts() {
@@ -1482,8 +1624,6 @@ class Handshake {
         // Answered at once, before reading: holding the request of a connection we will refuse costs for nothing.
         if (full)
             this.#refuse(socket, handshakeFailure('TOO_MANY_CONNECTIONS'));
-        else
-            this.#atLimitWarned = false;
     }
     /** A connection whose request `node:http` has already read (`handleUpgrade`); `head` is what followed it. */
     takeOver(socket, request, head) {
@@ -1542,17 +1682,15 @@ class Handshake {
     }
     /** Logs, counts and drops a connection refused before it could get an HTTP answer (still in its TLS handshake). */
     #dropDuringTls(socket, error) {
-        this.#log.info(`dropped a connection from ${formatHostPort(socket.remoteAddress, socket.remotePort)} during TLS: ${error.message}`);
-        this.#countFailure(error);
+        this.#refusalLog.refused(error, `dropped a connection from ${formatHostPort(socket.remoteAddress, socket.remotePort)} during TLS: ${error.message}`);
+        this.#countFailure(socket, error);
         socket.destroy();
     }
-    /** Counts a refusal by its code in `stats`; the first of an episode at `maxConnections` is also a warning. */
-    #countFailure(error) {
+    /** Counts a refusal by its code in `stats`, and publishes it to diagnostics subscribers. */
+    #countFailure(socket, error) {
         this.#failures[error.code] = (this.#failures[error.code] ?? 0) + 1;
-        if (error.code !== 'WS_ERR_HANDSHAKE_TOO_MANY_CONNECTIONS' || this.#atLimitWarned)
-            return;
-        this.#atLimitWarned = true;
-        this.#log.log('warning', `maxConnections (${this.#options.maxConnections}) is reached: new connections are refused until some leave`);
+        if (channels.handshakeRefused.hasSubscribers)
+            publishRefusal(this.#host.server, socket, error);
     }
     /** Watches a socket until its handshake completes or is refused: timer, listeners, shutdown. */
     #track(socket, phase, timeout = this.#options.handshakeTimeout) {
@@ -1661,7 +1799,7 @@ class Handshake {
         this.#proxyWarned = true;
         this.#log.log(level, `closed a connection from ${formatHostPort(socket.remoteAddress, socket.remotePort)}: ${error.message} ` +
             '(proxyProtocol is on: does every peer send the PROXY protocol, e.g. `send-proxy` in HAProxy?)');
-        this.#countFailure(error);
+        this.#countFailure(socket, error);
         this.#host.refused(error);
         socket.destroy();
     }
@@ -1854,9 +1992,8 @@ class Handshake {
         pending.phase = 'refused';
         pending.bytes = undefined;
         socket.resume();
-        this.#log.info(`refused a handshake from ${formatHostPort(socket.remoteAddress, socket.remotePort)}: ` +
-            `${error.status} ${error.message}`);
-        this.#countFailure(error);
+        this.#refusalLog.refused(error, `refused a handshake from ${formatHostPort(socket.remoteAddress, socket.remotePort)}: ${error.status} ${error.message}`);
+        this.#countFailure(socket, error);
         if (!REFUSALS_AFTER_CALLBACK_FAILURE.has(error.code))
             this.#host.refused(error);
         // The descriptor is freed as soon as the answer (and our FIN) has reached the kernel, which delivers it:
@@ -1890,6 +2027,81 @@ class Handshake {
     }
 }
 _a = Handshake;
+/** At most one warning per kind of refusal in this many milliseconds; the others are logged at `info`. */
+const REFUSAL_WARNING_INTERVAL = 60_000;
+/**
+ * What an operator should check when a kind of refusal happens, as the warning about it says. Kinds without a hint
+ * are logged at `info` only: the application's own refusals (`setFnAuthenticate`: FORBIDDEN, REFUSED), and those
+ * that follow a failure of its function, which is logged at `error` already.
+ */
+const REFUSAL_HINTS = {
+    MALFORMED_REQUEST_LINE: () => 'a client that does not speak HTTP/1.1: a port scanner, or a TLS client on a plain ws:// port?',
+    MALFORMED_HEADER: () => 'a client or proxy that sends malformed header lines',
+    BARE_LINE_FEED: () => 'a hand-written client that ends lines with LF alone instead of CR LF',
+    HTTP_VERSION_TOO_OLD: () => 'a proxy that speaks HTTP/1.0 upstream? (nginx: proxy_http_version 1.1)',
+    HTTP_VERSION_NOT_SUPPORTED: () => 'a client or proxy speaking HTTP/2 or later to us: make the proxy speak HTTP/1.1 upstream',
+    REQUEST_LINE_TOO_LONG: () => 'clients put long query strings in the URL: move the data into the first message',
+    HEADERS_TOO_LARGE: (options) => `large cookies, or headers a proxy adds? raise maxHeaderSize (now ${options.maxHeaderSize} bytes) if the clients are yours`,
+    TOO_MANY_HEADERS: () => 'a client or a chain of proxies that sends more header fields than any browser does',
+    NOT_ACCEPTING: () => 'denyNewConnections() was called, or the signal option was aborted: call allowNewConnections() to accept again',
+    TOO_MANY_CONNECTIONS: (options) => `maxConnections (${options.maxConnections}) is reached: new connections are refused until some leave; raise ` +
+        'maxConnections (and the descriptor limit, ulimit -n) if the machine can hold more',
+    METHOD_NOT_ALLOWED: () => 'a health check or crawler sends other methods than GET here: point it at another path',
+    UPGRADE_REQUIRED: () => 'a request reached us without "Upgrade: websocket": a proxy that drops hop-by-hop headers? (nginx: ' +
+        'proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade"), or a plain HTTP request',
+    MISSING_CONNECTION_UPGRADE: () => 'a proxy that drops or rewrites the Connection header? (nginx: proxy_set_header Connection "upgrade")',
+    MISSING_HOST: () => 'a hand-written client that sends no Host header',
+    MISSING_VERSION: () => 'a client that is not a WebSocket client, or a proxy that drops Sec-WebSocket-* headers',
+    UNSUPPORTED_VERSION: () => 'an old WebSocket client (only version 13, RFC 6455, is spoken)',
+    INVALID_KEY: () => 'a client or proxy that mangles Sec-WebSocket-Key',
+    UNEXPECTED_BODY: () => 'a client that sends a body with its upgrade request',
+    INVALID_EXTENSIONS: () => 'a client whose Sec-WebSocket-Extensions header is malformed',
+    NOT_FOUND: (options) => `clients ask for another path than '${options.path ?? ''}': check their URL, and whether a proxy rewrites it`,
+    INVALID_SUBPROTOCOLS: () => 'a client whose Sec-WebSocket-Protocol header is malformed',
+    ORIGIN_NOT_ALLOWED: () => 'a page from an origin not in the origins option: add it there if the page is yours',
+    SUBPROTOCOL_REQUIRED: () => 'clients offer none of the subprotocols option: an old version of the client?',
+    AUTHENTICATION_TIMEOUT: (options) => `setFnAuthenticate did not answer within handshakeTimeout (${options.handshakeTimeout} ms): a slow session store?`,
+    HANDSHAKE_TIMEOUT: (options) => `clients that do not complete their request within handshakeTimeout (${options.handshakeTimeout} ms): idle proxy ` +
+        'connections, slow networks, a TLS client on a plain port, or a slow-loris attack',
+};
+/**
+ * The log of refusals an operator can act on: the first refusal of each kind (by its stable code) is a warning
+ * with a hint, as is the first after {@link REFUSAL_WARNING_INTERVAL}, which also counts those logged at `info`
+ * meanwhile. The default level (`warning`) thus says why upgrades fail when a proxy or a setting breaks them all,
+ * without a line per request. Memory is bounded: one entry per kind, and the kinds are a fixed set.
+ */
+class RefusalLog {
+    #log;
+    #options;
+    /** By refusal code: when its last warning was written, and how many refusals were logged at info since. */
+    #warned = new Map();
+    constructor(log, options) {
+        this.#log = log;
+        this.#options = options;
+    }
+    /** Logs `line`, the refusal's own: as a warning with a hint, or at info when this kind warned recently. */
+    refused(error, line) {
+        const hint = REFUSAL_HINTS[error.code.slice('WS_ERR_HANDSHAKE_'.length)];
+        if (hint === undefined || !this.#log.enabled('warning')) {
+            this.#log.info(line);
+            return;
+        }
+        // Wall-clock time, read only on refusals: coarse enough for a once-a-minute limit.
+        const now = Date.now();
+        const last = this.#warned.get(error.code);
+        if (last !== undefined && now - last.at < REFUSAL_WARNING_INTERVAL) {
+            last.since++;
+            this.#log.info(line);
+            return;
+        }
+        this.#warned.set(error.code, { at: now, since: 0 });
+        const count = last === undefined
+            ? 'the first of its kind'
+            : `${last.since} more of its kind since the last warning ${Math.round((now - last.at) / 1000)} s ago`;
+        this.#log.log('warning', `${line} (${count}; at most one warning a minute for ${error.status} ${error.code}, the others at info). ` +
+            `Check: ${hint(this.#options)}.`);
+    }
+}
 /**
  * The header lines of the 101 response that depend on what was negotiated (RFC 6455 §4.2.2 item 5), each
  * ending in CR LF: `Sec-WebSocket-Protocol` when a subprotocol was agreed on, else nothing.
@@ -2582,6 +2794,10 @@ export class ClientHandler {
     #closeCode;
     #closeReason = '';
     #closeTimer;
+    /** Who started the end of the connection: set by the first to, `'network'` if neither did. */
+    #closedBy;
+    /** When the 101 response went (`performance.now()`), for the duration in the connection-close event. */
+    #openedAt;
     #closed;
     #resolveClosed;
     /** Why reading is paused: bits of {@link ReadPause}, none while reading. */
@@ -2600,7 +2816,7 @@ export class ClientHandler {
         this.request = request;
         this.protocol = accepted.protocol;
         this.client = new ClientRecord(id, this, request, accepted);
-        this.#pingSentAt = performance.now();
+        this.#pingSentAt = this.#openedAt = performance.now();
         this.#parser = new FrameParser(new _b.#ParserEvents(this), {
             maxMessageSize: context.maxMessageSize,
             inflater: deflate,
@@ -2714,12 +2930,18 @@ export class ClientHandler {
      * @returns `'written'`, `'queued'`, or `'dropped'` (connection not open, or a slow client: `slowClientPolicy`).
      */
     send(message) {
-        if (this.#state !== 'open')
-            return this.#sendQueue.dropped();
+        let result;
         const deflate = this.#deflate;
-        if (deflate === undefined)
-            return this.#sendQueue.sendFrame(encodeDataFrame(message));
-        return this.#sendQueue.sendWithDeflate(message, deflate);
+        if (this.#state !== 'open')
+            result = this.#sendQueue.dropped();
+        else if (deflate === undefined)
+            result = this.#sendQueue.sendFrame(encodeDataFrame(message));
+        else
+            result = this.#sendQueue.sendWithDeflate(message, deflate);
+        if (channels.messageOut.hasSubscribers) {
+            publishMessageOut(this.#context.server, this.client, undefined, message, result === 'dropped' ? 0 : 1);
+        }
+        return result;
     }
     /** Sends a message as compressed for this connection, or shared with others (a broadcast). */
     #sendCompressed(opcode, data, shared) {
@@ -2788,6 +3010,7 @@ export class ClientHandler {
         if (this.#state !== 'open')
             return;
         this.#state = 'closing';
+        this.#closedBy ??= 'server';
         this.#sendQueue.sendClose(encodeClosePayload(code, reason));
         this.#armCloseTimer();
     }
@@ -2798,6 +3021,7 @@ export class ClientHandler {
         this.#parser.stop();
         if (this.#state === 'open')
             this.#state = 'closing';
+        this.#closedBy ??= 'server';
         this.#socket.destroy();
     }
     /**
@@ -2820,6 +3044,8 @@ export class ClientHandler {
         if (this.#context.log.debugEnabled)
             this.#context.log.debug(`client ${this.client.id} sent text (${text.length} chars)`);
         this.#context.stats.messagesIn++;
+        if (channels.messageIn.hasSubscribers)
+            publishMessageIn(this.#context.server, this.client, text, bytes);
         // A message callback may read more (resumeReading): the text of an outer callback is put back after.
         const outer = deliveredText.text;
         const outerBytes = deliveredText.bytes;
@@ -2837,6 +3063,8 @@ export class ClientHandler {
         if (this.#context.log.debugEnabled)
             this.#context.log.debug(`client ${this.client.id} sent binary (${data.length} bytes)`);
         this.#context.stats.messagesIn++;
+        if (channels.messageIn.hasSubscribers)
+            publishMessageIn(this.#context.server, this.client, data, undefined);
         this.#context.messageReceived(this.client, data);
     }
     /** Sets or clears one reason to pause reading; the socket reads while there is none. */
@@ -2864,6 +3092,7 @@ export class ClientHandler {
     #onClose(code, reason) {
         this.#closeCode = code;
         this.#closeReason = reason;
+        this.#closedBy ??= 'client';
         const sendQueue = this.#sendQueue;
         if (!sendQueue.closeFrameTaken) {
             // Echo the code (§5.5.1) at once, dropping what was queued; a Close without a code is answered without one.
@@ -2940,6 +3169,7 @@ export class ClientHandler {
             return;
         this.#closeCode = error.closeCode;
         this.#closeReason = '';
+        this.#closedBy ??= 'server';
         this.#context.connectionFailed(this.client, error);
         const sendQueue = this.#sendQueue;
         const droppedClose = !keepQueued && sendQueue.drop(`The connection failed before this message was sent: ${error.message}`);
@@ -3006,10 +3236,23 @@ export class ClientHandler {
             clearTimeout(this.#closeTimer);
         this.#closeTimer = undefined;
         this.#closeCode ??= CloseCode.ABNORMAL;
+        if (channels.connectionClose.hasSubscribers)
+            this.#publishClose();
         this.#context.connectionClosed(this.client);
         const resolve = this.#resolveClosed;
         this.#resolveClosed = undefined;
         resolve?.();
+    }
+    #publishClose() {
+        const event = {
+            server: this.#context.server,
+            client: this.client,
+            code: this.#closeCode ?? CloseCode.ABNORMAL,
+            reason: this.#closeReason,
+            closedBy: this.#closedBy ?? 'network',
+            duration: performance.now() - this.#openedAt,
+        };
+        channels.connectionClose.publish(event);
     }
 }
 _b = ClientHandler;
