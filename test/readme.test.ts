@@ -105,3 +105,25 @@ test('outside ## Performance, the README states no measured count, time, size or
   ];
   for (const pattern of measured) assert.doesNotMatch(rest, pattern);
 });
+
+test("CHANGELOG.md keeps Keep a Changelog's shape, and its latest version is package.json's", () => {
+  const changelog = readFileSync(new URL('CHANGELOG.md', root), 'utf8');
+  const manifest = JSON.parse(readFileSync(new URL('package.json', root), 'utf8')) as { version: string };
+  const versions = [...changelog.matchAll(/^## \[([^\]]+)\](.*)$/gm)].map((m) => [m[1]!, m[2]!] as const);
+  assert.equal(versions[0]?.[0], 'Unreleased', 'an [Unreleased] section comes first');
+  const released = versions.slice(1);
+  assert.ok(released.length > 0);
+  for (const [version, rest] of released) {
+    assert.match(version, /^\d+\.\d+\.\d+$/, 'a semantic version');
+    assert.match(rest, /^ - \d{4}-\d{2}-\d{2}$/, `${version} has an ISO date`);
+  }
+  assert.equal(released[0]![0], manifest.version, 'package.json has the latest released version');
+  const numbers = released.map(([version]) => version.split('.').map(Number));
+  for (let i = 1; i < numbers.length; i++) {
+    const [a, b] = [numbers[i - 1]!, numbers[i]!];
+    assert.ok(a[0]! > b[0]! || (a[0] === b[0] && (a[1]! > b[1]! || (a[1] === b[1] && a[2]! > b[2]!))), 'newest first');
+  }
+  for (const [, kind] of changelog.matchAll(/^### (.+)$/gm)) {
+    assert.ok(['Added', 'Changed', 'Deprecated', 'Removed', 'Fixed', 'Security'].includes(kind!), `a kind of change: ${kind}`);
+  }
+});
