@@ -7,9 +7,13 @@
  *   npm start                              # port 13254 on 127.0.0.1
  *   npm start -- --port 8080 --host 0.0.0.0
  *   PORT=8080 HOST=0.0.0.0 npm start
- *   node --experimental-strip-types server.ts   # Node >= 22.6, no build step
+ *   node server.ts                         # Node >= 22.18 (22.6-22.17: --experimental-strip-types), no build step
  *   npm start -- --trust-proxy 1           # behind one proxy (nginx): client addresses from X-Forwarded-For
  *   npm start -- --trust-proxy 127.0.0.1,10.0.0.0/8   # or trust the proxies at these addresses and ranges
+ *
+ * For operators, on the same port: `GET /healthz` answers 200 while the chat serves and 503 from a stop signal
+ * on, while its connections drain (a load balancer then sends no one new); `GET /metrics` is `server.stats` in
+ * the Prometheus text format (server-metrics.ts).
  *
  * Beyond one process (the rooms span every process):
  *   npm run start:cluster                  # one worker per core, sharing the port (node:cluster)
@@ -60,7 +64,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ClusterAdapter, relayClusterBroadcasts } from './adapters/cluster.ts';
-import { WebsocketServer, type Broadcast, type BroadcastAdapter, type Client } from './websocket-server.ts';
+import { formatMetrics, METRICS_CONTENT_TYPE } from './server-metrics.ts';
+import { WebsocketServer, type Broadcast, type BroadcastAdapter, type Client, type ServerStats } from './websocket-server.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -653,7 +658,12 @@ function findPage(): Buffer {
 /** One chat server: the page and the WebSocket endpoint on one port, its rooms shared by `--cluster`/`--redis`. */
 async function runChat(): Promise<void> {
   const page = findPage();
-  const http = createServer((request, response) => servePage(page, request, response));
+  /** From the first stop signal on: /healthz answers 503 while the connections drain. */
+  let stopping = false;
+  const http = createServer((request, response) => {
+    if (serveOperator(request, response, { draining: stopping, stats: () => chat.stats })) return;
+    servePage(page, request, response);
+  });
   let adapter: BroadcastAdapter | undefined;
   if (cluster.isWorker) {
     adapter = new ClusterAdapter();
@@ -703,8 +713,10 @@ async function runChat(): Promise<void> {
   const where = cluster.isWorker ? `worker ${cluster.worker!.id} (pid ${process.pid}): ` : '';
   console.info(`${where}Chat demo: open http://${shown}:${chat.port}/ in two tabs (WebSocket endpoint ws://${shown}:${chat.port}/)`);
 
-  /** Ctrl-C or a stop signal: say goodbye to the other servers, close every chat with 1001, then stop serving. */
-  let stopping = false;
+  /**
+   * Ctrl-C or a stop signal: say goodbye to the other servers, close every chat with 1001, then stop serving.
+   * The port stays open while the connections drain, so that a load balancer's health check sees the 503.
+   */
   const stop = (): void => {
     if (stopping) {
       // A second Ctrl-C: do not wait. (A worker gets Ctrl-C and its primary's SIGTERM: the primary decides.)
@@ -714,14 +726,39 @@ async function runChat(): Promise<void> {
     stopping = true;
     console.info('Shutting down: closing every connection with 1001');
     directory.stop();
-    http.close();
     chat.shutdownGracefully(1001, 'the server is shutting down').then(
-      () => process.exit(0),
+      () => http.close(() => process.exit(0)).closeAllConnections(),
       () => process.exit(1),
     );
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+}
+
+/** What the operator's endpoints report. */
+interface OperatorView {
+  readonly draining: boolean;
+  readonly stats: () => ServerStats;
+}
+
+/**
+ * `GET /healthz` (200 `ok` while serving, 503 `draining` once stopping) and `GET /metrics` (Prometheus text);
+ * `false` for any other path, which is the page's.
+ */
+function serveOperator(request: IncomingMessage, response: ServerResponse, view: OperatorView): boolean {
+  const path = (request.url ?? '/').split('?')[0];
+  if (path !== '/healthz' && path !== '/metrics') return false;
+  if (request.method !== 'GET' && request.method !== 'HEAD') {
+    response.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' }).end('Use GET.\n');
+    return true;
+  }
+  const [status, type, body] =
+    path === '/healthz'
+      ? [view.draining ? 503 : 200, 'text/plain; charset=utf-8', view.draining ? 'draining\n' : 'ok\n']
+      : [200, METRICS_CONTENT_TYPE, formatMetrics(view.stats(), view.draining)];
+  response.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+  response.end(request.method === 'HEAD' ? undefined : body);
+  return true;
 }
 
 /** Plain HTTP on the same port: the page at `/`, nothing else. */

@@ -1,5 +1,6 @@
 // The programs the system tests drive, outside npm: Chromium (the demo page in a real browser), redis-server and
-// redis-cli (the Redis adapter), and the openssl CLI (certificates for the TLS tests). `npm test` runs this first,
+// redis-cli (the Redis adapter), the openssl CLI (certificates for the TLS tests), and nginx and HAProxy (the
+// README's reverse proxy snippets). `npm test` runs this first,
 // so that `npm install && npm test` passes on a fresh Debian or Ubuntu machine: what is missing is installed with
 // apt-get when this process may (root, or sudo without a password), and otherwise it stops with the one command
 // to run. No test skips when a program is missing; `npm run test:unit` is the run that needs none of them.
@@ -42,6 +43,8 @@ export const SYSTEM_PROGRAMS: readonly Program[] = [
   { name: 'redis-server', usedBy: 'the Redis tests', debianPackage: 'redis-server', found: () => onPath('redis-server') },
   { name: 'redis-cli', usedBy: 'the Redis tests', debianPackage: 'redis-tools', found: () => onPath('redis-cli') },
   { name: 'openssl', usedBy: 'the TLS tests', debianPackage: 'openssl', found: () => onPath('openssl') },
+  { name: 'nginx', usedBy: 'the reverse proxy test', debianPackage: 'nginx', found: () => onPath('nginx') || existsSync('/usr/sbin/nginx') },
+  { name: 'haproxy', usedBy: 'the reverse proxy test', debianPackage: 'haproxy', found: () => onPath('haproxy') || existsSync('/usr/sbin/haproxy') },
 ];
 
 /** The programs not found on this machine. */
