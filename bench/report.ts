@@ -165,13 +165,6 @@ export function formatValue(value: number, unit: string): string {
   return value.toFixed(0);
 }
 
-function formatSpread(summary: Spread | undefined, unit: string): string {
-  if (summary === undefined) return 'failed';
-  const middle = formatValue(summary.median, unit);
-  if (summary.runs === 1) return middle;
-  return `${middle} (${formatValue(summary.min, unit)}–${formatValue(summary.max, unit)})`;
-}
-
 export function formatRatio(ratio: number | undefined): string {
   return ratio === undefined ? '' : `${ratio.toFixed(2)}×`;
 }
@@ -226,6 +219,15 @@ export function memoryTable(results: readonly ScenarioResult[]): string {
   return comparison(shown, serversIn(shown), 'idle connections');
 }
 
+/**
+ * The unit column: the unit, named by the metric where a scenario has several of the same unit (latency's p50,
+ * p90, p99); the CPU and memory units name themselves.
+ */
+function unitLabel(scenario: Scenario, metric: MetricResult): string {
+  const sameUnit = scenario.metrics.filter((m) => m.unit === metric.spec.unit).length > 1;
+  return sameUnit ? `${metric.spec.label} ${metric.spec.unit}` : metric.spec.unit;
+}
+
 function comparison(results: readonly ScenarioResult[], servers: readonly ServerKind[], title: string): string {
   const peers = RATIO_PEERS.filter((peer) => servers.includes(peer));
   const header = [title, 'unit', ...servers.map((s) => SHORT_NAMES[s]), ...peers.map((p) => `÷${SHORT_NAMES[p]}`)];
@@ -236,7 +238,7 @@ function comparison(results: readonly ScenarioResult[], servers: readonly Server
       const first = metric === metrics[0];
       rows.push([
         first ? scenario.title + markers(scenario, runs) : '',
-        metric.spec.unit,
+        unitLabel(scenario, metric),
         ...servers.map((s) => (scenario.servers.includes(s) ? formatValue(metric.servers[s]?.median ?? NaN, metric.spec.unit) : '')),
         ...peers.map((p) => formatRatio(metric.ratios[p]?.median)),
       ]);
@@ -255,12 +257,7 @@ export function crossingTable(results: readonly ScenarioResult[]): string {
   if (crossing.length === 0) return '';
   const kinds = CROSS.filter((kind) => crossing.some((r) => r.scenario.servers.includes(kind)));
   const label: Partial<Record<ServerKind, string>> = { 'ours-cluster': 'cluster', 'ours-redis': 'Redis' };
-  const header = [
-    'scenario', 'unit', 'ours, 1 process',
-    ...kinds.map((kind) => `ours, 2 processes: ${kind === 'ours-cluster' ? 'cluster IPC' : 'Redis'}`),
-    ...kinds.map((kind) => `${label[kind]} ÷ 1 process`),
-    'ws, 2 processes',
-  ];
+  const header = ['scenario', 'unit', '1 process', ...kinds.map((kind) => label[kind]!), ...kinds.map((kind) => `${label[kind]} ÷ 1`)];
   const rows = [header];
   for (const { scenario, metrics, runs: allRuns } of crossing) {
     const runs = allRuns.filter((run) => run.server === 'ours' || CROSS.includes(run.server));
@@ -268,11 +265,10 @@ export function crossingTable(results: readonly ScenarioResult[]): string {
       const first = metric === metrics[0];
       rows.push([
         first ? scenario.title + markers(scenario, runs) : '',
-        scenario.metrics.length > 1 ? `${metric.spec.label} ${metric.spec.unit}` : metric.spec.unit,
-        formatSpread(metric.servers.ours, metric.spec.unit),
-        ...kinds.map((kind) => (scenario.servers.includes(kind) ? formatSpread(metric.servers[kind], metric.spec.unit) : '')),
+        unitLabel(scenario, metric),
+        formatValue(metric.servers.ours?.median ?? NaN, metric.spec.unit),
+        ...kinds.map((kind) => (scenario.servers.includes(kind) ? formatValue(metric.servers[kind]?.median ?? NaN, metric.spec.unit) : '')),
         ...kinds.map((kind) => formatRatio(metric.crossing[kind]?.median)),
-        first ? 'n/a: ws has none' : '',
       ]);
     }
   }
@@ -449,5 +445,5 @@ export function textFloorTable(results: readonly ScenarioResult[], decodeEncodeU
   }
   if (rows.length === 1) return '';
   return 'Text echo against its floor: server CPU per message; floor = our binary echo of the same size + one\n'
-    + 'Buffer#toString and one Buffer.from(string) of the payload (timed in this run):\n' + columns(rows, 1);
+    + 'Buffer#toString and one Buffer.from(string) of the payload (timed on the machine of the run):\n' + columns(rows, 1);
 }

@@ -7,7 +7,7 @@
 // Options: --quick (a subset, shorter runs), --smoke (a few seconds: ours and ws, three tiny scenarios; for the
 // test), --only=REGEX (scenarios whose id matches), --rounds=N, --out=DIR (where the results go), --save (keep
 // the run in bench/reports/ under new names, to cite it), --lib=DIR (ours from another checkout's dist/),
-// --servers=LIST (the peers to run beside ours, e.g. uws,ws).
+// --servers=LIST (the peers to run beside ours, e.g. uws,ws), --render=FILE.json (print a saved run's summary).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -45,10 +45,11 @@ import {
   table,
   toJson,
   type Environment,
+  type MetricResult,
   type RunRecord,
   type ScenarioResult,
 } from './report.ts';
-import { CROSS, makePlan, uwsNative, type Mode, type Plan, type Scenario } from './scenarios.ts';
+import { CROSS, makePlan, uwsNative, type MetricSpec, type Mode, type Plan, type Scenario } from './scenarios.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -70,6 +71,7 @@ const { values: options } = parseArgs({
     save: { type: 'boolean', default: false },
     lib: { type: 'string' },
     servers: { type: 'string' },
+    render: { type: 'string' },
   },
 });
 
@@ -279,6 +281,88 @@ function decodeEncodeCosts(plan: Plan): Map<number, number> {
   return costs;
 }
 
+/** The printed results: the tables, the goals and the notes (also the body of latest.md). */
+function summaryLines(plan: Pick<Plan, 'mode' | 'rounds' | 'notes'>, env: Environment, results: ScenarioResult[], floorCosts: ReadonlyMap<number, number>, minutes: number | undefined): string[] {
+  const report: string[] = [];
+  const took = minutes === undefined ? '' : `, ${minutes.toFixed(1)} min`;
+  report.push(`Results (${env.date.slice(0, 16).replace('T', ' ')} UTC, ${plan.mode}, ${plan.rounds} rounds${took}): the median per server,`);
+  report.push('and ÷peer = ours ÷ peer, the median of the per-round ratios (min–max of every run: in the JSON).');
+  report.push('uWS = uWebSockets.js; ws+bu = ws with bufferutil. Per second: higher is better; µs and KB: lower is better.');
+  report.push('µs CPU = the server\'s CPU time per message, delivery or handshake. KB = 1,000 bytes.');
+  report.push(`* = the load generator used > 90% of its core in some run; ! = other processes used > ${DISTURBED * 100}% of a core.\n`);
+  const comparison = table(results);
+  if (comparison !== '') report.push(comparison);
+  const memory = memoryTable(results);
+  if (memory !== '') report.push(`\nIdle memory per connection (node:net = a bare node:net server holding the sockets: the floor):\n${memory}`);
+  const floor = textFloorTable(results, floorCosts);
+  if (floor !== '') report.push(`\n${floor}`);
+  const crossing = crossingTable(results);
+  if (crossing !== '') {
+    report.push('\nOurs across two processes (cluster IPC, Redis): the same receivers split evenly over two server processes (every');
+    report.push('topic has subscribers on both), the sender on the first; all server processes (and redis-server) share the');
+    report.push('server\'s core. ÷ 1 = two processes ÷ one, paired by round (per second: below 1 = crossing costs throughput; µs:');
+    report.push('above 1 = crossing adds latency). Latency: at the receivers on the other process than the sender\'s. ws and');
+    report.push('uWebSockets.js have no cross-process broadcast or publish: no peer number.\n');
+    report.push(crossing);
+  }
+  const goals = goalSummary(results);
+  if (goals !== '') report.push(`\nGoals:\n${goals}`);
+  for (const note of plan.notes) report.push(wrap(`note: ${note}`, 120));
+  return report;
+}
+
+/** `text` broken at spaces into lines of at most `width` characters (a longer word stays whole). */
+function wrap(text: string, width: number): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === '' ? word : `${line} ${word}`;
+    }
+  }
+  return [...lines, line].join('\n');
+}
+
+function summaryMarkdown(plan: Pick<Plan, 'mode'>, machine: string, report: readonly string[]): string {
+  return `# \`npm run bench\`: a ${plan.mode} run\n\n${machine}\n\n\`\`\`\n${report.join('\n')}\n\`\`\`\n`;
+}
+
+/**
+ * `--render=FILE.json`: prints the summary of a saved run (a dated JSON or a report in bench/reports/) in this
+ * version's format, as latest.md would have it, to standard output. A JSON written before the decode and encode
+ * costs were kept has them timed now, and says so.
+ */
+function render(file: string): void {
+  const json = JSON.parse(readFileSync(file, 'utf8')) as SavedRun;
+  const results: ScenarioResult[] = json.scenarios.map((saved) => {
+    const scenario = makePlan(json.mode, json.placement.openFiles).scenarios.find((s) => s.id === saved.id)
+      ?? { id: saved.id, title: saved.title, group: saved.group, servers: saved.servers, job: saved.job, metrics: [] } as Scenario;
+    const metrics = saved.metrics.map((m) => ({ spec: { key: m.key, label: m.label, unit: m.unit, higherIsBetter: m.higherIsBetter }, servers: m.servers, ratios: m.ratios, crossing: m.crossing, goals: m.goals ?? [] }));
+    return { scenario: { ...scenario, servers: saved.servers, metrics: metrics.map((m) => m.spec) }, runs: saved.runs, metrics };
+  });
+  const plan = { mode: json.mode, rounds: json.rounds, notes: [...json.notes], scenarios: results.map((r) => r.scenario) };
+  let floorCosts = new Map(Object.entries(json.decodeEncodeUs ?? {}).map(([size, us]) => [Number(size), us]));
+  if (json.decodeEncodeUs === undefined) {
+    floorCosts = decodeEncodeCosts(plan);
+    if (floorCosts.size > 0) plan.notes.push(`The decode and encode costs of the text floor were timed when this summary was rendered (${new Date().toISOString().slice(0, 10)}), not in the run.`);
+  }
+  const machine = `${json.machine.cpu}, ${json.machine.cores} cores, Node ${json.machine.node}; ws ${json.peers['ws']}, bufferutil ${json.peers['bufferutil']}, uWebSockets.js ${json.peers['uws']}; library ${json.library.commit}${json.library.dirty ? ' + uncommitted changes' : ''}`;
+  process.stdout.write(summaryMarkdown(plan, machine, summaryLines(plan, json, results, floorCosts, json.minutes)));
+}
+
+/** A run as toJson (report.ts) and main wrote it. */
+type SavedRun = Environment & {
+  mode: Mode;
+  rounds: number;
+  notes: string[];
+  minutes?: number;
+  decodeEncodeUs?: Record<string, number>;
+  scenarios: Array<Pick<Scenario, 'id' | 'title' | 'group' | 'servers' | 'job'> & { runs: RunRecord[]; metrics: Array<Omit<MetricResult, 'spec'> & MetricSpec> }>;
+};
+
 // ─── the whole benchmark ──────────────────────────────────────────────────────────────────────────────────
 
 function environment(placement: Placement): Environment {
@@ -407,42 +491,20 @@ async function main(): Promise<void> {
   }
 
   const minutes = (performance.now() - started) / 60_000;
-  const report: string[] = [];
-  report.push(`Results (${env.date.slice(0, 16).replace('T', ' ')} UTC, ${plan.mode}, ${plan.rounds} rounds, ${minutes.toFixed(1)} min): the median per server,`);
-  report.push('and ÷peer = ours ÷ peer, the median of the per-round ratios (min–max of every run: in the JSON).');
-  report.push('uWS = uWebSockets.js; ws+bu = ws with bufferutil. Per second: higher is better; µs and KB: lower is better.');
-  report.push('µs CPU = the server\'s CPU time per message, delivery or handshake. KB = 1,000 bytes.');
-  report.push(`* = the load generator used > 90% of its core in some run; ! = other processes used > ${DISTURBED * 100}% of a core.\n`);
-  const comparison = table(results);
-  if (comparison !== '') report.push(comparison);
-  const memory = memoryTable(results);
-  if (memory !== '') report.push(`\nIdle memory per connection (node:net = a bare node:net server holding the sockets: the floor):\n${memory}`);
-  const floor = textFloorTable(results, decodeEncodeCosts(plan));
-  if (floor !== '') report.push(`\n${floor}`);
-  const crossing = crossingTable(results);
-  if (crossing !== '') {
-    report.push('\nBroadcast and publish across two processes: the same receivers split evenly over two server processes (every topic');
-    report.push('has subscribers on both), the sender on the first; all server processes (and redis-server) share the server\'s core.');
-    report.push('ratio = 2 processes ÷ 1 process, paired by round (deliveries/s: below 1 = crossing costs throughput; µs: above 1 =');
-    report.push('crossing adds latency). Latency: at the receivers on the other process than the sender\'s (in one process: at all).');
-    report.push('ws and uWebSockets.js have no cross-process broadcast or publish: no peer number.\n');
-    report.push(crossing);
-  }
-  const goals = goalSummary(results);
-  if (goals !== '') report.push(`\nGoals:\n${goals}`);
-  for (const note of plan.notes) report.push(`note: ${note}`);
+  const floorCosts = decodeEncodeCosts(plan);
+  const report = summaryLines(plan, env, results, floorCosts, minutes);
   console.log(`\n${report.join('\n')}`);
 
   // Only the summary (latest.md) and the plot (latest.svg) are committed; the dated JSON with every run stays local
   // (bench/results/ is in .gitignore but for those two).
   const outDir = options.out ?? join(ROOT, 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
-  const json = JSON.stringify(toJson(plan, env, results), null, 2) + '\n';
+  const json = JSON.stringify({ ...(toJson(plan, env, results) as object), minutes, decodeEncodeUs: Object.fromEntries(floorCosts) }, null, 2) + '\n';
   const stamp = env.date.slice(0, 19).replace(/:/g, '-');
   // A run of some scenarios only (--only) does not replace latest.md and latest.svg.
   const partial = options.only !== undefined;
   const machine = `${env.machine.cpu}, ${env.machine.cores} cores, Node ${env.machine.node}; ${peerVersions(plan, env)}; library ${env.library.commit}${env.library.dirty ? ' + uncommitted changes' : ''}`;
-  const summary = `# \`npm run bench\`: a ${plan.mode} run\n\n${machine}\n\n\`\`\`\n${report.join('\n')}\n\`\`\`\n`;
+  const summary = summaryMarkdown(plan, machine, report);
   const svgText = svg(env, plan, results);
   const dated = join(outDir, `${stamp}${plan.mode === 'full' ? '' : `-${plan.mode}`}${partial ? '-partial' : ''}.json`);
   writeFileSync(dated, json);
@@ -459,7 +521,7 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
+(options.render === undefined ? main() : Promise.resolve(render(options.render))).catch((error: unknown) => {
   console.error(error instanceof Error ? error.stack ?? error.message : error);
   killChildren();
   process.exit(1);
