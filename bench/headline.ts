@@ -46,7 +46,7 @@ function amount(value: number | undefined, unit: string): string {
   if (unit.startsWith('KB')) return `${value.toFixed(2)} ${unit}`;
   if (value >= 1e6) return `${(value / 1e6).toFixed(2)}M ${unit}`;
   if (value >= 1e4) return `${(value / 1e3).toFixed(1)}k ${unit}`;
-  return `${value.toFixed(0)} ${unit}`;
+  return `${Math.round(value).toLocaleString('en-US')} ${unit}`;
 }
 
 /** The Markdown table (with the sentence that says how to read it) for `report`. */
