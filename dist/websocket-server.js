@@ -1628,6 +1628,10 @@ class Handshake {
     /** A connection whose request `node:http` has already read (`handleUpgrade`); `head` is what followed it. */
     takeOver(socket, request, head) {
         socket.setNoDelay(true);
+        // node:http accepts with `allowHalfOpen: true`, so a client's FIN would leave our side open until the close
+        // timeout. A WebSocket has no use for half of a TCP connection (RFC 6455 §7.1.1: the connection closes as a
+        // whole); as on our own listener, the peer's end ends ours.
+        socket.allowHalfOpen = false;
         const full = this.#atConnectionLimit();
         const pending = this.#track(socket, 'deciding');
         if (full) {

@@ -7,7 +7,7 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createNetServer, type Socket } from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
 import { HandshakeError } from '../websocket-server.ts';
-import { handshakeRequest, rawRequest } from './support/raw-client.ts';
+import { connectRaw, handshakeRequest, rawRequest } from './support/raw-client.ts';
 import { assertOptionError, echo, openWs, refusedWs, startServer } from './support/harness.ts';
 import { LIMIT, until, within } from './support/wait.ts';
 
@@ -116,6 +116,24 @@ describe('the server option', () => {
     assert.equal(app.listenerCount('upgrade'), upgradeListeners);
     assert.equal(app.listening, true);
     assert.deepEqual(await getPage(port, '/after'), { status: 200, body: 'page /after' });
+  });
+
+  test("a client that ends its TCP connection (FIN) after the server's Close is gone at once, not after closeTimeout (node:http accepts half-open)", LIMIT, async (t) => {
+    const app = httpApp(t);
+    // closeTimeout far beyond the test's limit: the shutdown can only finish in time if the FIN ends the connection.
+    const { server, left } = await startServer(t, { server: app, path: '/ws', closeTimeout: 60_000 }, { run: false });
+    const starting = server.runForever();
+    const port = await listen(app);
+    await within(starting, 'runForever()');
+    const client = await connectRaw(port, { path: '/ws' });
+    t.after(() => client.socket.destroy());
+    await until(() => server.clients.length === 1, 'the client to join');
+    const stopping = server.shutdownGracefully();
+    assert.equal((await client.closeFrame()).code, 1001);
+    client.socket.end(); // FIN, no Close frame back
+    await within(client.ended(), 'the server to end its side too');
+    await within(stopping, 'shutdownGracefully()');
+    assert.equal(left.length, 1);
   });
 
   test('shutdownAbruptly() detaches too; runForever() attaches again afterwards', LIMIT, async (t) => {
