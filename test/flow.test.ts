@@ -113,6 +113,27 @@ describe('small frames of one tick', () => {
     ]);
     assert.equal(client.handler.bufferedAmount, 0);
   });
+
+  test('a frame of 1 KiB or more is not copied into the batch: its buffer is written as it is (a broadcast shares it), after the small ones, in order', LIMIT, async (t) => {
+    const h = await startServer(t, {}, { echo: false });
+    const { raw, client } = await connectRawClient(t, h);
+    const socket = recordWritesTo(client);
+    const large = Buffer.alloc(4 * KIB, 7);
+    client.handler.send('a');
+    client.handler.send('b');
+    h.server.sendMessageToAll(large); // framed once for every client
+    client.handler.send('c');
+    await new Promise((resolve) => setImmediate(resolve));
+    socket.restore();
+    assert.equal(socket.writes.length, 3, `writes: ${socket.writes.map((w) => w.length).join(' ')}`);
+    assert.equal(socket.writes[0]!.length, 6, 'the two small frames gathered');
+    assert.equal(socket.writes[1]!.length, 4 + 4 * KIB, 'the large frame alone, not concatenated with the next');
+    assert.equal(socket.writes[2]!.length, 3, 'the small frame after it');
+    const frames = await readFrames(raw, 4);
+    assert.deepEqual(frames.map((f) => [f.opcode, f.payload.length]), [[Op.TEXT, 1], [Op.TEXT, 1], [Op.BINARY, 4 * KIB], [Op.TEXT, 1]]);
+    assert.ok(frames[2]!.payload.equals(large));
+    assert.equal(client.handler.bufferedAmount, 0);
+  });
 });
 
 /** Records the buffers written to the server's socket of `client` (told apart by the client's port). */
