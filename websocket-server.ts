@@ -2392,7 +2392,7 @@ class Handshake {
   readonly #failures: Record<string, number> = {};
   /** The `trustProxy` rule; `undefined` when no proxy is trusted. */
   readonly #proxyTrust: ProxyTrust | undefined;
-  /** Set at the first trouble with a proxy's header or PROXY header: that one is a warning, later ones info. */
+  /** Set at the first trusted forwarding header that names no usable client: that one is a warning, later ones info. */
   #proxyWarned = false;
   readonly #refusalLog: RefusalLog;
 
@@ -2610,13 +2610,7 @@ class Handshake {
     const pending = socket[kPendingHandshake]!;
     pending.phase = 'refused';
     pending.bytes = undefined;
-    const level = this.#proxyWarned ? 'info' : 'warning';
-    this.#proxyWarned = true;
-    this.#log.log(
-      level,
-      `closed a connection from ${formatHostPort(socket.remoteAddress, socket.remotePort)}: ${error.message} ` +
-        '(proxyProtocol is on: does every peer send the PROXY protocol, e.g. `send-proxy` in HAProxy?)',
-    );
+    this.#refusalLog.refused(error, `closed a connection from ${formatHostPort(socket.remoteAddress, socket.remotePort)}: ${error.message}`);
     this.#countFailure(socket, error);
     this.#host.refused(error);
     socket.destroy();
@@ -2878,6 +2872,13 @@ const REFUSAL_HINTS: Partial<Record<keyof typeof HANDSHAKE_FAILURES, (options: R
   ORIGIN_NOT_ALLOWED: () => 'a page from an origin not in the origins option: add it there if the page is yours',
   SUBPROTOCOL_REQUIRED: () => 'clients offer none of the subprotocols option: an old version of the client?',
   AUTHENTICATION_TIMEOUT: (options) => `setFnAuthenticate did not answer within handshakeTimeout (${options.handshakeTimeout} ms): a slow session store?`,
+  PROXY_HEADER_INVALID: () =>
+    'a peer that does not speak the PROXY protocol though proxyProtocol is on: a client that went around the proxy, ' +
+    "or a proxy not told to send it (HAProxy: send-proxy; nginx stream: proxy_protocol on)",
+  PROXY_HEADER_TOO_LONG: () => 'a proxy that adds large TLVs to its PROXY v2 header, or a peer that is not a proxy',
+  PROXY_HEADER_TIMEOUT: (options) =>
+    `peers that send no PROXY header within proxyProtocolTimeout (${options.proxyProtocolTimeout} ms): a health ` +
+    'check that connects to the port directly, or a client that went around the proxy',
   HANDSHAKE_TIMEOUT: (options) =>
     `clients that do not complete their request within handshakeTimeout (${options.handshakeTimeout} ms): idle proxy ` +
     'connections, slow networks, a TLS client on a plain port, or a slow-loris attack',
@@ -4221,7 +4222,7 @@ class SendQueue {
 
   /** What `maxBufferedAmount` judges: the bytes waiting, and those of the Pongs owed while the socket was full. */
   get #backlog(): number {
-    return this.#socket.writableLength + (this.#batch?.bytes ?? 0) + this.#queuedBytes + this.#owedControlBytes;
+    return this.bufferedAmount + this.#owedControlBytes;
   }
 
   /** Our Close frame was taken: written, or queued behind what was accepted before it. */
@@ -4551,24 +4552,23 @@ class SendQueue {
       this.#flushBatch();
       socket.uncork();
     }
+    const corked = (this.#flags & SendState.CORKED) !== 0;
     let flushed: boolean;
-    if (payload === undefined && (this.#flags & SendState.CORKED) !== 0 && frame.header.length < GATHER_FRAME_LIMIT) {
+    if (payload === undefined && corked && frame.header.length < GATHER_FRAME_LIMIT) {
       // Gathered, not written: one write at the end of the tick costs the stream machinery once, not per frame.
       this.#context.stats.bytesOut += frame.header.length;
       const batch = (this.#batch ??= new FrameBatch());
       batch.buffers.push(frame.header);
       batch.bytes += frame.header.length;
       flushed = socket.writableLength + batch.bytes < socket.writableHighWaterMark;
-    } else if (payload === undefined && (this.#flags & SendState.CORKED) !== 0) {
-      // Too large to be worth a copy (a broadcast's frame would be copied once per client): written by
-      // reference into the corked socket, after what was gathered; it leaves in the same writev at the tick's end.
+    } else if (payload === undefined) {
+      // Written by reference, after what was gathered (a batch exists only while corked). A frame too large to
+      // be worth a copy (a broadcast's would be copied once per client) thus leaves in the tick's one writev.
       this.#flushBatch();
       this.#context.stats.bytesOut += frame.header.length;
-      socket.write(frame.header);
-      flushed = socket.writableLength < socket.writableHighWaterMark;
-    } else if (payload === undefined) {
-      this.#context.stats.bytesOut += frame.header.length;
-      flushed = socket.write(frame.header);
+      const taken = socket.write(frame.header);
+      // While corked, `write()` reports full for anything over the high-water mark: judge by what waits.
+      flushed = corked ? socket.writableLength < socket.writableHighWaterMark : taken;
     } else {
       this.#flushBatch();
       this.#context.stats.bytesOut += frame.header.length + payload.length;

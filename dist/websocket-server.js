@@ -1596,7 +1596,7 @@ class Handshake {
     #failures = {};
     /** The `trustProxy` rule; `undefined` when no proxy is trusted. */
     #proxyTrust;
-    /** Set at the first trouble with a proxy's header or PROXY header: that one is a warning, later ones info. */
+    /** Set at the first trusted forwarding header that names no usable client: that one is a warning, later ones info. */
     #proxyWarned = false;
     #refusalLog;
     constructor(options, log, deflateConfig, zlibLimiter, host) {
@@ -1799,10 +1799,7 @@ class Handshake {
         const pending = socket[kPendingHandshake];
         pending.phase = 'refused';
         pending.bytes = undefined;
-        const level = this.#proxyWarned ? 'info' : 'warning';
-        this.#proxyWarned = true;
-        this.#log.log(level, `closed a connection from ${formatHostPort(socket.remoteAddress, socket.remotePort)}: ${error.message} ` +
-            '(proxyProtocol is on: does every peer send the PROXY protocol, e.g. `send-proxy` in HAProxy?)');
+        this.#refusalLog.refused(error, `closed a connection from ${formatHostPort(socket.remoteAddress, socket.remotePort)}: ${error.message}`);
         this.#countFailure(socket, error);
         this.#host.refused(error);
         socket.destroy();
@@ -2065,6 +2062,11 @@ const REFUSAL_HINTS = {
     ORIGIN_NOT_ALLOWED: () => 'a page from an origin not in the origins option: add it there if the page is yours',
     SUBPROTOCOL_REQUIRED: () => 'clients offer none of the subprotocols option: an old version of the client?',
     AUTHENTICATION_TIMEOUT: (options) => `setFnAuthenticate did not answer within handshakeTimeout (${options.handshakeTimeout} ms): a slow session store?`,
+    PROXY_HEADER_INVALID: () => 'a peer that does not speak the PROXY protocol though proxyProtocol is on: a client that went around the proxy, ' +
+        "or a proxy not told to send it (HAProxy: send-proxy; nginx stream: proxy_protocol on)",
+    PROXY_HEADER_TOO_LONG: () => 'a proxy that adds large TLVs to its PROXY v2 header, or a peer that is not a proxy',
+    PROXY_HEADER_TIMEOUT: (options) => `peers that send no PROXY header within proxyProtocolTimeout (${options.proxyProtocolTimeout} ms): a health ` +
+        'check that connects to the port directly, or a client that went around the proxy',
     HANDSHAKE_TIMEOUT: (options) => `clients that do not complete their request within handshakeTimeout (${options.handshakeTimeout} ms): idle proxy ` +
         'connections, slow networks, a TLS client on a plain port, or a slow-loris attack',
 };
@@ -3318,7 +3320,7 @@ class SendQueue {
     }
     /** What `maxBufferedAmount` judges: the bytes waiting, and those of the Pongs owed while the socket was full. */
     get #backlog() {
-        return this.#socket.writableLength + (this.#batch?.bytes ?? 0) + this.#queuedBytes + this.#owedControlBytes;
+        return this.bufferedAmount + this.#owedControlBytes;
     }
     /** Our Close frame was taken: written, or queued behind what was accepted before it. */
     get closeFrameTaken() {
@@ -3648,8 +3650,9 @@ class SendQueue {
             this.#flushBatch();
             socket.uncork();
         }
+        const corked = (this.#flags & SendState.CORKED) !== 0;
         let flushed;
-        if (payload === undefined && (this.#flags & SendState.CORKED) !== 0 && frame.header.length < GATHER_FRAME_LIMIT) {
+        if (payload === undefined && corked && frame.header.length < GATHER_FRAME_LIMIT) {
             // Gathered, not written: one write at the end of the tick costs the stream machinery once, not per frame.
             this.#context.stats.bytesOut += frame.header.length;
             const batch = (this.#batch ??= new FrameBatch());
@@ -3657,17 +3660,14 @@ class SendQueue {
             batch.bytes += frame.header.length;
             flushed = socket.writableLength + batch.bytes < socket.writableHighWaterMark;
         }
-        else if (payload === undefined && (this.#flags & SendState.CORKED) !== 0) {
-            // Too large to be worth a copy (a broadcast's frame would be copied once per client): written by
-            // reference into the corked socket, after what was gathered; it leaves in the same writev at the tick's end.
+        else if (payload === undefined) {
+            // Written by reference, after what was gathered (a batch exists only while corked). A frame too large to
+            // be worth a copy (a broadcast's would be copied once per client) thus leaves in the tick's one writev.
             this.#flushBatch();
             this.#context.stats.bytesOut += frame.header.length;
-            socket.write(frame.header);
-            flushed = socket.writableLength < socket.writableHighWaterMark;
-        }
-        else if (payload === undefined) {
-            this.#context.stats.bytesOut += frame.header.length;
-            flushed = socket.write(frame.header);
+            const taken = socket.write(frame.header);
+            // While corked, `write()` reports full for anything over the high-water mark: judge by what waits.
+            flushed = corked ? socket.writableLength < socket.writableHighWaterMark : taken;
         }
         else {
             this.#flushBatch();

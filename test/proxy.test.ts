@@ -365,6 +365,7 @@ describe('proxyProtocol: refused connections', () => {
     assert.deepEqual(h.server.stats.handshakeFailures, { [code]: inputs.length });
     assert.equal(h.joined.length, 0);
     assert.equal(logger.lines.warn.length, 1, 'the first is a warning');
+    assert.match(logger.lines.warn[0]!, /Check: .*(proxy|PROXY)/, 'with what to check, as every refusal warning');
     assert.equal(logger.lines.info.filter((line) => line.includes('closed a connection')).length, inputs.length - 1);
     assert.equal(h.errors.length, inputs.length, 'each is reported to setFnError');
   }
