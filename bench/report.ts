@@ -32,7 +32,7 @@ export interface Spread {
 
 export interface GoalResult {
   label: string;
-  /** What is compared with the goal: the median paired ratio, or our median for an absolute goal. */
+  /** What is compared with the goal: the median paired ratio. */
   actual: number;
   target: string;
   met: boolean;
@@ -140,11 +140,6 @@ export function summarize(scenario: Scenario, runs: RunRecord[]): ScenarioResult
 }
 
 function evaluate(spec: MetricSpec, goal: Goal, result: MetricResult): GoalResult | undefined {
-  if (goal.kind === 'absolute') {
-    const ours = result.servers.ours?.median;
-    if (ours === undefined) return undefined;
-    return { label: goal.label, actual: ours, target: `≤ ${goal.value} ${spec.unit}`, met: ours <= goal.value };
-  }
   const ratio = result.ratios[goal.peer]?.median;
   if (ratio === undefined) return undefined;
   const peer = PEER_NAMES[goal.peer];
@@ -277,12 +272,12 @@ export function crossingTable(results: readonly ScenarioResult[]): string {
 
 /** Every goal that the plan touched, with each of its rows. */
 export function goalSummary(results: readonly ScenarioResult[]): string {
-  const byGoal = new Map<string, Array<{ title: string; goal: GoalResult; unit: string }>>();
+  const byGoal = new Map<string, Array<{ title: string; goal: GoalResult }>>();
   for (const { scenario, metrics } of results) {
     for (const metric of metrics) {
       for (const goal of metric.goals) {
         const list = byGoal.get(goal.label) ?? [];
-        list.push({ title: scenario.title, goal, unit: metric.spec.unit });
+        list.push({ title: scenario.title, goal });
         byGoal.set(goal.label, list);
       }
     }
@@ -291,9 +286,8 @@ export function goalSummary(results: readonly ScenarioResult[]): string {
   for (const [label, list] of byGoal) {
     const met = list.filter((item) => item.goal.met).length;
     lines.push(`${label}: ${met}/${list.length} met`);
-    for (const { title, goal, unit } of list) {
-      const actual = goal.target.includes('×') ? formatRatio(goal.actual) : `${formatValue(goal.actual, unit)} ${unit}`;
-      lines.push(`  ${goal.met ? 'met    ' : 'NOT met'}  ${title}: ${actual} (goal ${goal.target})`);
+    for (const { title, goal } of list) {
+      lines.push(`  ${goal.met ? 'met    ' : 'NOT met'}  ${title}: ${formatRatio(goal.actual)} (goal ${goal.target})`);
     }
   }
   return lines.join('\n');
@@ -352,7 +346,7 @@ export function svg(environment: Environment, plan: Plan, results: readonly Scen
       });
       if (bars.length === 0) continue;
       const label = metrics.filter((m) => m.spec.key !== 'cpu').length > 1 ? `${scenario.title} — ${metric.spec.label}` : scenario.title;
-      const goals = (metric.spec.goals ?? []).flatMap((goal) => (goal.kind === 'ratio' ? [metric.spec.higherIsBetter ? goal.value : 1 / goal.value] : []));
+      const goals = (metric.spec.goals ?? []).map((goal) => (metric.spec.higherIsBetter ? goal.value : 1 / goal.value));
       rows.push({ label, bars, goals });
     }
   }

@@ -19,13 +19,15 @@ export type PlannedJob =
   | Omit<IdleJob, 'port'>;
 
 /**
- * A goal for one metric. `ratio`: the median of the paired ratios ours/peer must be at least
- * `value` (a metric where higher is better) or at most `value` (lower is better). `absolute`: our median must
- * be at most `value`.
+ * A goal for one metric: the median of the paired ratios ours/peer must be at least `value` (a metric where
+ * higher is better) or at most `value` (lower is better).
  */
-export type Goal =
-  | { kind: 'ratio'; label: string; peer: ServerKind; value: number }
-  | { kind: 'absolute'; label: string; value: number };
+export interface Goal {
+  kind: 'ratio';
+  label: string;
+  peer: ServerKind;
+  value: number;
+}
 
 export interface MetricSpec {
   key: string;
